@@ -1,0 +1,46 @@
+"""The reconstruction algorithms, by name: each runs one slab through a slab projector.
+
+Every algorithm is a function ``(op, rows, settings, x0=None, callback=None) -> volume`` over the projector's
+array module, so the same code serves every backend and memory strategy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..strategies.plan import Footprint
+from .backprojection import bpt, fbp, wbp
+from .iterative import sart, sirt
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """An algorithm with what the strategies need to know about it."""
+
+    name: str
+    run: Callable
+    iterative: bool
+    footprint: Footprint  # working arrays per computed slice
+    summary: str
+
+    def steps(self, settings: Settings) -> int:
+        """Progress units per slab: iterations, or 1."""
+        return settings.iterations_for(self.name) if self.iterative else 1
+
+    def passes(self, settings: Settings) -> int:
+        """Projector passes (forward or back) over the whole volume, for the GUPS figure."""
+        return 2 * settings.iterations_for(self.name) if self.iterative else 1
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    a.name: a
+    for a in (
+        Algorithm("bpt", bpt, False, Footprint(volumes=2, projections=2), "plain back-projection"),
+        Algorithm("fbp", fbp, False, Footprint(volumes=2, projections=3), "filtered back-projection"),
+        Algorithm("wbp", wbp, False, Footprint(volumes=2, projections=3), "IMOD's R-weighted back-projection"),
+        Algorithm("sirt", sirt, True, Footprint(volumes=4, projections=5), "simultaneous iterative (SIRT)"),
+        Algorithm("sart", sart, True, Footprint(volumes=3, projections=4), "simultaneous algebraic, per view (SART)"),
+    )
+}

@@ -1,0 +1,64 @@
+"""One-pass algorithms: plain back-projection (BPT), filtered (FBP) and IMOD's weighted back-projection (WBP)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import filters
+from .settings import Settings
+
+
+def bpt(op, rows, settings: Settings, x0=None, callback=None):
+    """Plain back-projection, averaged over the views (values in the units of the data)."""
+    vol = op.back(op.pack(rows))
+    vol *= np.float32(1.0 / op.geom.nviews)
+    if callback:
+        callback(1)
+    return vol
+
+
+def angular_span(angles_deg) -> float:
+    """Angle range the views sample, one step wider than first-to-last (each view stands for one step)."""
+    a = np.sort(np.asarray(angles_deg, dtype=np.float64))
+    return 180.0 if a.size < 2 else float((a[-1] - a[0]) * a.size / (a.size - 1))
+
+
+def fbp(op, rows, settings: Settings, x0=None, callback=None):
+    """Filtered back-projection with a textbook window, scaled to the true density."""
+    g = op.geom
+    rfilter = filters.fbp_filter(g.nx, settings.filter, settings.cutoff)
+    vol = op.back(op.pack(rfilter.apply(rows, workers=settings.threads)))
+    vol *= np.float32(filters.fbp_scale(g.nviews, angular_span(g.angles)))
+    if callback:
+        callback(1)
+    return vol
+
+
+def imod_weighting(geom, settings: Settings) -> filters.RowFilter:
+    """IMOD's radial weighting filter for the views of ``geom``."""
+    cutoff, falloff = settings.radial if settings.radial else (None, None)
+    return filters.imod_radial_filter(
+        geom.nx, geom.angles + geom.offset, cutoff=cutoff, falloff=falloff, true_sigma=settings.true_sigma,
+        fake_sirt_iterations=settings.fake_sirt_iterations, density_weighting=settings.density_weighting,
+        cosine_stretch=2)
+
+
+def wbp(op, rows, settings: Settings, x0=None, callback=None):
+    """IMOD ``tilt``'s R-weighted back-projection: same weighting, edge fill and output scale.
+
+    Samples outside the data take IMOD's fill value ``c``; since interpolation weights sum to one, that equals
+    back-projecting ``filtered - c`` with zeros outside and adding ``c`` once per view.
+    """
+    g = op.geom
+    rfilter = imod_weighting(g, settings)
+    fill = np.float32(filters.imod_fill_value(settings.data_mean, rfilter))
+    filtered = rfilter.apply(rows, workers=settings.threads)
+    filtered -= fill
+    vol = op.back(op.pack(filtered))
+    add, mult = settings.scale
+    vol += fill * g.nviews
+    vol *= np.float32(filters.imod_wbp_scale(g.nviews, mult))
+    vol += np.float32(filters.imod_wbp_add(add, mult))
+    if callback:
+        callback(1)
+    return vol

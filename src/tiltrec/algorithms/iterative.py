@@ -1,0 +1,84 @@
+"""SIRT and SART, written once against the slab projector (NumPy or CuPy arrays alike).
+
+Both use the standard normalised update (as ASTRA and TIGRE): ``x += relax * C A^T R (p - A x)`` with
+``R = 1 / (A 1)`` (inverse ray lengths) and ``C = 1 / (A^T 1)`` (inverse voxel weights).  SIRT updates from all views
+at once; SART from one view at a time, visiting the views in an order that spreads successive angles apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .settings import Settings
+
+
+def _inverse(xp, a, tiny: float = 1e-6):
+    """1/a where a > tiny, else 0."""
+    safe = xp.where(a > tiny, a, 1.0)
+    return xp.where(a > tiny, 1.0 / safe, 0.0).astype(np.float32)
+
+
+def _clip_positive(xp, x, settings: Settings):
+    if settings.positivity:
+        xp.maximum(x, 0.0, out=x)
+
+
+def sirt(op, rows, settings: Settings, x0=None, callback=None):
+    """Simultaneous iterative reconstruction of one slab from its projection rows ``(nviews, nrows, nx)``."""
+    xp = op.xp
+    relax = np.float32(settings.relax_for("sirt"))
+    p = op.pack(rows)
+    ones_volume = op.zeros_volume()
+    ones_volume[...] = 1.0
+    row_weight = _inverse(xp, op.forward(ones_volume))
+    del ones_volume
+    col_weight = _inverse(xp, op.back(op.pack(xp.ones_like(rows))))
+    col_weight *= relax
+    x = op.zeros_volume() if x0 is None else x0
+    residual = op.zeros_projections()
+    update = op.zeros_volume()
+    for _ in range(settings.iterations_for("sirt")):
+        op.forward(x, out=residual)
+        xp.subtract(p, residual, out=residual)
+        residual *= row_weight
+        op.back(residual, out=update)
+        update *= col_weight
+        x += update
+        _clip_positive(xp, x, settings)
+        if callback:
+            callback(1)
+    return x
+
+
+def spread_order(n: int) -> np.ndarray:
+    """A permutation of range(n) whose successive entries are far apart (golden-ratio sequence)."""
+    return np.argsort((np.arange(n) * 0.6180339887498949) % 1.0, kind="stable")
+
+
+def sart(op, rows, settings: Settings, x0=None, callback=None):
+    """Simultaneous algebraic reconstruction, one view per update.
+
+    Column weights are taken as 1: the linear-interpolation weights of a view sum to one for every voxel that
+    projects inside it, and are smaller (a shorter, safe step) only at the view's edges.
+    """
+    xp = op.xp
+    relax = np.float32(settings.relax_for("sart"))
+    p = op.pack(rows)
+    ones_volume = op.zeros_volume()
+    ones_volume[...] = 1.0
+    row_weight = _inverse(xp, op.forward(ones_volume))
+    row_weight *= relax
+    del ones_volume
+    x = op.zeros_volume() if x0 is None else x0
+    residual = xp.zeros((1,) + op.proj_shape[1:], dtype=np.float32)
+    for _ in range(settings.iterations_for("sart")):
+        for t in spread_order(op.geom.nviews):
+            view = slice(int(t), int(t) + 1)
+            op.forward(x, out=residual, views=view)
+            xp.subtract(p[view], residual, out=residual)
+            residual *= row_weight[view]
+            op.back(residual, out=x, accumulate=True, views=view)
+            _clip_positive(xp, x, settings)
+        if callback:
+            callback(1)
+    return x

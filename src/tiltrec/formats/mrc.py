@@ -1,0 +1,410 @@
+"""MRC files as IMOD reads and writes them: lazy tilt-series reading, volume and stack output."""
+
+import math
+import operator
+import os
+import warnings
+from pathlib import Path
+
+import mrcfile
+import mrcfile.utils
+import numpy as np
+from mrcfile.dtypes import HEADER_DTYPE
+
+from ..errors import file_error
+
+SUFFIXES = frozenset({".mrc", ".st", ".ali", ".preali", ".mrcs", ".rec", ".map"})
+
+HEADER_BYTES = 1024
+IMOD_STAMP = 1146047817  # b"IMOD" read as a little-endian int32
+SIGNED_BYTES_FLAG = 1
+_DTYPES = {0: np.int8, 1: np.int16, 2: np.float32, 6: np.uint16, 12: np.float16}
+_UNSUPPORTED = {3: "complex 16-bit integers", 4: "complex floats", 16: "RGB colour",
+                101: "4-bit packed"}
+_SERIALEM_ITEM_BYTES = (2, 6, 4, 2, 2, 4, 2, 4, 2, 4, 2)  # per flag bit, in flag order
+_SERIALEM_TILT_FLAG = 1
+_MAX_LABELS = 10
+_LABEL_CHARS = 80
+
+
+class TiltStack:
+    """A tilt series open for lazy reading: ``nviews`` views ``nx`` wide, ``ny`` tall (Y = tilt
+    axis).
+
+    ``read_view(view, rows)`` returns the stored values of those rows of one view; ``linear``
+    holds an optional per-view ``(scale, offset)`` that decodes them.
+    """
+
+    def __init__(self, path, *, shape, pixel_size, header_angles, read_view, close,
+                 linear=None):
+        self.path = Path(path)
+        self.nviews, self.ny, self.nx = shape
+        self.pixel_size = pixel_size
+        self.header_angles = header_angles
+        self._read_view = read_view
+        self._close = close
+        self._linear = linear
+
+    def read(self, views, rows: slice) -> np.ndarray:
+        """Decoded float32 copy of ``rows`` of ``views`` (0-based indices or a slice).
+
+        Shape (number of views, rows, nx); only those rows of those views are read.
+        """
+        if self._read_view is None:
+            raise ValueError(f"{self.path}: read from a closed stack")
+        indices = self._view_indices(views)
+        rows = self._row_slice(rows)
+        out = np.empty((len(indices), rows.stop - rows.start, self.nx), np.float32)
+        for block, view in zip(out, indices):
+            try:
+                block[...] = self._read_view(view, rows)
+            except OSError as exc:
+                raise file_error(self.path, f"cannot read view {view + 1}: {exc}") from None
+            if self._linear is not None:
+                _apply_linear(block, *self._linear[view])
+            if not np.isfinite(block).all():
+                raise file_error(self.path, f"view {view + 1} contains NaN or Inf values")
+        return out
+
+    def close(self) -> None:
+        """Release the file; further reads fail."""
+        if self._read_view is not None:
+            self._read_view = None
+            self._close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _view_indices(self, views) -> list[int]:
+        if isinstance(views, slice):
+            return list(range(*views.indices(self.nviews)))
+        indices = [operator.index(view) for view in views]
+        for view in indices:
+            if not 0 <= view < self.nviews:
+                raise IndexError(f"{self.path}: view index {view} outside 0-{self.nviews - 1}")
+        return indices
+
+    def _row_slice(self, rows: slice) -> slice:
+        start = 0 if rows.start is None else rows.start
+        stop = self.ny if rows.stop is None else rows.stop
+        if rows.step not in (None, 1) or not 0 <= start <= stop <= self.ny:
+            raise IndexError(f"{self.path}: rows {rows} are not a range within 0-{self.ny}")
+        return slice(start, stop)
+
+
+def _apply_linear(block: np.ndarray, scale: float, offset: float) -> None:
+    if scale != 1:
+        block *= scale
+    if offset:
+        block += offset
+
+
+def file_size(path: Path) -> int:
+    """Size of the input file ``path``; a missing file or a directory raises a file_error."""
+    try:
+        if path.is_dir():
+            raise file_error(path, "is a directory, not a file")
+        return path.stat().st_size
+    except FileNotFoundError:
+        raise file_error(path, "no such file") from None
+    except OSError as exc:
+        raise file_error(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def open_stack(path) -> TiltStack:
+    """Open an MRC tilt series (or volume: its Z sections become views) for lazy reading."""
+    path = Path(path)
+    _check_header(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mrc = mrcfile.mmap(path, mode="r", permissive=True)
+    except Exception as exc:  # arbitrary file content reaches a third-party parser
+        raise file_error(path, f"cannot be read as MRC: {exc}") from None
+    try:
+        return _stack(path, mrc)
+    except BaseException:
+        mrc.close()
+        raise
+
+
+def _check_header(path: Path) -> None:
+    """Reject what mrcfile would misread or choke on; warn about a missing ``MAP `` stamp."""
+    size = file_size(path)
+    if size < HEADER_BYTES:
+        raise file_error(path, f"is too short for an MRC file ({size} bytes; the header "
+                               f"alone is {HEADER_BYTES})")
+    try:
+        with open(path, "rb") as stream:
+            raw = stream.read(HEADER_BYTES)
+    except OSError as exc:
+        raise file_error(path, f"cannot read: {exc.strerror or exc}") from None
+    header = np.frombuffer(raw, HEADER_DTYPE.newbyteorder(_byte_order(raw)))[0]
+    dims = [int(header[axis]) for axis in ("nx", "ny", "nz")]
+    if min(dims) <= 0:
+        raise file_error(path, "has impossible dimensions {} x {} x {} in its header "
+                               "(not an MRC file?)".format(*dims))
+    mode = int(header["mode"])
+    if mode in _UNSUPPORTED:
+        raise file_error(path, f"MRC mode {mode} ({_UNSUPPORTED[mode]}) is not supported; "
+                               f"modes 0, 1, 2, 6 and 12 are")
+    if mode not in _DTYPES:
+        raise file_error(path, f"has unknown MRC mode {mode} (not an MRC file?)")
+    extended = int(header["nsymbt"])
+    if extended < 0:
+        raise file_error(path, f"has a negative extended header size {extended} "
+                               f"(not an MRC file?)")
+    expected = HEADER_BYTES + extended + math.prod(dims) * np.dtype(_DTYPES[mode]).itemsize
+    if size < expected:
+        raise file_error(path, f"is truncated: its header implies {expected} bytes but "
+                               f"the file has {size}")
+    if bytes(header["map"])[:3] != b"MAP":
+        warnings.warn(f"{path}: header lacks the 'MAP ' stamp (old-style or damaged MRC "
+                      f"header); read anyway", RuntimeWarning, stacklevel=4)
+
+
+def _byte_order(raw: bytes) -> str:
+    """The byte order mrcfile (permissive) picks: machine stamp, else '<'; swapped if only
+    the swapped order gives a known mode."""
+    try:
+        order = mrcfile.utils.byte_order_from_machine_stamp(raw[212:216])
+    except ValueError:
+        order = "<"
+    swapped = ">" if order == "<" else "<"
+    if not _known_mode(raw, order) and _known_mode(raw, swapped):
+        return swapped
+    return order
+
+
+def _known_mode(raw: bytes, order: str) -> bool:
+    try:
+        mrcfile.utils.dtype_from_mode(int(np.frombuffer(raw, order + "i4", 1, 12)[0]))
+    except ValueError:
+        return False
+    return True
+
+
+def _stack(path: Path, mrc) -> TiltStack:
+    header = mrc.header
+    nx, ny, nz, mode = (int(header.nx), int(header.ny), int(header.nz), int(header.mode))
+    data = mrc.data
+    if data is None or mode not in _DTYPES or data.size != nx * ny * nz:
+        raise file_error(path, "has a header that cannot be interpreted consistently "
+                               "(space group and mz do not fit nz?)")
+    data = data.reshape(nz, ny, nx)
+    linear = None
+    if mode == 0:
+        if bytes_signed(header):
+            linear = [(1.0, 128.0)] * nz
+        else:
+            data = data.view(np.uint8)
+    return TiltStack(path, shape=(nz, ny, nx), pixel_size=_pixel_size(header),
+                     header_angles=_header_tilts(mrc, nz),
+                     read_view=lambda view, rows: data[view, rows], close=mrc.close,
+                     linear=linear)
+
+
+def _imod_words(header, offset: int, dtype: str, count: int) -> np.ndarray:
+    """Values at ``offset`` of the IMOD-specific ``extra2`` bytes, in the header's byte order."""
+    order = header.mode.dtype.str[0]
+    return np.frombuffer(header.extra2.tobytes(), order + dtype, count, offset)
+
+
+def bytes_signed(header) -> bool:
+    """IMOD's rule for mode 0: the IMOD stamp makes flag bit 1 decide; otherwise the header
+    min/max do (signed bytes read as int8 + 128, unsigned ones as uint8)."""
+    stamp, flags = _imod_words(header, 40, "i4", 2)
+    if stamp == IMOD_STAMP:
+        return bool(flags & SIGNED_BYTES_FLAG)
+    low, high = float(header.dmin), float(header.dmax)
+    if low < 0 and high < 128:
+        return True
+    return low < 0 and -low > high - 128
+
+
+def _pixel_size(header) -> float:
+    """Angstrom per pixel along X as IMOD takes it (cella/mx; 1 if mx is 0 or cella tiny)."""
+    sampling, length = int(header.mx), float(header.cella.x)
+    if sampling > 0 and math.isfinite(length) and length >= 1e-5:
+        return length / sampling
+    return 1.0
+
+
+# --------------------------------------------------------------- extended-header tilts
+
+
+def _header_tilts(mrc, nviews: int) -> np.ndarray | None:
+    """Per-view tilt angles from an FEI, SerialEM or Agard extended header, else None."""
+    extended = mrc.extended_header
+    if extended is None or extended.nbytes == 0:
+        return None
+    kind = bytes(mrc.header.exttyp).rstrip(b"\0")
+    if kind in (b"FEI1", b"FEI2"):
+        tilts = _fei_tilts(mrc)
+    elif kind in (b"", b"SERI", b"AGAR"):
+        tilts = _packed_tilts(mrc.header, extended.tobytes(), nviews)
+    else:
+        return None
+    return plausible_tilts(tilts, nviews)
+
+
+def plausible_tilts(tilts, nviews: int) -> np.ndarray | None:
+    """``tilts`` as float64 if there is one per view, each within +-180 degrees, else None."""
+    if tilts is None or None in tilts:
+        return None
+    tilts = np.asarray(tilts, dtype=np.float64)
+    if tilts.shape != (nviews,) or not np.all(np.abs(tilts) <= 180):
+        return None
+    return tilts
+
+
+def _fei_tilts(mrc) -> np.ndarray | None:
+    """'Alpha tilt' of FEI1/FEI2 records when bitmask bit 7 says it is present."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        records = mrc.indexed_extended_header
+    if records is None or not int(records["Bitmask 1"][0]) >> 7 & 1:
+        return None
+    # IMOD's correction for the angle-unit bug of this one FEI application version
+    buggy = bytes(records["Application version"][0]).rstrip(b"\0 ") == b"4.4.0.4981"
+    return records["Alpha tilt"] * (math.pi / 180 if buggy else 1.0)
+
+
+def _packed_tilts(header, extended: bytes, nviews: int) -> np.ndarray | None:
+    """Tilts as IMOD finds them via nint/nreal: SerialEM (bytes per section + flags, tilt
+    as int16 x100) or Agard/old FEI (nint int32s then nreal float32s, tilt first float)."""
+    nint, nreal = (int(value) for value in _imod_words(header, 16, "i2", 2))
+    if nint == 128 and nreal == 32:  # old FEI files; IMOD treats nint as 0
+        nint = 0
+    if _is_serialem(nint, nreal):
+        if not nreal & _SERIALEM_TILT_FLAG:
+            return None
+        step, offset, dtype, scale = nint, 0, "i2", 0.01
+    elif nint >= 0 and nreal > 0:
+        step, offset, dtype, scale = 4 * (nint + nreal), 4 * nint, "f4", 1.0
+    else:
+        return None
+    dtype = np.dtype(header.mode.dtype.str[0] + dtype)
+    if offset + (nviews - 1) * step + dtype.itemsize > len(extended):
+        return None
+    values = np.ndarray(nviews, dtype, extended, offset, (step,))
+    return values * scale
+
+
+def _is_serialem(nint: int, nreal: int) -> bool:
+    """IMOD's test that nint/nreal are SerialEM's bytes-per-section and item flags."""
+    if nint < 0 or nreal < 0 or nint + nreal == 0 or nreal >= 1 << len(_SERIALEM_ITEM_BYTES):
+        return False
+    return nint == sum(size for bit, size in enumerate(_SERIALEM_ITEM_BYTES) if nreal >> bit & 1)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+class VolumeFile:
+    """A new MRC file of known shape and mode; ``data`` maps its data block, ``finish`` writes the header.
+
+    Data go through a plain memory map that is never synced explicitly, so the page cache writes them back at
+    its own pace (mrcfile's close would msync the whole file).  Mode 0 is written as IMOD writes unsigned
+    bytes: ``data`` is a uint8 view and the header gets the IMOD stamp without the signed-bytes flag.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, int, int], mode: int):
+        mrc = _new_mmap(path, shape, mode)
+        try:
+            self._header = mrc.header.copy()
+            offset = HEADER_BYTES + int(mrc.header.nsymbt)
+            dtype = mrc.data.dtype
+        finally:
+            mrc.close()
+        self._path = path
+        raw = np.memmap(path, dtype=dtype, mode="r+", offset=offset, shape=tuple(shape))
+        self.data = raw.view(np.uint8) if mode == 0 else raw
+
+    def finish(self, stats, *, pixel_size: float, origin, labels) -> None:
+        """Complete the header (volume, stats, pixel size, origin, labels) and close."""
+        header = self._header
+        header.ispg = 1
+        header.mx, header.my, header.mz = header.nx, header.ny, header.nz
+        header.cella = tuple(float(n) * pixel_size for n in (header.nx, header.ny, header.nz))
+        header.origin = tuple(origin)
+        header.dmin, header.dmax = stats.minimum, stats.maximum
+        header.dmean, header.rms = stats.mean, stats.rms
+        if int(header.mode) == 0:
+            _stamp_unsigned_bytes(header)
+        _set_labels(header, labels)
+        self.close()
+        with open(self._path, "r+b") as f:
+            f.write(header.tobytes())
+
+    def close(self) -> None:
+        self.data = None
+
+
+def write_stack(path: Path, views: np.ndarray, *, pixel_size: float, angles) -> None:
+    """Write ``views`` (nviews, ny, nx) as a mode-2 image stack; ``angles`` go into a
+    SerialEM-style extended header (tilt x 100 as int16, 0.01 degree steps)."""
+    extended = None if angles is None else np.round(np.asarray(angles) * 100).astype(np.int16)
+    mrc = _new_mmap(path, views.shape, 2, extended)
+    try:
+        mrc.data[...] = views
+        mrc.set_image_stack()
+        mrc.voxel_size = pixel_size
+        mrc.update_header_stats()
+        if extended is not None:
+            mrc.header.exttyp = b"SERI"
+            _set_imod_words(mrc.header, 16, "i2", [2, _SERIALEM_TILT_FLAG])
+    finally:
+        mrc.close()
+
+
+def _new_mmap(path: Path, shape, mode: int, extended_header=None):
+    """mrcfile.new_mmap over ``path``, with the disk space reserved up front so that a
+    full disk fails here rather than as a crash while writing through the map."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mrc = mrcfile.new_mmap(path, tuple(shape), mrc_mode=mode, overwrite=True,
+                               extended_header=extended_header)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            descriptor = os.open(path, os.O_RDWR)
+            try:
+                os.posix_fallocate(descriptor, 0, os.path.getsize(path))
+            finally:
+                os.close(descriptor)
+    except BaseException:
+        mrc.close()
+        raise
+    return mrc
+
+
+def _set_imod_words(header, offset: int, dtype: str, values) -> None:
+    """Store ``values`` at ``offset`` of ``extra2`` in the header's byte order."""
+    packed = np.array(values, header.mode.dtype.str[0] + dtype).tobytes()
+    raw = bytearray(header.extra2.tobytes())
+    raw[offset:offset + len(packed)] = packed
+    header.extra2 = np.void(bytes(raw))
+
+
+def _stamp_unsigned_bytes(header) -> None:
+    """IMOD stamp with flags clear: IMOD (and this module) read the bytes as 0..255."""
+    _set_imod_words(header, 40, "i4", [IMOD_STAMP, 0])
+
+
+def _set_labels(header, labels) -> None:
+    """IMOD-style labels: at most 10 of 80 characters; the last label survives truncation
+    (IMOD replaces the last label when all 10 are used)."""
+    labels = list(labels)
+    if len(labels) > _MAX_LABELS:
+        labels = labels[:_MAX_LABELS - 1] + labels[-1:]
+    header.label = b""
+    for index, text in enumerate(labels):
+        clean = "".join(c if c.isprintable() else " " for c in text)
+        header.label[index] = clean.encode("ascii", "replace")[:_LABEL_CHARS].ljust(_LABEL_CHARS)
+    header.nlabl = len(labels)

@@ -1,0 +1,43 @@
+"""Reading a tomogram slab by slab (a starting volume for iterative algorithms)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import file_error
+from .writer import LAYOUTS, backend_for
+
+
+class VolumeReader:
+    """Slices of an existing tomogram in a given layout, returned in the compute order [z][x][y]."""
+
+    def __init__(self, path, layout: str, size: tuple[int, int, int]):
+        """``size`` is the expected (width, nslices, thickness); the file must match it in ``layout``."""
+        self.path = Path(path)
+        if layout not in LAYOUTS:
+            raise ValueError(layout)
+        self.layout = layout
+        self._stack = backend_for(self.path).open_stack(self.path)
+        width, nslices, thickness = size
+        want = (nslices, thickness, width) if layout == "xzy" else (thickness, nslices, width)
+        have = (self._stack.nviews, self._stack.ny, self._stack.nx)
+        if have != want:
+            self._stack.close()
+            raise file_error(self.path, f"is {have[2]} x {have[1]} x {have[0]} (nx x ny x nz); the output in layout "
+                                        f"{layout} is {want[2]} x {want[1]} x {want[0]}")
+
+    def read_slab(self, y0: int, y1: int) -> np.ndarray:
+        """Slices ``[y0, y1)`` as float32 (thickness, width, y1 - y0)."""
+        if self.layout == "xzy":
+            return self._stack.read(range(y0, y1), slice(None)).transpose(1, 2, 0)
+        return self._stack.read(slice(None), slice(y0, y1)).transpose(0, 2, 1)
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def open_volume(path, layout: str, size: tuple[int, int, int]) -> VolumeReader:
+    """Open ``path`` for slab reads in ``layout``, checking it has ``size`` = (width, nslices, thickness)."""
+    return VolumeReader(path, layout, size)

@@ -1,0 +1,248 @@
+"""Atomic output: volumes written slab by slab along Y, and whole tilt series.
+
+Data go to a hidden temporary file beside the output, which replaces the output only when
+everything is written; a failure removes it and leaves any older output untouched.
+"""
+
+import math
+import os
+import secrets
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, file_error
+from . import hdf5, mrc
+
+VOLUME_SUFFIXES = frozenset({".mrc", ".rec", ".st", ".ali", ".map"})
+LAYOUTS = ("xzy", "xyz")  # IMOD PERPENDICULAR (file Y = thickness) and RotateBy90
+_STORED = {0: np.dtype(np.uint8), 1: np.dtype(np.int16), 2: np.dtype(np.float32),
+           12: np.dtype(np.float16)}
+
+
+def backend_for(path: Path, mrc_suffixes=mrc.SUFFIXES):
+    """The format module (mrc or hdf5) that handles ``path``, chosen by its extension."""
+    suffix = path.suffix.lower()
+    if suffix in mrc_suffixes:
+        return mrc
+    if suffix in hdf5.SUFFIXES:
+        return hdf5
+    known = " ".join(sorted(mrc_suffixes | hdf5.SUFFIXES))
+    raise file_error(path, f"unsupported extension {suffix or '(none)'!r}; use one of {known}")
+
+
+@dataclass(frozen=True)
+class VolumeStats:
+    """Count, extremes, sum and sum of squares (float64) of stored values; mergeable."""
+
+    count: int = 0
+    minimum: float = math.inf
+    maximum: float = -math.inf
+    total: float = 0.0
+    total_squares: float = 0.0
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> "VolumeStats":
+        flat = values.ravel(order="K")
+        if flat.size == 0:
+            return cls()
+        return cls(flat.size, float(flat.min()), float(flat.max()),
+                   float(np.sum(flat, dtype=np.float64)),
+                   float(np.einsum("i,i->", flat, flat, dtype=np.float64)))
+
+    def merge(self, other: "VolumeStats") -> "VolumeStats":
+        return VolumeStats(self.count + other.count, min(self.minimum, other.minimum),
+                           max(self.maximum, other.maximum), self.total + other.total,
+                           self.total_squares + other.total_squares)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count
+
+    @property
+    def rms(self) -> float:
+        """Standard deviation about the mean (the MRC header's rms)."""
+        return math.sqrt(max(self.total_squares / self.count - self.mean ** 2, 0.0))
+
+
+@contextmanager
+def _os_errors(path: Path, action: str):
+    """Report an OSError (disk full, permissions) as a file_error naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        raise file_error(path, f"cannot {action}: {exc.strerror or exc}") from None
+
+
+class _Target:
+    """The output path, checked up front, and the temporary file that will replace it."""
+
+    def __init__(self, path: Path, overwrite: bool):
+        self.path = path
+        self.overwrite = overwrite
+        self._check()
+        self.temporary = path.with_name(
+            f".{path.name}.tiltrec-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        with _os_errors(path, "create a temporary file beside it"):
+            os.close(os.open(self.temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+
+    def _check(self) -> None:
+        folder = self.path.parent
+        if not folder.is_dir():
+            raise file_error(self.path, f"output directory {folder} does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise file_error(self.path, f"output directory {folder} is not writable")
+        if self.path.is_dir():
+            raise file_error(self.path, "is a directory")
+        if self.path.exists() and not self.overwrite:
+            raise file_error(self.path, "already exists (use --overwrite to replace it)")
+
+    def replace(self) -> None:
+        """Move the finished temporary file over the output."""
+        self._check()
+        with _os_errors(self.path, "replace"):
+            os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
+        self.temporary.unlink(missing_ok=True)
+
+
+def _stored_values(slab: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``slab`` as the file stores it: integers rounded to nearest, all clipped to the type."""
+    if dtype == np.float32:
+        return slab
+    limits = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
+    values = np.rint(slab) if dtype.kind in "iu" else slab.copy()
+    np.clip(values, limits.min, limits.max, out=values)
+    return values.astype(dtype)
+
+
+class VolumeWriter:
+    """Writes a reconstructed volume slab by slab along Y into a temporary file; ``commit``
+    completes the header and renames it over ``path``, ``abort`` deletes it.
+
+    ``layout`` "xzy" (IMOD PERPENDICULAR): header nx=width, ny=thickness, nz=nslices, file
+    order [y][z][x]; "xyz" (IMOD RotateBy90): ny=nslices, nz=thickness, order [z][y][x].
+    Modes: 2 float32, 1 int16, 0 unsigned bytes (IMOD-stamped), 12 float16; HDF5 only 2.
+    As a context manager it commits on normal exit and aborts on an exception.
+    ``stats`` covers what was written; ranks writing elsewhere may ``merge`` theirs in.
+    """
+
+    def __init__(self, path, *, width: int, nslices: int, thickness: int, layout: str = "xzy",
+                 mode: int = 2, pixel_size: float = 1.0, origin=(0.0, 0.0, 0.0),
+                 labels: Sequence[str] = (), overwrite: bool = False):
+        self.path = Path(path)
+        backend = backend_for(self.path, VOLUME_SUFFIXES)
+        _check_options(self.path, backend, layout, mode, (width, nslices, thickness),
+                       pixel_size)
+        self.width, self.nslices, self.thickness = width, nslices, thickness
+        self.layout, self.mode = layout, mode
+        self.pixel_size, self.origin, self.labels = pixel_size, tuple(origin), tuple(labels)
+        self.stats = VolumeStats()
+        self._target = _Target(self.path, overwrite)
+        shape = (nslices, thickness, width) if layout == "xzy" else (thickness, nslices, width)
+        try:
+            with _os_errors(self.path, "allocate the output"):
+                self._file = backend.VolumeFile(self._target.temporary, shape, mode)
+        except BaseException:
+            self._target.discard()
+            raise
+
+    def write_slab(self, y0: int, slab) -> None:
+        """Store slices ``y0 .. y0+nys-1`` from ``slab`` shaped (thickness, width, nys),
+        the compute order [z][x][y]."""
+        self._require_open()
+        slab = np.asarray(slab, dtype=np.float32)
+        if (slab.ndim != 3 or slab.shape[:2] != (self.thickness, self.width)
+                or not 0 <= y0 <= y0 + slab.shape[2] <= self.nslices):
+            raise ValueError(f"{self.path}: slab of shape {slab.shape} at y0={y0} does not fit "
+                             f"thickness {self.thickness}, width {self.width}, "
+                             f"{self.nslices} slices")
+        stored = _stored_values(slab, _STORED[self.mode])
+        rows = slice(y0, y0 + slab.shape[2])
+        with _os_errors(self.path, "write"):
+            if self.layout == "xzy":
+                self._file.data[rows] = stored.transpose(2, 0, 1)
+            else:
+                self._file.data[:, rows] = stored.transpose(0, 2, 1)
+        self.stats = self.stats.merge(VolumeStats.of(stored))
+
+    def commit(self) -> None:
+        """Complete the header from ``stats`` and move the file into place."""
+        self._require_open()
+        expected = self.width * self.nslices * self.thickness
+        try:
+            if self.stats.count != expected:
+                raise ValueError(f"{self.path}: {self.stats.count} of {expected} voxels "
+                                 f"were written")
+            with _os_errors(self.path, "write"):
+                self._file.finish(self.stats, pixel_size=self.pixel_size, origin=self.origin,
+                                  labels=self.labels)
+            self._file = None
+            self._target.replace()
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        """Close and delete the temporary file; the output path is left as it was."""
+        try:
+            if self._file is not None:
+                self._file.close()
+        finally:
+            self._file = None
+            self._target.discard()
+
+    def _require_open(self) -> None:
+        if self._file is None:
+            raise ValueError(f"{self.path}: the volume writer is already closed")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        if exc_type is not None:
+            self.abort()
+        elif self._file is not None:
+            self.commit()
+
+
+def _check_options(path: Path, backend, layout: str, mode: int, sizes, pixel_size) -> None:
+    if layout not in LAYOUTS:
+        raise InputError(f"unknown volume layout {layout!r}; use 'xzy' or 'xyz'")
+    if mode not in _STORED:
+        raise InputError(f"unsupported output mode {mode}; use 0, 1, 2 or 12")
+    if backend is hdf5 and mode != 2:
+        raise file_error(path, f"HDF5 volumes are written in mode 2 (float32) only, "
+                               f"not mode {mode}")
+    if min(sizes) < 1:
+        raise InputError("volume width, slices and thickness must be positive, not "
+                         "{} {} {}".format(*sizes))
+    if not 0 < pixel_size < math.inf:
+        raise InputError(f"pixel size must be positive, not {pixel_size}")
+
+
+def write_stack(path, views: np.ndarray, *, pixel_size: float = 1.0, angles=None,
+                overwrite: bool = False) -> None:
+    """Write a tilt series (nviews, ny, nx) atomically: MRC mode-2 image stack, or EMAN2
+    HDF5 with one 2-D image per view; ``angles`` (degrees) go into the header."""
+    path = Path(path)
+    backend = backend_for(path)
+    views = np.asarray(views, dtype=np.float32)
+    if views.ndim != 3 or 0 in views.shape:
+        raise ValueError(f"{path}: a tilt series needs shape (nviews, ny, nx), not {views.shape}")
+    if angles is not None:
+        angles = np.asarray(angles, dtype=np.float64)
+        if angles.shape != views.shape[:1] or not np.all(np.abs(angles) <= 180):
+            raise ValueError(f"{path}: need {len(views)} angles within +-180 degrees")
+    target = _Target(path, overwrite)
+    try:
+        with _os_errors(path, "write"):
+            backend.write_stack(target.temporary, views, pixel_size=pixel_size, angles=angles)
+        target.replace()
+    except BaseException:
+        target.discard()
+        raise

@@ -1,0 +1,47 @@
+"""A progress bar with ETA on stderr, throttled, and silent when quiet."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    """Counts work units toward ``total`` and redraws one status line on stderr."""
+
+    def __init__(self, total: float, label: str = "", quiet: bool = False, stream=None, interval: float = 0.2):
+        self.total = max(total, 1e-12)
+        self.label = label
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self.done = 0.0
+        self.start = time.perf_counter()
+        self._last = 0.0
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def advance(self, units: float = 1.0) -> None:
+        self.done = min(self.total, self.done + units)
+        now = time.perf_counter()
+        if not self.quiet and (now - self._last >= self.interval or self.done >= self.total):
+            self._last = now
+            self._draw()
+
+    def _draw(self) -> None:
+        frac = self.done / self.total
+        width = 30
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        eta = self.elapsed * (1 - frac) / frac if frac > 0 else float("nan")
+        self.stream.write(f"\r{self.label} [{bar}] {100 * frac:5.1f}%  {self.elapsed:6.1f} s  ETA {eta:6.1f} s")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if not self.quiet:
+            if self.done < self.total:
+                self.done = self.total
+                self._draw()
+            self.stream.write("\n")
+            self.stream.flush()

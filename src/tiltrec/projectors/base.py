@@ -1,0 +1,91 @@
+"""The projection operator of one slab of the tomogram, independent of the backend that computes it.
+
+A slab is the output slices ``[y0, y1)`` (input rows, 0-based) with the projection rows ``[r0, r1)`` they need.
+Volumes are ``(thickness, width, y1 - y0)`` arrays in ``[z, x, y]`` order; projections live in the operator's own
+padded layout ``(nviews, nx + 2, rows)`` (``pack``/``unpack`` convert from and to ``(nviews, rows, nx)`` views).
+Algorithms only combine these arrays element-wise, so they never see the layout.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ..geometry import Geometry
+from .coefficients import SlabCoefficients
+
+
+class SlabProjector(ABC):
+    """Forward projection ``A`` and back-projection ``A^T`` of one slab."""
+
+    xp = np  # array module of the backend
+
+    def __init__(self, geom: Geometry, y0: int, y1: int):
+        self.geom = geom
+        self.y0, self.y1 = y0, y1
+        self.r0, self.r1 = geom.rows_needed(y0, y1)
+        self.pitched = geom.has_pitch
+        guard = 2 if self.pitched else 0
+        self.vol_shape = (geom.thickness, geom.width, y1 - y0)
+        self.proj_shape = (geom.nviews, geom.nx + 2, self.r1 - self.r0 + guard)
+        self.coef = SlabCoefficients.of(geom, y0, self.r0)
+
+    # --- layout ---
+    def zeros_volume(self):
+        return self.xp.zeros(self.vol_shape, dtype=np.float32)
+
+    def zeros_projections(self):
+        return self.xp.zeros(self.proj_shape, dtype=np.float32)
+
+    def pack(self, rows):
+        """Projection rows ``(nviews, r1 - r0, nx)`` -> the padded operator layout."""
+        out = self.zeros_projections()
+        g = 1 if self.pitched else 0
+        out[:, 1:-1, g:out.shape[2] - g] = rows.transpose(0, 2, 1)
+        return out
+
+    def unpack(self, proj):
+        """Operator layout -> projection rows ``(nviews, r1 - r0, nx)``."""
+        g = 1 if self.pitched else 0
+        return self.xp.ascontiguousarray(proj[:, 1:-1, g:proj.shape[2] - g].transpose(0, 2, 1))
+
+    def _clear_guards(self, proj):
+        proj[:, 0, :] = 0
+        proj[:, -1, :] = 0
+        if self.pitched:
+            proj[:, :, 0] = 0
+            proj[:, :, -1] = 0
+
+    # --- operators ---
+    def forward(self, vol, out=None, views: slice = slice(None)):
+        """``A vol``: projections of the slab in ``views`` (into ``out`` if given, which is overwritten).
+
+        With ``views`` a range of views, ``out`` holds just those views.
+        """
+        if out is None:
+            n = len(range(*views.indices(self.geom.nviews)))
+            out = self.xp.zeros((n,) + self.proj_shape[1:], dtype=np.float32)
+        else:
+            out[...] = 0
+        self._forward(vol, out, self.coef.subset(views))
+        self._clear_guards(out)
+        return out
+
+    def back(self, proj, out=None, accumulate: bool = False, views: slice = slice(None)):
+        """``A^T proj``: back-projection of ``proj`` (the projections in ``views``), added to ``out`` when
+        ``accumulate``."""
+        if out is None:
+            out = self.zeros_volume()
+        elif not accumulate:
+            out[...] = 0
+        self._back(proj, out, self.coef.subset(views))
+        return out
+
+    @abstractmethod
+    def _forward(self, vol, proj, coef: SlabCoefficients) -> None:
+        """Accumulate ``A vol`` into ``proj``."""
+
+    @abstractmethod
+    def _back(self, proj, vol, coef: SlabCoefficients) -> None:
+        """Accumulate ``A^T proj`` into ``vol``."""

@@ -1,0 +1,148 @@
+"""Numba kernels: voxel-driven linear-interpolation back-projection and its exact transpose.
+
+Layouts (Y innermost so the interpolation weight, which does not depend on Y without pitch, is reused along a
+contiguous, vectorised loop):
+
+- volume slab ``V[z, x, y]``;
+- projections ``P[t, u + 1, r + 1]``: view, column, row, with one zero guard cell on each side of the column axis
+  (and of the row axis for the pitched kernels), so samples that straddle an edge read zeros without branches.
+
+A sample at column ``u`` is valid when ``-1 <= u < nu``: it then reads guard-padded cells ``i = floor(u + 1)`` and
+``i + 1``.  The forward kernels accumulate into the guard cells, which the caller clears afterwards: that keeps the
+pair an exact transpose of each other.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+_JIT = dict(cache=True, nogil=True, fastmath=True, boundscheck=False, error_model="numpy")
+
+
+@njit(parallel=True, **_JIT)
+def back_flat(P, V, u_row, u_dx, z_block):
+    """V[z, x, y] += sum_t lerp(P[t, :, y], u(t, z, x)) for zero pitch; parallel over blocks of z rows."""
+    nv, ncol, _ = P.shape
+    nz, nx, ny = V.shape
+    umax = ncol - 1.0
+    for zb in prange((nz + z_block - 1) // z_block):
+        for t in range(nv):
+            c = u_dx[t]
+            for z in range(zb * z_block, min(nz, (zb + 1) * z_block)):
+                base = u_row[t, z] + 1.0
+                for x in range(nx):
+                    u = base + x * c
+                    if u < 0.0 or u >= umax:
+                        continue
+                    i = int(u)
+                    f = np.float32(u - i)
+                    # a full-range inner loop: LLVM vectorises range(ny) but not range(a, b)
+                    for y in range(ny):
+                        a = P[t, i, y]
+                        V[z, x, y] += a + f * (P[t, i + 1, y] - a)
+
+
+@njit(parallel=True, **_JIT)
+def forward_flat(V, P, u_row, u_dx):
+    """P[t, :, y] += transpose of back_flat; parallel over views, so no two threads write the same view."""
+    nv, ncol, _ = P.shape
+    nz, nx, ny = V.shape
+    umax = ncol - 1.0
+    for t in prange(nv):
+        c = u_dx[t]
+        for z in range(nz):
+            base = u_row[t, z] + 1.0
+            for x in range(nx):
+                u = base + x * c
+                if u < 0.0 or u >= umax:
+                    continue
+                i = int(u)
+                f = np.float32(u - i)
+                g = np.float32(1.0) - f
+                for y in range(ny):
+                    a = V[z, x, y]
+                    P[t, i, y] += g * a
+                    P[t, i + 1, y] += f * a
+
+
+@njit(parallel=True, **_JIT)
+def back_pitched(P, V, u_row, u_dx, u_dy, r_row, r_dy):
+    """Bilinear back-projection with X-axis tilt: the sample row and column both move along Y."""
+    nv, ncol, nrow = P.shape
+    nz, nx, ny = V.shape
+    umax = ncol - 1.0
+    rmax = nrow - 1.0
+    for z in prange(nz):
+        for t in range(nv):
+            c = u_dx[t]
+            cy = u_dy[t]
+            ry = r_dy[t]
+            r_base = r_row[t, z] + 1.0
+            for x in range(nx):
+                u_base = u_row[t, z] + 1.0 + x * c
+                v = V[z, x]
+                for y in range(ny):
+                    u = u_base + y * cy
+                    r = r_base + y * ry
+                    if u < 0.0 or u >= umax or r < 0.0 or r >= rmax:
+                        continue
+                    i = int(u)
+                    k = int(r)
+                    f = np.float32(u - i)
+                    g = np.float32(r - k)
+                    a = P[t, i, k] + g * (P[t, i, k + 1] - P[t, i, k])
+                    b = P[t, i + 1, k] + g * (P[t, i + 1, k + 1] - P[t, i + 1, k])
+                    v[y] += a + f * (b - a)
+
+
+@njit(parallel=True, **_JIT)
+def forward_pitched(V, P, u_row, u_dx, u_dy, r_row, r_dy):
+    """Transpose of back_pitched; parallel over views so that no two threads write the same view."""
+    nv, ncol, nrow = P.shape
+    nz, nx, ny = V.shape
+    umax = ncol - 1.0
+    rmax = nrow - 1.0
+    for t in prange(nv):
+        c = u_dx[t]
+        cy = u_dy[t]
+        ry = r_dy[t]
+        for z in range(nz):
+            r_base = r_row[t, z] + 1.0
+            for x in range(nx):
+                u_base = u_row[t, z] + 1.0 + x * c
+                v = V[z, x]
+                for y in range(ny):
+                    u = u_base + y * cy
+                    r = r_base + y * ry
+                    if u < 0.0 or u >= umax or r < 0.0 or r >= rmax:
+                        continue
+                    i = int(u)
+                    k = int(r)
+                    f = np.float32(u - i)
+                    g = np.float32(r - k)
+                    a = v[y]
+                    fa = f * a
+                    ga = a - fa
+                    P[t, i, k] += ga - g * ga
+                    P[t, i, k + 1] += g * ga
+                    P[t, i + 1, k] += fa - g * fa
+                    P[t, i + 1, k + 1] += g * fa
+
+
+def set_threads(n: int | None) -> int:
+    """Use ``n`` Numba threads (default: all the process may use); returns the number in effect."""
+    limit = numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(max(1, min(limit, n or limit)))
+    return numba.get_num_threads()
+
+
+def aligned_zeros(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
+    """Zero-filled C-contiguous array whose data starts on an ``align``-byte boundary."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(nbytes + align, dtype=np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+

@@ -2,7 +2,7 @@
 
 A slab is the output slices ``[y0, y1)`` (input rows, 0-based) with the projection rows ``[r0, r1)`` they need.
 Volumes are ``(thickness, width, y1 - y0)`` arrays in ``[z, x, y]`` order; projections live in the operator's own
-padded layout ``(nviews, nx + 2, rows)`` (``pack``/``unpack`` convert from and to ``(nviews, rows, nx)`` views).
+layout ``(nviews, nx, rows)`` (``pack``/``unpack`` convert from and to ``(nviews, rows, nx)`` views).
 Algorithms only combine these arrays element-wise, so they never see the layout.
 """
 
@@ -26,9 +26,8 @@ class SlabProjector(ABC):
         self.y0, self.y1 = y0, y1
         self.r0, self.r1 = geom.rows_needed(y0, y1)
         self.pitched = geom.has_pitch
-        guard = 2 if self.pitched else 0
         self.vol_shape = (geom.thickness, geom.width, y1 - y0)
-        self.proj_shape = (geom.nviews, geom.nx + 2, self.r1 - self.r0 + guard)
+        self.proj_shape = (geom.nviews, geom.nx, self.r1 - self.r0)
         self.coef = SlabCoefficients.of(geom, y0, self.r0)
 
     # --- layout ---
@@ -39,23 +38,14 @@ class SlabProjector(ABC):
         return self.xp.zeros(self.proj_shape, dtype=np.float32)
 
     def pack(self, rows):
-        """Projection rows ``(nviews, r1 - r0, nx)`` -> the padded operator layout."""
+        """Projection rows ``(nviews, r1 - r0, nx)`` -> the operator layout."""
         out = self.zeros_projections()
-        g = 1 if self.pitched else 0
-        out[:, 1:-1, g:out.shape[2] - g] = rows.transpose(0, 2, 1)
+        out[...] = rows.transpose(0, 2, 1)
         return out
 
     def unpack(self, proj):
         """Operator layout -> projection rows ``(nviews, r1 - r0, nx)``."""
-        g = 1 if self.pitched else 0
-        return self.xp.ascontiguousarray(proj[:, 1:-1, g:proj.shape[2] - g].transpose(0, 2, 1))
-
-    def _clear_guards(self, proj):
-        proj[:, 0, :] = 0
-        proj[:, -1, :] = 0
-        if self.pitched:
-            proj[:, :, 0] = 0
-            proj[:, :, -1] = 0
+        return self.xp.ascontiguousarray(proj.transpose(0, 2, 1))
 
     # --- operators ---
     def forward(self, vol, out=None, views: slice = slice(None)):
@@ -69,7 +59,6 @@ class SlabProjector(ABC):
         else:
             out[...] = 0
         self._forward(vol, out, self.coef.subset(views))
-        self._clear_guards(out)
         return out
 
     def back(self, proj, out=None, accumulate: bool = False, views: slice = slice(None)):

@@ -4,12 +4,11 @@ Layouts (Y innermost so the interpolation weight, which does not depend on Y wit
 contiguous, vectorised loop):
 
 - volume slab ``V[z, x, y]``;
-- projections ``P[t, u + 1, r + 1]``: view, column, row, with one zero guard cell on each side of the column axis
-  (and of the row axis for the pitched kernels), so samples that straddle an edge read zeros without branches.
+- projections ``P[t, u, r]``: view, column, row.
 
-A sample at column ``u`` is valid when ``-1 <= u < nu``: it then reads guard-padded cells ``i = floor(u + 1)`` and
-``i + 1``.  The forward kernels accumulate into the guard cells, which the caller clears afterwards: that keeps the
-pair an exact transpose of each other.
+A sample at column ``u`` (row ``r``) exists when ``0 <= u < nu - 1`` (and ``0 <= r < nr - 1``), IMOD's legal range;
+it interpolates columns ``floor(u)`` and ``floor(u) + 1``.  Samples outside contribute nothing: the algorithms add
+IMOD's fill value where they need one.  Back and forward kernels apply the same rule, so they are exact transposes.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ def back_flat(P, V, u_row, u_dx, z_block):
         for t in range(nv):
             c = u_dx[t]
             for z in range(zb * z_block, min(nz, (zb + 1) * z_block)):
-                base = u_row[t, z] + 1.0
+                base = u_row[t, z]
                 for x in range(nx):
                     u = base + x * c
                     if u < 0.0 or u >= umax:
@@ -53,7 +52,7 @@ def forward_flat(V, P, u_row, u_dx):
     for t in prange(nv):
         c = u_dx[t]
         for z in range(nz):
-            base = u_row[t, z] + 1.0
+            base = u_row[t, z]
             for x in range(nx):
                 u = base + x * c
                 if u < 0.0 or u >= umax:
@@ -79,9 +78,9 @@ def back_pitched(P, V, u_row, u_dx, u_dy, r_row, r_dy):
             c = u_dx[t]
             cy = u_dy[t]
             ry = r_dy[t]
-            r_base = r_row[t, z] + 1.0
+            r_base = r_row[t, z]
             for x in range(nx):
-                u_base = u_row[t, z] + 1.0 + x * c
+                u_base = u_row[t, z] + x * c
                 v = V[z, x]
                 for y in range(ny):
                     u = u_base + y * cy
@@ -109,9 +108,9 @@ def forward_pitched(V, P, u_row, u_dx, u_dy, r_row, r_dy):
         cy = u_dy[t]
         ry = r_dy[t]
         for z in range(nz):
-            r_base = r_row[t, z] + 1.0
+            r_base = r_row[t, z]
             for x in range(nx):
-                u_base = u_row[t, z] + 1.0 + x * c
+                u_base = u_row[t, z] + x * c
                 v = V[z, x]
                 for y in range(ny):
                     u = u_base + y * cy

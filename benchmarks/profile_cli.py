@@ -1,0 +1,134 @@
+"""Where the time of one ``tiltrec-mpi`` run goes: run it under cProfile and split it into phases.
+
+Child side (run as a script): ``python benchmarks/profile_cli.py STATS.prof TIMES.json -- tiltrec-mpi ARGS...``
+profiles the real CLI entry point in a fresh interpreter and writes the profile and wall-clock marks.
+Parent side: ``phases(...)`` reads them back into (phase, seconds) rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+T_SCRIPT = time.time()  # first thing: when the interpreter got to this file
+
+
+def _child(argv: list[str]) -> int:
+    import cProfile
+
+    stats_path, times_path, sep, prog, *args = argv
+    assert sep == "--"
+    marks = {"script": T_SCRIPT}
+    profile = cProfile.Profile()
+    code = 0
+    profile.enable()
+    try:
+        from tiltrec.cli.commands import tiltrec_mpi  # imports are profiled too
+
+        marks["imported"] = time.time()
+        sys.argv = [prog, *args]
+        tiltrec_mpi()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        profile.disable()
+        marks["done"] = time.time()
+        profile.dump_stats(stats_path)
+        with open(times_path, "w") as f:
+            json.dump(marks, f)
+    return code
+
+
+# ------------------------------------------------------------------------------------------------ parent side
+
+# (label, file suffix, function name): cumulative time of that function
+_FUNCS = {
+    "build_and_run": ("tiltrec/cli/job_builder.py", "build_and_run"),
+    "run": ("tiltrec/strategies/run.py", "run"),
+    "stack_mean": ("tiltrec/inputs.py", "stack_mean"),
+    "open_source": ("tiltrec/inputs.py", "open_source"),
+    "rows": ("tiltrec/inputs.py", "rows"),
+    "filter": ("tiltrec/filters.py", "apply"),
+    "weighting": ("tiltrec/algorithms/backprojection.py", "imod_weighting"),
+    "wbp": ("tiltrec/algorithms/backprojection.py", "wbp"),
+    "pack": ("tiltrec/projectors/base.py", "pack"),
+    "back": ("tiltrec/projectors/base.py", "back"),
+    "kernel": ("tiltrec/projectors/cpu.py", "_back"),
+    "projector_init": ("tiltrec/projectors/base.py", "__init__"),
+    "write_slab": ("tiltrec/formats/writer.py", "write_slab"),
+    "stats": ("tiltrec/formats/writer.py", "of"),
+    "writer_init": ("tiltrec/formats/writer.py", "__init__"),
+    "commit": ("tiltrec/formats/writer.py", "commit"),
+}
+
+
+def _cumulative(stats_path: str) -> tuple[dict[str, float], dict[str, int]]:
+    import pstats
+
+    raw = pstats.Stats(stats_path).stats
+    times = {k: 0.0 for k in _FUNCS}
+    calls = {k: 0 for k in _FUNCS}
+    for (filename, _line, func), (_cc, nc, _tt, ct, _callers) in raw.items():
+        path = filename.replace("\\", "/")
+        for key, (suffix, name) in _FUNCS.items():
+            if func == name and path.endswith(suffix):
+                if key == "writer_init" and "VolumeWriter" not in _class_hint(filename, _line):
+                    continue
+                times[key] += ct
+                calls[key] += nc
+    return times, calls
+
+
+def _class_hint(filename: str, line: int) -> str:
+    """The class enclosing ``line`` of ``filename`` (writer.py has several ``__init__``)."""
+    try:
+        with open(filename) as f:
+            lines = f.readlines()[:line]
+    except OSError:
+        return ""
+    for text in reversed(lines):
+        if text.startswith("class "):
+            return text
+    return ""
+
+
+def phases(stats_path: str, times_path: str, launched: float, wall: float) -> list[tuple[str, float, str]]:
+    """(phase, seconds, note) rows that add up to ``wall``; ``launched`` is time.time() just before the fork."""
+    with open(times_path) as f:
+        marks = json.load(f)
+    t, n = _cumulative(stats_path)
+    startup = marks["script"] - launched
+    imports = marks["imported"] - marks["script"]
+    main = marks["done"] - marks["imported"]
+    back_other = t["back"] - t["kernel"]
+    wbp_rest = t["wbp"] - t["filter"] - t["pack"] - t["back"] - t["weighting"]
+    write_copy = t["write_slab"] - t["stats"]
+    in_run = t["rows"] + t["wbp"] + t["write_slab"] + t["projector_init"]
+    run_rest = t["run"] - in_run
+    setup = t["build_and_run"] - t["run"] - t["stack_mean"] - t["writer_init"] - t["commit"]
+    rows = [
+        ("interpreter start-up", startup, "fork/exec to first line of the script"),
+        ("imports (tiltrec, numpy, scipy, numba, typer)", imports, ""),
+        ("CLI parsing, open input, geometry, threads", setup, "build_and_run minus the phases below"),
+        ("mean of the whole stack (WBP fill value)", t["stack_mean"], "reads every pixel once more"),
+        ("create + fallocate output file", t["writer_init"], ""),
+        (f"read projection rows ({n['rows']} slabs)", t["rows"], "memmap copy + finiteness check"),
+        ("R-weighting filter (FFT)", t["filter"], "scipy.fft rfft/irfft"),
+        ("build the weighting filter", t["weighting"], ""),
+        ("pack rows into projector layout", t["pack"], "transpose copy"),
+        ("back-projection kernel (Numba)", t["kernel"], "back_flat / back_pitched"),
+        ("allocate volume slab", back_other, "SlabProjector.back minus the kernel"),
+        ("WBP element-wise (fill, scale, add)", wbp_rest, ""),
+        ("slab set-up (coefficients)", t["projector_init"], ""),
+        ("copy slab into output memmap", write_copy, "transpose into file order; dirty pages stay in page cache"),
+        ("output statistics (min/max/mean/rms)", t["stats"], "float64 sum + einsum per slab"),
+        ("other work in the slab loop", run_rest, "progress, slicing"),
+        ("commit (header, rename)", t["commit"], ""),
+        ("outside main: profiler dump, exit, unmapping", wall - startup - imports - main, ""),
+    ]
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

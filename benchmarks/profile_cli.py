@@ -106,11 +106,11 @@ def phases(stats_path: str, times_path: str, launched: float, wall: float) -> li
     write_copy = t["write_slab"] - t["stats"]
     in_run = t["rows"] + t["wbp"] + t["write_slab"] + t["projector_init"]
     run_rest = t["run"] - in_run
-    setup = t["build_and_run"] - t["run"] - t["stack_mean"] - t["writer_init"] - t["commit"]
+    setup = main - t["run"] - t["stack_mean"] - t["writer_init"] - t["commit"]
     rows = [
         ("interpreter start-up", startup, "fork/exec to first line of the script"),
         ("imports (tiltrec, numpy, scipy, numba, typer)", imports, ""),
-        ("CLI parsing, open input, geometry, threads", setup, "build_and_run minus the phases below"),
+        ("CLI parsing, open input, geometry, threads", setup, "main minus the phases below"),
         ("mean of the whole stack (WBP fill value)", t["stack_mean"], "reads every pixel once more"),
         ("create + fallocate output file", t["writer_init"], ""),
         (f"read projection rows ({n['rows']} slabs)", t["rows"], "memmap copy + finiteness check"),

@@ -13,7 +13,6 @@ from typing import Optional
 import typer
 
 from ..errors import TiltrecError
-from .job_builder import Request, build_and_run
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,8 @@ def make_app(flavor: Flavor) -> typer.Typer:
                                                                   "X borders carry no edge artifacts."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     ):
+        from .job_builder import Request, build_and_run  # deferred: keeps --help fast
+
         request = Request(**{k: v for k, v in locals().items() if k in Request.__dataclass_fields__})
         try:
             _check_backend(flavor)

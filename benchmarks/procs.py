@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+SPAWN = Path(__file__).resolve().with_name("spawn.py")
 
 
 @dataclass(frozen=True)
 class ProcResult:
     argv: list[str]
-    wall: float  # seconds from fork to reaping, interpreter start-up and exit included
-    peak_rss: int  # bytes: ru_maxrss of this one child (file-backed pages it touched count too)
+    wall: float  # seconds from spawn to reaping: interpreter start-up and exit included
+    peak_rss: int  # bytes: ru_maxrss of this one process (file-backed pages it touched count too)
     user: float  # CPU seconds
     system: float
     returncode: int
     output: str  # stdout + stderr
+    launched: float  # time.time() just before the spawn
 
     @property
     def cpu_load(self) -> float:
@@ -45,19 +48,20 @@ def program(name: str) -> str:
 
 
 def run_measured(argv: list[str], env: dict | None = None, check: bool = True) -> ProcResult:
-    """Run ``argv`` to completion; the child's rusage comes from wait4, so earlier children do not leak into its
-    peak RSS (RUSAGE_CHILDREN would report the maximum over all children so far)."""
-    with tempfile.TemporaryFile("w+") as log:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        log.seek(0)
-        output = log.read()
-    result = ProcResult(argv, wall, usage.ru_maxrss * 1024, usage.ru_utime, usage.ru_stime, proc.returncode,
-                        output)
+    """Run ``argv`` to completion through the spawn.py launcher, which times it and reaps it with wait4 (so
+    neither this process's own memory nor earlier children leak into its peak RSS)."""
+    with tempfile.TemporaryDirectory(prefix="tiltrec-spawn-") as tmp:
+        result_path = Path(tmp) / "result.json"
+        log_path = Path(tmp) / "output.log"
+        with open(log_path, "w") as log:
+            launcher = subprocess.run([sys.executable, "-S", str(SPAWN), str(result_path), *argv],
+                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        output = log_path.read_text(errors="replace")
+        if launcher.returncode != 0 or not result_path.exists():
+            raise CommandFailed(f"could not run {shell_line(argv)}:\n{output[-2000:]}")
+        r = json.loads(result_path.read_text())
+    result = ProcResult(list(argv), r["wall"], r["maxrss_kib"] * 1024, r["utime"], r["stime"], r["returncode"],
+                        output, r["launched"])
     if check and result.returncode != 0:
         raise CommandFailed(f"{shell_line(argv)} exited with {result.returncode}:\n{output[-2000:]}")
     return result

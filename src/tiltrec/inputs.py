@@ -67,7 +67,10 @@ def open_source(stack: TiltStack, tilt_file, *, exclude: str | None = None, binn
         raise file_error(tilt_file, "contains duplicate tilt angles")
     views = list(range(stack.nviews))
     if exclude:
-        dropped = set(parse_view_list(exclude, stack.nviews))
+        try:
+            dropped = set(parse_view_list(exclude, stack.nviews))
+        except InputError as exc:
+            raise InputError(f"--exclude: {exc}") from None
         views = [v for v in views if v not in dropped]
         if not views:
             raise InputError(f"--exclude {exclude} removes every view")

@@ -6,6 +6,8 @@ commands) and the backend (CPU, or a CUDA GPU: the ``-cuda`` commands).
 
 from __future__ import annotations
 
+import signal
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -40,10 +42,27 @@ def _check_backend(flavor: Flavor) -> None:
     raise TiltrecError(f"the CUDA backend is not part of this release yet; run {cpu_twin} to reconstruct on CPUs")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that the same clean-up as for Ctrl-C runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _warn_in_one_line(program: str):
+    """A ``warnings.showwarning`` that prints ``PROGRAM: warning: message`` without Python's source line."""
+
+    def show(message, *_):
+        typer.echo(f"{program}: warning: {message}", err=True)
+
+    return show
+
+
 def make_app(flavor: Flavor) -> typer.Typer:
-    """A Typer application for one command."""
+    """A Typer application for one command; plain Click help, whose option names and defaults never get cut."""
     app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]},
-                      pretty_exceptions_enable=False)
+                      pretty_exceptions_enable=False, rich_markup_mode=None)
     strategy = "the whole volume in memory (unified)" if flavor.unified else "slab by slab along Y (slice-based)"
 
     @app.command(help=f"Reconstruct a tomogram from an aligned tilt series, {strategy}, on "
@@ -86,7 +105,8 @@ def make_app(flavor: Flavor) -> typer.Typer:
         width: Optional[int] = typer.Option(None, "--width", help="Output width in pixels [default: view width]."),
         slices: Optional[str] = typer.Option(None, "--slices", help="First,last slice to reconstruct (0-based, "
                                                                     "inclusive, input rows) [default: all]."),
-        offset: float = typer.Option(0.0, "--offset", help="Added to every tilt angle (degrees)."),
+        offset: Optional[float] = typer.Option(None, "--offset", help="Added to every tilt angle (degrees) "
+                                                                      "[default: 0]."),
         pitch: Optional[float] = typer.Option(None, "--pitch", "--xaxis-tilt", help="X-axis tilt in degrees "
                                                                                     "(IMOD XAXISTILT) [default: 0]."),
         xshift: float = typer.Option(0.0, "--xshift", help="Shift the volume in X (pixels, + is right)."),
@@ -111,18 +131,21 @@ def make_app(flavor: Flavor) -> typer.Typer:
         from .job_builder import Request, build_and_run  # deferred: keeps --help fast
 
         request = Request(**{k: v for k, v in locals().items() if k in Request.__dataclass_fields__})
-        try:
-            _check_backend(flavor)
-            build_and_run(request, program=flavor.name, unified=flavor.unified)
-        except TiltrecError as exc:
-            typer.echo(f"{flavor.name}: error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code)
-        except KeyboardInterrupt:
-            typer.echo(f"{flavor.name}: interrupted; no output written", err=True)
-            raise typer.Exit(130)
-        except MemoryError:
-            typer.echo(f"{flavor.name}: error: out of memory; lower --memory", err=True)
-            raise typer.Exit(1)
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warn_in_one_line(flavor.name)
+            try:
+                _check_backend(flavor)
+                build_and_run(request, program=flavor.name, unified=flavor.unified)
+            except TiltrecError as exc:
+                typer.echo(f"{flavor.name}: error: {exc}", err=True)
+                raise typer.Exit(exc.exit_code)
+            except KeyboardInterrupt as exc:
+                typer.echo(f"{flavor.name}: interrupted; no output written", err=True)
+                raise typer.Exit(143 if isinstance(exc, Terminated) else 130)
+            except MemoryError:
+                typer.echo(f"{flavor.name}: error: out of memory; lower --memory", err=True)
+                raise typer.Exit(1)
 
     return app
 

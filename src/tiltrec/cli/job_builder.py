@@ -44,7 +44,7 @@ class Request:
     thickness: Optional[int] = None
     width: Optional[int] = None
     slices: Optional[str] = None
-    offset: float = 0.0
+    offset: Optional[float] = None
     pitch: Optional[float] = None
     xshift: float = 0.0
     zshift: Optional[float] = None
@@ -107,21 +107,28 @@ def _geometry(req: Request, source: ProjectionSource) -> Geometry:
     offset, pitch, zshift, thickness = req.offset, req.pitch, req.zshift, req.thickness
     if req.geometry:
         g_off, g_pitch, g_z, g_thick = parse_numbers(req.geometry, 4, "--geometry")
-        offset = offset if offset else g_off
+        offset = g_off if offset is None else offset
         pitch = g_pitch if pitch is None else pitch
         zshift = g_z if zshift is None else zshift
         thickness = int(round(g_thick)) if thickness is None else thickness
     if thickness is None:
         raise InputError("--thickness is required (output thickness in pixels, e.g. --thickness 256)")
+    if thickness <= 0:
+        what = "--thickness" if req.thickness is not None else "the thickness in --geometry"
+        raise InputError(f"{what} must be a positive number of pixels, got {thickness}")
+    if req.width is not None and req.width <= 0:
+        raise InputError(f"--width must be a positive number of pixels, got {req.width}")
     b = source.binning
     first, stop = 0, source.ny
     if req.slices:
         a, z = parse_numbers(req.slices, 2, "--slices", int)
+        last = source.ny * b - 1  # rows beyond the last whole bin are dropped
+        if not 0 <= a <= z <= last:
+            raise InputError(f"--slices {a},{z} must satisfy 0 <= first <= last <= {last} (the views have "
+                             f"{source.stack.ny} rows)")
         first, stop = a // b, z // b + 1
-    if thickness > 0:
-        thickness = max(1, round(thickness / b))
-    return Geometry(nx=source.nx, ny=source.ny, angles=source.angles, thickness=thickness,
-                    width=round(req.width / b) if req.width else 0, slices=(first, stop), offset=offset,
+    return Geometry(nx=source.nx, ny=source.ny, angles=source.angles, thickness=max(1, round(thickness / b)),
+                    width=max(1, round(req.width / b)) if req.width else 0, slices=(first, stop), offset=offset or 0.0,
                     pitch=pitch or 0.0, xshift=req.xshift / b, zshift=(zshift or 0.0) / b)
 
 

@@ -14,7 +14,8 @@ from ..algorithms.settings import Settings
 from ..geometry import Geometry
 from ..inputs import ProjectionSource
 from ..progress import Progress
-from .plan import Slab, plan_slabs, slab_height
+from ..errors import InputError
+from .plan import Slab, format_bytes, plan_slabs, slab_height
 
 BP_SLAB = 32  # slices per slab for one-pass algorithms: keeps a view plane of the slab in L2
 
@@ -50,9 +51,13 @@ def plan(job: Job, geom: Geometry) -> list[Slab]:
     first, stop = g.slices
     alg = ALGORITHMS[job.algorithm]
     halo = g.pitch_halo() if alg.iterative else 0
-    if job.unified:
-        return plan_slabs(first, stop, stop - first, halo, g.ny)
     per_slice = alg.footprint.per_slice(geom.thickness, geom.width, geom.nviews, geom.nx)
+    if job.unified:
+        need = per_slice * g.nslices
+        if need > job.memory:
+            raise InputError(f"the whole volume needs about {format_bytes(need)} but --memory allows "
+                             f"{format_bytes(job.memory)}: raise --memory or use the slice-based command")
+        return plan_slabs(first, stop, stop - first, halo, g.ny)
     height = slab_height(job.memory, per_slice, halo, g.nslices, None if alg.iterative else BP_SLAB)
     return plan_slabs(first, stop, height, halo, g.ny)
 

@@ -56,9 +56,9 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     filtered -= fill
     vol = op.back(op.pack(filtered))
     add, mult = settings.scale
-    vol += fill * g.nviews
-    vol *= np.float32(filters.imod_wbp_scale(g.nviews, mult))
-    vol += np.float32(filters.imod_wbp_add(add, mult))
+    scale = filters.imod_wbp_scale(g.nviews, mult)
+    vol *= np.float32(scale)
+    vol += np.float32(fill * g.nviews * scale + filters.imod_wbp_add(add, mult))
     if callback:
         callback(1)
     return vol

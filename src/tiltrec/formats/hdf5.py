@@ -139,7 +139,14 @@ class VolumeFile:
         placement.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
         placement.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
         self._group = _new_image(images, 0, shape, 1.0, dcpl=placement)
-        self.data = self._group["image"]
+        self._data = self._group["image"]
+
+    def write_block(self, axis: int, start: int, block: np.ndarray) -> None:
+        """Store ``block`` (file order) at ``start`` along ``axis`` (0 or 1) of the image."""
+        if axis == 0:
+            self._data[start:start + block.shape[0]] = block
+        else:
+            self._data[:, start:start + block.shape[1]] = block
 
     def finish(self, stats, *, pixel_size: float, origin, labels) -> None:
         """Write pixel size, origin and statistics (labels have no EMAN2 place) and close."""

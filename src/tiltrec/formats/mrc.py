@@ -308,24 +308,35 @@ def _is_serialem(nint: int, nreal: int) -> bool:
 
 
 class VolumeFile:
-    """A new MRC file of known shape and mode; ``data`` maps its data block, ``finish`` writes the header.
+    """A new MRC file of known shape and mode, filled block by block with ``write_block``; ``finish`` writes the
+    header.
 
-    Data go through a plain memory map that is never synced explicitly, so the page cache writes them back at
-    its own pace (mrcfile's close would msync the whole file).  Mode 0 is written as IMOD writes unsigned
-    bytes: ``data`` is a uint8 view and the header gets the IMOD stamp without the signed-bytes flag.
+    Blocks go to the file with plain positioned writes (no memory map: its page faults and mrcfile's closing
+    msync cost more than the copy).  Mode 0 is written as IMOD writes unsigned bytes: uint8 data and the IMOD
+    stamp without the signed-bytes flag.
     """
 
     def __init__(self, path: Path, shape: tuple[int, int, int], mode: int):
         mrc = _new_mmap(path, shape, mode)
         try:
             self._header = mrc.header.copy()
-            offset = HEADER_BYTES + int(mrc.header.nsymbt)
-            dtype = mrc.data.dtype
+            self._offset = HEADER_BYTES + int(mrc.header.nsymbt)
+            self._itemsize = mrc.data.dtype.itemsize
         finally:
             mrc.close()
         self._path = path
-        raw = np.memmap(path, dtype=dtype, mode="r+", offset=offset, shape=tuple(shape))
-        self.data = raw.view(np.uint8) if mode == 0 else raw
+        self._shape = tuple(shape)
+        self._fd = os.open(path, os.O_WRONLY)
+
+    def write_block(self, axis: int, start: int, block: np.ndarray) -> None:
+        """Store ``block`` (file order, C-contiguous) at ``start`` along ``axis`` (0 or 1) of the data."""
+        n0, n1, n2 = self._shape
+        plane = n1 * n2 * self._itemsize
+        if axis == 0:
+            os.pwrite(self._fd, block, self._offset + start * plane)
+            return
+        for index in range(n0):
+            os.pwrite(self._fd, block[index], self._offset + index * plane + start * n2 * self._itemsize)
 
     def finish(self, stats, *, pixel_size: float, origin, labels) -> None:
         """Complete the header (volume, stats, pixel size, origin, labels) and close."""
@@ -339,12 +350,13 @@ class VolumeFile:
         if int(header.mode) == 0:
             _stamp_unsigned_bytes(header)
         _set_labels(header, labels)
+        os.pwrite(self._fd, header.tobytes(), 0)
         self.close()
-        with open(self._path, "r+b") as f:
-            f.write(header.tobytes())
 
     def close(self) -> None:
-        self.data = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def write_stack(path: Path, views: np.ndarray, *, pixel_size: float, angles) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError, file_error
 from . import hdf5, mrc
+from .slab_store import store_slab
 
 VOLUME_SUFFIXES = frozenset({".mrc", ".rec", ".st", ".ali", ".map"})
 LAYOUTS = ("xzy", "xyz")  # IMOD PERPENDICULAR (file Y = thickness) and RotateBy90
@@ -161,14 +162,20 @@ class VolumeWriter:
             raise ValueError(f"{self.path}: slab of shape {slab.shape} at y0={y0} does not fit "
                              f"thickness {self.thickness}, width {self.width}, "
                              f"{self.nslices} slices")
-        stored = _stored_values(slab, _STORED[self.mode])
-        rows = slice(y0, y0 + slab.shape[2])
+        nys = slab.shape[2]
+        dtype = _STORED[self.mode]
+        xzy = self.layout == "xzy"
+        block = np.empty((nys, self.thickness, self.width) if xzy else (self.thickness, nys, self.width), dtype)
+        if dtype == np.float16:
+            stored = _stored_values(slab, dtype)
+            block[...] = stored.transpose(2, 0, 1) if xzy else stored.transpose(0, 2, 1)
+            stats = VolumeStats.of(stored)
+        else:
+            low, high, total, squares = store_slab(block.transpose(1, 0, 2) if xzy else block, slab)
+            stats = VolumeStats(slab.size, low, high, total, squares)
         with _os_errors(self.path, "write"):
-            if self.layout == "xzy":
-                self._file.data[rows] = stored.transpose(2, 0, 1)
-            else:
-                self._file.data[:, rows] = stored.transpose(0, 2, 1)
-        self.stats = self.stats.merge(VolumeStats.of(stored))
+            self._file.write_block(0 if xzy else 1, y0, block)
+        self.stats = self.stats.merge(stats)
 
     def commit(self) -> None:
         """Complete the header from ``stats`` and move the file into place."""

@@ -63,7 +63,7 @@ _FUNCS = {
     "kernel": ("tiltrec/projectors/cpu.py", "_back"),
     "projector_init": ("tiltrec/projectors/base.py", "__init__"),
     "write_slab": ("tiltrec/formats/writer.py", "write_slab"),
-    "stats": ("tiltrec/formats/writer.py", "of"),
+    "store": ("tiltrec/formats/slab_store.py", "store_slab"),
     "writer_init": ("tiltrec/formats/writer.py", "__init__"),
     "commit": ("tiltrec/formats/writer.py", "commit"),
     "parse": ("click/core.py", "make_context"),
@@ -113,7 +113,7 @@ def phases(stats_path: str, times_path: str, launched: float, wall: float) -> li
     kernel = t["kernel"] - t["numba_load"]
     back_other = t["back"] - t["kernel"]
     wbp_rest = t["wbp"] - t["filter"] - t["pack"] - t["back"] - t["weighting"]
-    write_copy = t["write_slab"] - t["stats"]
+    write_io = t["write_slab"] - t["store"]
     in_run = t["rows"] + t["wbp"] + t["write_slab"] + t["projector_init"]
     run_rest = t["run"] - in_run
     setup = main - t["parse"] - t["run"] - t["stack_mean"] - t["writer_init"] - t["commit"]
@@ -133,8 +133,8 @@ def phases(stats_path: str, times_path: str, launched: float, wall: float) -> li
         ("allocate volume slab", back_other, "SlabProjector.back minus the kernel"),
         ("WBP element-wise (fill, scale, add)", wbp_rest, ""),
         ("slab set-up (coefficients)", t["projector_init"], ""),
-        ("copy slab into output memmap", write_copy, "transpose into file order; first touch of the file pages"),
-        ("output statistics (min/max/mean/rms)", t["stats"], "float64 sum + einsum per slab"),
+        ("store slab: transpose, convert, statistics", t["store"], "one Numba pass into a file-order buffer"),
+        ("write slab to the file", write_io, "positioned writes into the page cache"),
         ("other work in the slab loop", run_rest, "progress, slicing"),
         ("commit (header, rename)", t["commit"], ""),
         ("writing the profile", dump, "profiling only"),

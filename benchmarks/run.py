@@ -194,10 +194,10 @@ def bench_wbp(plan: Plan, threads: int, threads_opt: int | None, tmp: Path, repo
     text = ("## 2. End-to-end WBP through the CLI\n\n"
             f"Each run is a fresh `tiltrec-mpi` process (start-up, imports, reading, filtering, back-projection, "
             f"writing and exit included); input: random float32 MRC series in a temporary folder on "
-            f"{machine.filesystem_of(tmp)}; the output is written through a memory map and not fsynced. "
+            f"{machine.filesystem_of(tmp)}; the output is written with positioned writes and not fsynced. "
             f"Threads: {'the CLI default, all ' + str(threads) if threads_opt is None else threads_opt}. "
             f"Best of {plan.wbp_repeats} run(s). GUPS = output voxels x views / wall seconds. Peak RSS is the "
-            f"child's own ru_maxrss (from wait4), which counts the pages of the input and output memory maps it "
+            f"child's own ru_maxrss (from wait4), which counts the pages of the input memory map it "
             f"touched. CPU load = (user + sys CPU seconds) / wall.\n\n"
             + table(["Command", "Series", "Output", "Wall best [s]", "All runs [s]", "GUPS (wall)", "Peak RSS",
                      "CPU load", "Output size"], rows))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import numba
-import numpy as np
 
 from . import cpu_kernels as k
 from .base import SlabProjector
 
-Z_BLOCK = 16  # thickness rows a back-projection task keeps hot while it loops over the views
+Z_BLOCK = 16  # thickness rows a projection task keeps in cache while it loops over the views
 
 
 def _z_block(nz: int) -> int:
@@ -29,7 +28,7 @@ class CpuProjector(SlabProjector):
         if self.pitched:
             k.forward_pitched(vol, proj, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
         else:
-            k.forward_flat(vol, proj, c.u_row, c.u_dx)
+            k.forward_flat(vol, proj, c.u_row, c.u_dx, Z_BLOCK)
 
     def _back(self, proj, vol, c):
         if self.pitched:

@@ -44,26 +44,28 @@ def back_flat(P, V, u_row, u_dx, z_block):
 
 
 @njit(parallel=True, **_JIT)
-def forward_flat(V, P, u_row, u_dx):
-    """P[t, :, y] += transpose of back_flat; parallel over views, so no two threads write the same view."""
+def forward_flat(V, P, u_row, u_dx, z_block):
+    """P[t, :, y] += transpose of back_flat.  Blocks of z rows in turn (a block stays in cache while every view
+    reads it), the views of a block in parallel, so no two threads write the same view."""
     nv, ncol, _ = P.shape
     nz, nx, ny = V.shape
     umax = ncol - 1.0
-    for t in prange(nv):
-        c = u_dx[t]
-        for z in range(nz):
-            base = u_row[t, z]
-            for x in range(nx):
-                u = base + x * c
-                if u < 0.0 or u >= umax:
-                    continue
-                i = int(u)
-                f = np.float32(u - i)
-                g = np.float32(1.0) - f
-                for y in range(ny):
-                    a = V[z, x, y]
-                    P[t, i, y] += g * a
-                    P[t, i + 1, y] += f * a
+    for zb in range((nz + z_block - 1) // z_block):
+        for t in prange(nv):
+            c = u_dx[t]
+            for z in range(zb * z_block, min(nz, (zb + 1) * z_block)):
+                base = u_row[t, z]
+                for x in range(nx):
+                    u = base + x * c
+                    if u < 0.0 or u >= umax:
+                        continue
+                    i = int(u)
+                    f = np.float32(u - i)
+                    g = np.float32(1.0) - f
+                    for y in range(ny):
+                        a = V[z, x, y]
+                        P[t, i, y] += g * a
+                        P[t, i + 1, y] += f * a
 
 
 @njit(parallel=True, **_JIT)

@@ -17,7 +17,7 @@ from ..progress import Progress
 from ..errors import InputError
 from .plan import Slab, format_bytes, plan_slabs, slab_height
 
-BP_SLAB = 32  # slices per slab for one-pass algorithms: keeps a view plane of the slab in L2
+BP_SLAB = 64  # slices per slab for one-pass algorithms (fastest in bin/bench: a view plane of the slab fits L2)
 
 
 @dataclass

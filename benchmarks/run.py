@@ -27,7 +27,7 @@ from benchmarks import machine  # noqa: E402
 from benchmarks.procs import run_measured, program, shell_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("kernels", "wbp", "sirt", "startup")
+SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "startup")
 NVIEWS = 61
 MAX_TILT = 60.0
 
@@ -110,7 +110,19 @@ class Report:
 # ------------------------------------------------------------------------------------------------- 1. kernels
 
 
-def bench_kernels(plan: Plan, threads: int, report: Report) -> None:
+def bench_ceiling(threads: int, report: Report) -> dict:
+    from benchmarks.ceiling import __doc__ as doc, measure
+
+    c = measure(threads)
+    log(f"[ceiling] {c}")
+    report.add("## 0. Machine ceiling\n\n" + doc.split("\n\n", 1)[1].strip() + f"\n\n{threads} thread(s), best of 3 "
+               "(`benchmarks/ceiling.py`).\n\n"
+               + table(["FMA peak [GFLOP/s]", "Interpolation loop in L1 [GUPS]", "Triad bandwidth [GB/s]"],
+                       [[f"{c['fma_gflops']:.0f}", f"{c['lerp_gups']:.1f}", f"{c['triad_gbs']:.1f}"]]))
+    return c
+
+
+def bench_kernels(plan: Plan, threads: int, report: Report, ceiling: dict | None = None) -> None:
     from tiltrec.geometry import Geometry
     from tiltrec.projectors.cpu import CpuProjector
 
@@ -134,9 +146,11 @@ def bench_kernels(plan: Plan, threads: int, report: Report) -> None:
                 best = min(times)
                 log(f"[kernels] {name:18s} pitch {pitch:g} slab {ns}: best {best:.3f} s, "
                     f"{updates / best / 1e9:.2f} GUPS")
+                gups = updates / best / 1e9
+                share = f"{100 * gups / ceiling['lerp_gups']:.0f} %" if ceiling else "-"
                 rows.append([name, f"{w} x {t} x {ns}", NVIEWS, f"{pitch:g} deg",
                              f"{op.r1 - op.r0}", f"{best:.3f}", f"{statistics.median(times):.3f}",
-                             f"{updates / best / 1e9:.2f}"])
+                             f"{gups:.2f}", share])
             del vol_in, proj_in, vol_out, proj_out
     report.add("## 1. Projector kernel throughput\n\n"
                f"`CpuProjector(geom, y0, y0 + slab).back(proj, out=vol)` / `.forward(vol, out=proj)` on random data, "
@@ -145,7 +159,7 @@ def bench_kernels(plan: Plan, threads: int, report: Report) -> None:
                f"GUPS = width x thickness x slab x views / best seconds. Proj rows: projection rows the slab reads "
                f"(with pitch, a halo).\n\n"
                + table(["Operation", "Volume W x T x slab", "Views", "Pitch", "Proj rows", "Best [s]", "Median [s]",
-                        "GUPS"], rows))
+                        "GUPS", "% of the L1 interpolation loop"], rows))
 
 
 # ------------------------------------------------------------------------------------------------- 2. WBP
@@ -358,6 +372,7 @@ def main(argv=None) -> int:
     report.add(f"# tiltrec benchmarks\n\n`{cmd.strip()}` ({'quick' if opts.quick else 'full'} plan; "
                f"sections: {', '.join(opts.sections)})")
     failed = []
+    ceiling = None
     with tempfile.TemporaryDirectory(prefix="tiltrec-bench-", dir=opts.tmpdir) as tmpname:
         tmp = Path(tmpname)
         for section in SECTIONS:
@@ -365,8 +380,10 @@ def main(argv=None) -> int:
                 continue
             t = time.perf_counter()
             try:
-                if section == "kernels":
-                    bench_kernels(plan, threads, report)
+                if section == "ceiling":
+                    ceiling = bench_ceiling(threads, report)
+                elif section == "kernels":
+                    bench_kernels(plan, threads, report, ceiling)
                 elif section == "wbp":
                     bench_wbp(plan, threads, opts.threads, tmp, report, profile=not opts.no_profile)
                 elif section == "sirt":

@@ -1,0 +1,74 @@
+"""The machine's own limits for the projector's work, measured with the same compiler (Numba) and threads.
+
+- FMA peak: independent fused multiply-adds on registers, all threads.
+- Interpolation ceiling: the projector's innermost update ``v[y] += a + f * (b - a)`` on rows that stay in L1,
+  all threads: no projector can do better per core than this loop.
+- Memory bandwidth: a parallel triad over arrays far larger than the caches.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit, prange
+
+LANES = 64  # floats per row in the interpolation loop, as in a slab of 64 slices
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _fma(n_iter, nthreads):
+    out = np.zeros(nthreads)
+    for t in prange(nthreads):
+        acc = np.arange(64).astype(np.float32) * np.float32(1e-3)
+        m = np.float32(0.999999)
+        c = np.float32(1e-6)
+        for _ in range(n_iter):
+            for k in range(64):
+                acc[k] = acc[k] * m + c
+        out[t] = acc.sum()
+    return out
+
+
+@njit(parallel=True, fastmath=True, cache=True, boundscheck=False)
+def _lerp(rows, n, reps):
+    for t in prange(rows.shape[0]):
+        f = np.float32(0.25)
+        for _ in range(reps):
+            for y in range(n):
+                a = rows[t, 0, y]
+                rows[t, 2, y] += a + f * (rows[t, 1, y] - a)
+            f = f * np.float32(0.5) + np.float32(0.1)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _triad(a, b, c, s):
+    for i in prange(a.size):
+        a[i] = b[i] + s * c[i]
+
+
+def _best(fn, repeats=3):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def measure(threads: int) -> dict:
+    """FMA GFLOP/s, interpolation-loop GUPS and triad GB/s with ``threads`` threads."""
+    n_iter = 2_000_000
+    fma_s = _best(lambda: _fma(n_iter, threads))
+    rows = np.zeros((threads, 3, 4 * LANES), np.float32)  # rows 1 KiB apart: no false sharing between threads
+    reps = 2_000_000
+    lerp_s = _best(lambda: _lerp(rows, LANES, reps))
+    n = 1 << 26
+    a, b, c = (np.ones(n, np.float32) for _ in range(3))
+    triad_s = _best(lambda: _triad(a, b, c, np.float32(0.5)))
+    return {
+        "fma_gflops": 2 * 64 * n_iter * threads / fma_s / 1e9,
+        "lerp_gups": LANES * reps * threads / lerp_s / 1e9,
+        "triad_gbs": 3 * 4 * n / triad_s / 1e9,
+    }

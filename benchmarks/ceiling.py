@@ -47,14 +47,20 @@ def _triad(a, b, c, s):
         a[i] = b[i] + s * c[i]
 
 
-def _best(fn, repeats=3):
-    fn()
+def best_of(fn, repeats: int, warmup: int = 1) -> list[float]:
+    """Wall seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return min(times)
+    return times
+
+
+def _best(fn) -> float:
+    return min(best_of(fn, 3))
 
 
 def measure(threads: int) -> dict:

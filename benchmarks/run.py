@@ -24,7 +24,9 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import machine  # noqa: E402
+from benchmarks.ceiling import best_of  # noqa: E402
 from benchmarks.procs import run_measured, program, shell_line  # noqa: E402
+from tiltrec.strategies.plan import format_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "startup")
@@ -66,14 +68,6 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def fmt_bytes(n: float) -> str:
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        n /= 1024
-        if n < 1024:
-            break
-    return f"{n:.1f} {unit}"
-
-
 def table(headers: list[str], rows: list[list]) -> str:
     def cell(v) -> str:
         return str(v).replace("|", "\\|").replace("\n", " ")
@@ -81,18 +75,6 @@ def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def best_of(fn, repeats: int, warmup: int = 1) -> list[float]:
-    """Wall seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return times
 
 
 @dataclass
@@ -198,13 +180,13 @@ def bench_wbp(plan: Plan, threads: int, threads_opt: int | None, tmp: Path, repo
             r = run_measured(argv)
             results.append(r)
             out.unlink(missing_ok=True)
-            log(f"[wbp] {n}: run {i + 1}: {r.wall:.2f} s, peak RSS {fmt_bytes(r.peak_rss)}")
+            log(f"[wbp] {n}: run {i + 1}: {r.wall:.2f} s, peak RSS {format_bytes(r.peak_rss)}")
         best = min(results, key=lambda r: r.wall)
         updates = n * n * thick * NVIEWS
         rows.append([f"`{shell_line(argv)}`", f"{n} x {n} x {NVIEWS}", f"{n} x {n} x {thick}",
                      f"{best.wall:.2f}", ", ".join(f"{r.wall:.2f}" for r in results),
-                     f"{updates / best.wall / 1e9:.2f}", fmt_bytes(max(r.peak_rss for r in results)),
-                     f"{best.cpu_load:.2f}", f"{fmt_bytes(4 * n * n * thick)}"])
+                     f"{updates / best.wall / 1e9:.2f}", format_bytes(max(r.peak_rss for r in results)),
+                     f"{best.cpu_load:.2f}", f"{format_bytes(4 * n * n * thick)}"])
     text = ("## 2. End-to-end WBP through the CLI\n\n"
             f"Each run is a fresh `tiltrec-mpi` process (start-up, imports, reading, filtering, back-projection, "
             f"writing and exit included); input: random float32 MRC series in a temporary folder on "
@@ -303,7 +285,7 @@ def bench_startup(plan: Plan, threads_opt: int | None, tmp: Path, report: Report
     helpv = [exe, "--help"]
     for i in range(2):
         r = run_measured(helpv)
-        rows.append([f"`{shell_line(helpv)}`", f"run {i + 1}", "-", f"{r.wall:.2f}", fmt_bytes(r.peak_rss)])
+        rows.append([f"`{shell_line(helpv)}`", f"run {i + 1}", "-", f"{r.wall:.2f}", format_bytes(r.peak_rss)])
         log(f"[startup] --help run {i + 1}: {r.wall:.2f} s")
     size, nviews, thick = plan.tiny
     stack, tlt = write_series(tmp, size, nviews)
@@ -320,7 +302,7 @@ def bench_startup(plan: Plan, threads_opt: int | None, tmp: Path, report: Report
             r = run_measured(argv, env=env)
             out.unlink(missing_ok=True)
             rows.append([f"`{shell_line(argv)}`", label, f"{size} x {size} x {nviews} -> {size} x {size} x {thick}",
-                         f"{r.wall:.2f}", fmt_bytes(r.peak_rss)])
+                         f"{r.wall:.2f}", format_bytes(r.peak_rss)])
             log(f"[startup] {' '.join(alg_args)} ({label}): {r.wall:.2f} s")
         n_files = len(list(cache.rglob("*.nbc")))
         rows[-2][1] += f" ({n_files} cached kernel file(s))"

@@ -18,6 +18,13 @@ def _inverse(xp, a, tiny: float = 1e-6):
     return xp.where(a > tiny, 1.0 / safe, 0.0).astype(np.float32)
 
 
+def _row_weights(op):
+    """``1 / (A 1)``: the inverse length of every ray through the slab (0 for rays that miss it)."""
+    ones_volume = op.zeros_volume()
+    ones_volume[...] = 1.0
+    return _inverse(op.xp, op.forward(ones_volume))
+
+
 def _clip_positive(xp, x, settings: Settings):
     if settings.positivity:
         xp.maximum(x, 0.0, out=x)
@@ -28,10 +35,7 @@ def sirt(op, rows, settings: Settings, x0=None, callback=None):
     xp = op.xp
     relax = np.float32(settings.relax_for("sirt"))
     p = op.pack(rows)
-    ones_volume = op.zeros_volume()
-    ones_volume[...] = 1.0
-    row_weight = _inverse(xp, op.forward(ones_volume))
-    del ones_volume
+    row_weight = _row_weights(op)
     col_weight = _inverse(xp, op.back(op.pack(xp.ones_like(rows))))
     col_weight *= relax
     x = op.zeros_volume() if x0 is None else x0
@@ -64,11 +68,8 @@ def sart(op, rows, settings: Settings, x0=None, callback=None):
     xp = op.xp
     relax = np.float32(settings.relax_for("sart"))
     p = op.pack(rows)
-    ones_volume = op.zeros_volume()
-    ones_volume[...] = 1.0
-    row_weight = _inverse(xp, op.forward(ones_volume))
+    row_weight = _row_weights(op)
     row_weight *= relax
-    del ones_volume
     x = op.zeros_volume() if x0 is None else x0
     residual = xp.zeros((1,) + op.proj_shape[1:], dtype=np.float32)
     for _ in range(settings.iterations_for("sart")):

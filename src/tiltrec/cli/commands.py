@@ -138,7 +138,8 @@ def make_app(flavor: Flavor) -> typer.Typer:
                 _check_backend(flavor)
                 build_and_run(request, program=flavor.name, unified=flavor.unified)
             except TiltrecError as exc:
-                typer.echo(f"{flavor.name}: error: {exc}", err=True)
+                if not getattr(exc, "silent", False):  # under MPI, rank 0 reports for everyone
+                    typer.echo(f"{flavor.name}: error: {exc}", err=True)
                 raise typer.Exit(exc.exit_code)
             except KeyboardInterrupt as exc:
                 typer.echo(f"{flavor.name}: interrupted; no output written", err=True)

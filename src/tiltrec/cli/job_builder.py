@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,9 +14,10 @@ from .. import __version__
 from ..algorithms import ALGORITHMS
 from ..algorithms.settings import Settings
 from ..errors import InputError
-from ..formats import VolumeWriter, open_stack, open_volume
+from ..formats import VolumeStats, VolumeWriter, open_stack, open_volume
 from ..geometry import Geometry
 from ..inputs import ProjectionSource, open_source, stack_mean
+from ..mpi import World, collectively, detect_world
 from ..strategies.plan import available_memory, format_bytes, parse_bytes
 from ..strategies.run import Job, run
 
@@ -160,8 +162,8 @@ def _label(program: str, name: str, geom: Geometry, binning: int) -> str:
     return f"{text[:55]:<55} {datetime.now():%d-%b-%y  %H:%M:%S}"
 
 
-def build_and_run(req: Request, *, program: str, unified: bool) -> dict:
-    """Check everything, open the files, reconstruct, write atomically, print the summary."""
+def _prepare(req: Request, program: str, unified: bool, world: World, files: ExitStack) -> Job:
+    """Check the request and open everything; rank 0 also creates the output's temporary file."""
     in_path = _one_of(req.input_pos, req.input_opt, "INPUT tilt series")
     tilt_path = _one_of(req.tiltfile_pos, req.tiltfile_opt, "TILTFILE")
     out_path = _one_of(req.output_pos, req.output_opt, "OUTPUT file")
@@ -170,34 +172,72 @@ def build_and_run(req: Request, *, program: str, unified: bool) -> dict:
         raise InputError(f"--init applies to SIRT and SART, not {name.upper()}")
     if Path(out_path).resolve() == Path(in_path).resolve():
         raise InputError(f"{out_path}: output would overwrite the input tilt series")
-    budget = parse_bytes(req.memory) if req.memory else available_memory() // 2
+    budget = parse_bytes(req.memory) if req.memory else available_memory() // 2 // world.local_size
     from ..projectors.cpu_kernels import set_threads
 
-    set_threads(req.threads)
-    with open_stack(in_path) as stack:
-        source = open_source(stack, tilt_path, exclude=req.exclude, binning=req.binning)
-        geom = _geometry(req, source)
-        settings = _settings(req, name, iterations, relax, source)
-        init = open_volume(req.init, req.layout, (geom.width, geom.nslices, geom.thickness)) if req.init else None
-        writer = VolumeWriter(out_path, width=geom.width, nslices=geom.nslices, thickness=geom.thickness,
-                              layout=req.layout, mode=req.mode, pixel_size=source.pixel_size,
-                              origin=_origin(geom, source.pixel_size, req.layout),
-                              labels=[_label(program, name, geom, req.binning)], overwrite=req.overwrite)
-        job = Job(source=source, geometry=geom, algorithm=name, settings=settings, writer=writer, memory=budget,
-                  unified=unified, pad_x=req.pad_x, init=init, quiet=req.quiet)
-        try:
+    set_threads(req.threads or world.default_threads())
+    stack = files.enter_context(open_stack(in_path))
+    source = open_source(stack, tilt_path, exclude=req.exclude, binning=req.binning)
+    geom = _geometry(req, source)
+    settings = _settings(req, name, iterations, relax, source)
+    init = None
+    if req.init:
+        init = open_volume(req.init, req.layout, (geom.width, geom.nslices, geom.thickness))
+        files.callback(init.close)
+    writer = _writer(req, out_path, program, name, geom, source) if world.rank == 0 else None
+    return Job(source=source, geometry=geom, algorithm=name, settings=settings, writer=writer, memory=budget,
+               unified=unified, pad_x=req.pad_x, init=init, quiet=req.quiet, world=world)
+
+
+def _writer(req: Request, out_path, program: str, name: str, geom: Geometry, source: ProjectionSource,
+            join: Path | None = None) -> VolumeWriter:
+    return VolumeWriter(out_path, width=geom.width, nslices=geom.nslices, thickness=geom.thickness,
+                        layout=req.layout, mode=req.mode, pixel_size=source.pixel_size,
+                        origin=_origin(geom, source.pixel_size, req.layout),
+                        labels=[_label(program, name, geom, req.binning)], overwrite=req.overwrite, join=join)
+
+
+def build_and_run(req: Request, *, program: str, unified: bool) -> dict:
+    """Check everything, open the files, reconstruct, write atomically, print the summary.
+
+    Under MPI every rank does each step; a failure on any rank stops all of them (see mpi.collectively), and
+    rank 0 renames the output into place only after every rank has written its slabs.
+    """
+    world = detect_world()
+    writers: list[VolumeWriter] = []
+
+    def abort() -> None:
+        for w in writers:
+            w.abort()
+
+    with ExitStack() as files:
+        with collectively(world, abort):
+            job = _prepare(req, program, unified, world, files)
+            writers += [job.writer] if job.writer else []
+        temporary = world.bcast(job.writer.temporary if world.rank == 0 else None)
+        with collectively(world, abort):
+            if world.rank > 0:
+                job.writer = _writer(req, _one_of(req.output_pos, req.output_opt, "OUTPUT file"), program,
+                                     job.algorithm, job.geometry, job.source, join=temporary)
+                writers.append(job.writer)
+        with collectively(world, abort):
             figures = run(job)
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            if init is not None:
-                init.close()
-        writer.commit()
-    if not req.quiet:
+        merged = VolumeStats()
+        for stats in world.allgather(job.writer.stats):
+            merged = merged.merge(stats)
+        with collectively(world, abort):
+            if world.rank == 0:
+                job.writer.stats = merged
+                job.writer.commit()
+        ranks = world.allgather(figures)
+    seconds = max(f["seconds"] for f in ranks)
+    gups = sum(f["updates"] for f in ranks) / seconds / 1e9
+    if not req.quiet and world.rank == 0:
+        g = job.geometry
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        print(f"{program}: wrote {out_path} ({geom.width} x {geom.nslices} x {geom.thickness} voxels, layout "
-              f"{req.layout}, mode {req.mode}) with {name.upper()} in {figures['seconds']:.2f} s: "
-              f"{figures['gups']:.2f} GUPS, {figures['slabs']} slab(s), peak memory {format_bytes(peak)}",
+        on = f" on {world.size} ranks" if world.size > 1 else ""
+        print(f"{program}: wrote {job.writer.path} ({g.width} x {g.nslices} x {g.thickness} voxels, layout "
+              f"{req.layout}, mode {req.mode}) with {job.algorithm.upper()} in {seconds:.2f} s{on}: {gups:.2f} GUPS, "
+              f"{sum(f['slabs'] for f in ranks)} slab(s), peak memory {format_bytes(peak)} (rank 0)",
               file=sys.stderr)
-    return figures
+    return {"seconds": seconds, "gups": gups}

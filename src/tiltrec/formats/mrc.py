@@ -328,6 +328,21 @@ class VolumeFile:
         self._shape = tuple(shape)
         self._fd = os.open(path, os.O_WRONLY)
 
+    @classmethod
+    def attach(cls, path: Path, shape: tuple[int, int, int]) -> "VolumeFile":
+        """Write blocks into a file another process created (and will finish) with the same shape."""
+        self = cls.__new__(cls)
+        with open(path, "rb") as f:
+            raw = f.read(HEADER_BYTES)
+        header = np.frombuffer(raw, HEADER_DTYPE.newbyteorder(_byte_order(raw)))
+        self._header = None  # the creating process owns the header
+        self._offset = HEADER_BYTES + int(header["nsymbt"][0])
+        self._itemsize = np.dtype(_DTYPES[int(header["mode"][0])]).itemsize
+        self._path = path
+        self._shape = tuple(shape)
+        self._fd = os.open(path, os.O_WRONLY)
+        return self
+
     def write_block(self, axis: int, start: int, block: np.ndarray) -> None:
         """Store ``block`` (file order, C-contiguous) at ``start`` along ``axis`` (0 or 1) of the data."""
         n0, n1, n2 = self._shape

@@ -81,9 +81,13 @@ def _os_errors(path: Path, action: str):
 class _Target:
     """The output path, checked up front, and the temporary file that will replace it."""
 
-    def __init__(self, path: Path, overwrite: bool):
+    def __init__(self, path: Path, overwrite: bool, temporary: Path | None = None):
+        """Check ``path`` and create a new temporary file, or adopt the existing ``temporary``."""
         self.path = path
         self.overwrite = overwrite
+        if temporary is not None:
+            self.temporary = temporary
+            return
         self._check()
         self.temporary = path.with_name(
             f".{path.name}.tiltrec-{os.getpid()}-{secrets.token_hex(4)}.tmp")
@@ -134,23 +138,35 @@ class VolumeWriter:
 
     def __init__(self, path, *, width: int, nslices: int, thickness: int, layout: str = "xzy",
                  mode: int = 2, pixel_size: float = 1.0, origin=(0.0, 0.0, 0.0),
-                 labels: Sequence[str] = (), overwrite: bool = False):
+                 labels: Sequence[str] = (), overwrite: bool = False, join: Path | None = None):
+        """With ``join`` (the ``temporary`` of a writer another process created), write into that file: the
+        other process commits it, after merging this writer's ``stats``."""
         self.path = Path(path)
         backend = backend_for(self.path, VOLUME_SUFFIXES)
         _check_options(self.path, backend, layout, mode, (width, nslices, thickness),
                        pixel_size)
+        if join is not None and backend is not mrc:
+            raise file_error(self.path, "only MRC output can be written by several MPI ranks at once")
         self.width, self.nslices, self.thickness = width, nslices, thickness
         self.layout, self.mode = layout, mode
         self.pixel_size, self.origin, self.labels = pixel_size, tuple(origin), tuple(labels)
         self.stats = VolumeStats()
-        self._target = _Target(self.path, overwrite)
+        self._target = _Target(self.path, overwrite, join)
         shape = (nslices, thickness, width) if layout == "xzy" else (thickness, nslices, width)
         try:
             with _os_errors(self.path, "allocate the output"):
-                self._file = backend.VolumeFile(self._target.temporary, shape, mode)
+                if join is None:
+                    self._file = backend.VolumeFile(self._target.temporary, shape, mode)
+                else:
+                    self._file = backend.VolumeFile.attach(self._target.temporary, shape)
         except BaseException:
             self._target.discard()
             raise
+
+    @property
+    def temporary(self) -> Path:
+        """The file being written, which becomes ``path`` on commit."""
+        return self._target.temporary
 
     def write_slab(self, y0: int, slab) -> None:
         """Store slices ``y0 .. y0+nys-1`` from ``slab`` shaped (thickness, width, nys),

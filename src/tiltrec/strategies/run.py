@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 from ..algorithms import ALGORITHMS
 from ..algorithms.settings import Settings
+from ..errors import InputError
 from ..geometry import Geometry
 from ..inputs import ProjectionSource
+from ..mpi import World
 from ..progress import Progress
-from ..errors import InputError
 from .plan import Slab, format_bytes, plan_slabs, slab_height
 
 BP_SLAB = 64  # slices per slab for one-pass algorithms (fastest in bin/bench: a view plane of the slab fits L2)
@@ -35,7 +36,7 @@ class Job:
     init: object | None = None  # formats.VolumeReader of a starting volume
     projector: type | None = None
     quiet: bool = False
-    stats: dict = field(default_factory=dict)
+    world: World = field(default_factory=World)
 
 
 def compute_geometry(job: Job) -> Geometry:
@@ -46,19 +47,28 @@ def compute_geometry(job: Job) -> Geometry:
 
 
 def plan(job: Job, geom: Geometry) -> list[Slab]:
-    """The slabs of the job under its strategy and memory budget."""
+    """The slabs of the whole job under its strategy and memory budget (every rank computes the same plan).
+
+    Slabs are at most one rank's share of the slices, so that every rank gets work; iterative algorithms with
+    pitch are the exception: their slab seams are approximations, so their slabs depend on --memory alone and
+    the result does not change with the number of ranks.
+    """
     g = job.geometry
     first, stop = g.slices
     alg = ALGORITHMS[job.algorithm]
     halo = g.pitch_halo() if alg.iterative else 0
     per_slice = alg.footprint.per_slice(geom.thickness, geom.width, geom.nviews, geom.nx)
+    share = -(-g.nslices // job.world.size)
     if job.unified:
-        need = per_slice * g.nslices
+        need = per_slice * (share + 2 * halo)
         if need > job.memory:
-            raise InputError(f"the whole volume needs about {format_bytes(need)} but --memory allows "
+            raise InputError(f"the whole volume needs about {format_bytes(need)} per rank but --memory allows "
                              f"{format_bytes(job.memory)}: raise --memory or use the slice-based command")
-        return plan_slabs(first, stop, stop - first, halo, g.ny)
-    height = slab_height(job.memory, per_slice, halo, g.nslices, None if alg.iterative else BP_SLAB)
+        return plan_slabs(first, stop, share, halo, g.ny)
+    preferred = None if alg.iterative else BP_SLAB
+    if not (alg.iterative and halo):
+        preferred = min(preferred or share, share)
+    height = slab_height(job.memory, per_slice, halo, g.nslices, preferred)
     return plan_slabs(first, stop, height, halo, g.ny)
 
 
@@ -70,9 +80,10 @@ def run(job: Job) -> dict:
     alg = ALGORITHMS[job.algorithm]
     geom = compute_geometry(job)
     x_off = geom.width // 2 - job.geometry.width // 2
-    slabs = plan(job, geom)
+    everyone = plan(job, geom)
+    slabs = [everyone[i] for i in job.world.share(len(everyone))]
     steps = alg.steps(job.settings)
-    progress = Progress(len(slabs) * steps, label=job.algorithm.upper(), quiet=job.quiet)
+    progress = Progress(len(slabs) * steps, label=job.algorithm.upper(), quiet=job.quiet or job.world.rank > 0)
     first = job.geometry.slices[0]
     start = time.perf_counter()
     for slab in slabs:
@@ -85,8 +96,8 @@ def run(job: Job) -> dict:
     progress.finish()
     seconds = time.perf_counter() - start
     g = job.geometry
-    updates = g.width * g.thickness * g.nslices * g.nviews * alg.passes(job.settings)
-    return {"seconds": seconds, "gups": updates / seconds / 1e9, "slabs": len(slabs)}
+    updates = g.width * g.thickness * sum(s.y1 - s.y0 for s in slabs) * g.nviews * alg.passes(job.settings)
+    return {"seconds": seconds, "updates": updates, "slabs": len(slabs)}
 
 
 def _initial_slab(job: Job, op, slab: Slab, x_off: int):

@@ -1,0 +1,59 @@
+"""The MPI world of a run, or a single process when no MPI launcher started us.
+
+mpi4py is imported only under a launcher (mpiexec, mpirun, srun), so a plain run pays nothing for MPI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# Variables that MPICH/Hydra, Open MPI, PMIx and Slurm set in every rank they start.
+_LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+
+
+@dataclass
+class World:
+    """Rank and size of this process (``comm`` is None for a single process)."""
+
+    rank: int = 0
+    size: int = 1
+    local_size: int = 1  # ranks on this node
+    comm: object = None
+
+    def allgather(self, value) -> list:
+        return self.comm.allgather(value) if self.comm is not None else [value]
+
+    def bcast(self, value):
+        return self.comm.bcast(value, root=0) if self.comm is not None else value
+
+    def barrier(self) -> None:
+        if self.comm is not None:
+            self.comm.Barrier()
+
+    def default_threads(self) -> int:
+        """CPU threads per rank: the cores this process may use, shared among the ranks of its node."""
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:
+            cores = os.cpu_count() or 1
+        return max(1, cores // self.local_size)
+
+    def share(self, count: int) -> range:
+        """This rank's contiguous, balanced share of ``count`` work items."""
+        base, extra = divmod(count, self.size)
+        start = self.rank * base + min(self.rank, extra)
+        return range(start, start + base + (1 if self.rank < extra else 0))
+
+
+def detect_world() -> World:
+    """The MPI world when started by an MPI launcher with more than one rank, else a single process."""
+    if not any(os.environ.get(v) for v in _LAUNCHER_VARIABLES):
+        return World()
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() == 1:
+        return World()
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    return World(rank=comm.Get_rank(), size=comm.Get_size(), local_size=local.Get_size(), comm=comm)

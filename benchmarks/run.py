@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -29,7 +30,7 @@ from benchmarks.procs import run_measured, program, shell_line  # noqa: E402
 from tiltrec.strategies.plan import format_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "startup")
+SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "mpi", "startup")
 NVIEWS = 61
 MAX_TILT = 60.0
 
@@ -203,6 +204,47 @@ def bench_wbp(plan: Plan, threads: int, threads_opt: int | None, tmp: Path, repo
     report.add(text)
 
 
+def _compute_seconds(output: str) -> float:
+    """The reconstruction time the command's summary line reports ("... in 1.23 s ...")."""
+    match = re.search(r" in ([0-9.]+) s", output)
+    if not match:
+        raise RuntimeError(f"no summary line in: {output[-300:]}")
+    return float(match.group(1))
+
+
+def bench_mpi(plan: Plan, tmp: Path, report: Report) -> None:
+    """1 rank vs 2 ranks, one thread each: wall time and the reconstruction time of the summary line."""
+    import shutil
+
+    exe, mpiexec = program("tiltrec-mpi"), shutil.which("mpiexec", path=str(Path(sys.executable).parent))
+    if mpiexec is None:
+        raise RuntimeError("no mpiexec beside the Python of this environment")
+    rows = []
+    for alg, (n, thick), extra in (("wbp", plan.wbp_cases[0], []),
+                                   ("sirt", (plan.sirt_size, plan.sirt_thickness),
+                                    ["--iter", str(plan.sirt_iterations)])):
+        stack, tlt = write_series(tmp, n, NVIEWS)
+        out = tmp / f"mpi_{alg}.rec"
+        base = [exe, "--alg", alg, *extra, "--thickness", str(thick), "--threads", "1", "--overwrite",
+                str(stack), str(tlt), str(out)]
+        timed = {}
+        for ranks in (1, 2):
+            argv = base if ranks == 1 else [mpiexec, "-n", str(ranks), *base]
+            r = min((run_measured(argv) for _ in range(max(1, plan.wbp_repeats - 1))), key=lambda r: r.wall)
+            timed[ranks] = (r.wall, _compute_seconds(r.output))
+            log(f"[mpi] {alg} {n}: {ranks} rank(s): wall {r.wall:.2f} s, reconstruction {timed[ranks][1]:.2f} s")
+        (w1, c1), (w2, c2) = timed[1], timed[2]
+        rows.append([f"`{shell_line(base)}`", f"{n} x {n} x {NVIEWS} -> {thick} thick", f"{w1:.2f} / {c1:.2f}",
+                     f"{w2:.2f} / {c2:.2f}", f"{w1 / w2:.2f} / {c1 / c2:.2f}", f"{50 * w1 / w2:.0f} / {50 * c1 / c2:.0f} %"])
+    report.add("## 5. MPI scaling\n\n"
+               "The same command as 1 process and under `mpiexec -n 2`, one Numba thread per rank. Wall = the whole "
+               "process (start-up and exit included); reconstruction = the time the command's summary reports "
+               "(slowest rank, from its first slab to its last write). Best of "
+               f"{max(1, plan.wbp_repeats - 1)} run(s).\n\n"
+               + table(["Command", "Job", "1 rank: wall / reconstruction [s]", "2 ranks [s]", "Speed-up",
+                        "Parallel efficiency"], rows))
+
+
 def profile_wbp(exe: str, tmp: Path, n: int, thick: int, threads_opt: int | None) -> str:
     """One extra run of the CLI under cProfile, split into phases."""
     from benchmarks import profile_cli
@@ -370,6 +412,8 @@ def main(argv=None) -> int:
                     bench_wbp(plan, threads, opts.threads, tmp, report, profile=not opts.no_profile)
                 elif section == "sirt":
                     bench_sirt(plan, threads, report)
+                elif section == "mpi":
+                    bench_mpi(plan, tmp, report)
                 elif section == "startup":
                     bench_startup(plan, opts.threads, tmp, report)
             except Exception as exc:  # report it, go on with the other sections

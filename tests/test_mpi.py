@@ -119,3 +119,26 @@ def test_killing_one_rank_stops_the_job_without_output(series, tmp_path):
     os.kill(ranks[-1], signal.SIGKILL)
     assert proc.wait(timeout=30) != 0
     assert not out.exists()
+
+
+@needs_mpi
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_to_mpiexec_stops_every_rank_cleanly(series, tmp_path, sig, code):
+    out = tmp_path / "out.mrc"
+    out.write_bytes(b"older result")
+    cmd = [MPIEXEC, "-n", "2", str(BIN / "tiltrec-mpi"), "--quiet", "--overwrite", "--alg", "sirt", "--iter",
+           "100000", "--thickness", "24", str(series / "in.mrc"), str(series / "in.tlt"), str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode == code
+    assert err.count("interrupted; no output written") == 1
+    assert out.read_bytes() == b"older result"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mrc"]

@@ -18,6 +18,7 @@ class World:
 
     rank: int = 0
     size: int = 1
+    local_rank: int = 0  # rank among the ranks on this node (picks the GPU of a -cuda rank)
     local_size: int = 1  # ranks on this node
     comm: object = None
 
@@ -56,4 +57,5 @@ def detect_world() -> World:
     if comm.Get_size() == 1:
         return World()
     local = comm.Split_type(MPI.COMM_TYPE_SHARED)
-    return World(rank=comm.Get_rank(), size=comm.Get_size(), local_size=local.Get_size(), comm=comm)
+    return World(rank=comm.Get_rank(), size=comm.Get_size(), local_rank=local.Get_rank(), local_size=local.Get_size(),
+                 comm=comm)

@@ -18,7 +18,7 @@ from ..mpi import World
 from ..progress import Progress
 from .plan import Slab, format_bytes, plan_slabs, slab_height
 
-BP_SLAB = 64  # slices per slab for one-pass algorithms (fastest in bin/bench: a view plane of the slab fits L2)
+SLAB = 64  # slices per slab when slices are independent (fastest in bin/bench: a view plane of a slab fits L2)
 
 
 @dataclass
@@ -49,9 +49,9 @@ def compute_geometry(job: Job) -> Geometry:
 def plan(job: Job, geom: Geometry) -> list[Slab]:
     """The slabs of the whole job under its strategy and memory budget (every rank computes the same plan).
 
-    Slabs are at most one rank's share of the slices, so that every rank gets work; iterative algorithms with
-    pitch are the exception: their slab seams are approximations, so their slabs depend on --memory alone and
-    the result does not change with the number of ranks.
+    Slabs hold at most SLAB slices and at most one rank's share, so that every rank gets work; iterative
+    algorithms with pitch are the exception: their slab seams are approximations, so their slabs are as tall as
+    --memory allows, whatever the number of ranks, and the result does not change with it.
     """
     g = job.geometry
     first, stop = g.slices
@@ -65,10 +65,8 @@ def plan(job: Job, geom: Geometry) -> list[Slab]:
             raise InputError(f"the whole volume needs about {format_bytes(need)} per rank but --memory allows "
                              f"{format_bytes(job.memory)}: raise --memory or use the slice-based command")
         return plan_slabs(first, stop, share, halo, g.ny)
-    preferred = None if alg.iterative else BP_SLAB
-    if not (alg.iterative and halo):
-        preferred = min(preferred or share, share)
-    height = slab_height(job.memory, per_slice, halo, g.nslices, preferred)
+    coupled = alg.iterative and halo > 0
+    height = slab_height(job.memory, per_slice, halo, g.nslices, None if coupled else min(SLAB, share))
     return plan_slabs(first, stop, height, halo, g.ny)
 
 

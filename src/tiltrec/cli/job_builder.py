@@ -222,6 +222,8 @@ def build_and_run(req: Request, *, program: str, unified: bool) -> dict:
                 writers.append(job.writer)
         with collectively(world, abort):
             figures = run(job)
+            if world.rank > 0:
+                job.writer.release()  # closed (and on NFS flushed) before rank 0 renames the file
         merged = VolumeStats()
         for stats in world.allgather(job.writer.stats):
             merged = merged.merge(stats)

@@ -210,6 +210,12 @@ class VolumeWriter:
             self.abort()
             raise
 
+    def release(self) -> None:
+        """Close a joined writer's file, keeping it for the process that commits it."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
     def abort(self) -> None:
         """Close and delete the temporary file; the output path is left as it was."""
         try:

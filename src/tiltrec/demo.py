@@ -13,13 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from .cli.commands import Flavor, make_app
-from .formats import read_volume, write_stack
+from .formats import read_volume
 from .preview import write_preview
 from .quality import central_region, compare_to_truth
-from .simulate.noise import add_noise
-from .simulate.phantom import cell_phantom
-from .simulate.project import project_volume
-from .simulate.tilt_scheme import tilt_angles
+from .simulate.series import simulate_series
 
 WIDTH, SLICES, THICKNESS = 256, 256, 96
 SNR = 2.0
@@ -27,14 +24,9 @@ SNR = 2.0
 
 def simulate(out: Path, seed: int) -> tuple[Path, Path, np.ndarray]:
     """Write the noisy tilt series, its angle file and the true volume; return their paths and the truth."""
-    truth = cell_phantom(WIDTH, SLICES, THICKNESS, seed=seed)
-    angles = tilt_angles(-60.0, 60.0, 3.0)
-    views = add_noise(project_volume(truth, angles), kind="gaussian", snr=SNR, rng=seed)
-    stack, tlt = out / "specimen.mrc", out / "specimen.tlt"
-    write_stack(stack, views, pixel_size=10.0, overwrite=True)
-    tlt.write_text("".join(f"{a:.2f}\n" for a in angles))
-    write_stack(out / "truth.mrc", truth, pixel_size=10.0, overwrite=True)
-    return stack, tlt, truth
+    stack, tlt, truth_path, _ = simulate_series(out, "specimen", width=WIDTH, nslices=SLICES, thickness=THICKNESS,
+                                                snr=SNR, seed=seed, overwrite=True)
+    return stack, tlt, read_volume(truth_path)[0]
 
 
 def reconstruct(alg_args: list[str], stack: Path, tlt: Path, output: Path, quiet: bool) -> float:

@@ -16,3 +16,7 @@ class InputError(TiltrecError):
 def file_error(path, problem: str) -> InputError:
     """An InputError whose message names the file first: ``"PATH: problem"``."""
     return InputError(f"{path}: {problem}")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that the same clean-up as for Ctrl-C runs (exit code 143)."""

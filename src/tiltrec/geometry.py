@@ -11,7 +11,7 @@ X-axis tilt (pitch) ``a`` rotates the specimen about X first (``Y' = Y cos a - Z
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -110,11 +110,14 @@ class Geometry:
     def has_pitch(self) -> bool:
         return bool(np.any(self._pitch_per_view != 0.0))
 
-    def with_width(self, width: int, xshift: float | None = None) -> "Geometry":
-        """The same geometry with another output width (and optionally X shift)."""
-        from dataclasses import replace
+    def with_width(self, width: int) -> "Geometry":
+        """The same geometry with another output width."""
+        return replace(self, width=width)
 
-        return replace(self, width=width, xshift=self.xshift if xshift is None else xshift)
+    def with_views(self, views: list[int]) -> "Geometry":
+        """The same geometry for a subset of the views (indices into ``angles``)."""
+        pitch = self._pitch_per_view[views] if np.ndim(self.pitch) else self.pitch
+        return replace(self, angles=self.angles[views], pitch=pitch)
 
     def rows_needed(self, y0: int, y1: int) -> tuple[int, int]:
         """Input rows [r0, r1) that output slices [y0, y1) (0-based input rows) project onto, clipped to the views.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -60,11 +61,24 @@ def stack_mean(stack: TiltStack, rows_per_read: int = 64) -> float:
     return total / (stack.nviews * stack.ny * stack.nx)
 
 
-def open_source(stack: TiltStack, tilt_file, *, exclude: str | None = None, binning: int = 1) -> ProjectionSource:
-    """Pair a tilt series with its angle file, drop excluded views, and check the binning."""
-    angles = read_angles(tilt_file, stack.nviews)
+def _angles(tilts, nviews: int) -> np.ndarray:
+    """Angles from a file, or given as numbers; one per view, all different."""
+    if isinstance(tilts, (str, Path)):
+        angles = read_angles(tilts, nviews)
+        where = tilts
+    else:
+        angles = np.asarray(tilts, dtype=np.float64).ravel()
+        where = "tilt angles"
+        if angles.size != nviews or not np.all(np.isfinite(angles)):
+            raise InputError(f"{where}: need {nviews} finite angles (one per view), got {angles.size}")
     if np.unique(angles).size != angles.size:
-        raise file_error(tilt_file, "contains duplicate tilt angles")
+        raise file_error(where, "contains duplicate tilt angles")
+    return angles
+
+
+def open_source(stack: TiltStack, tilts, *, exclude: str | None = None, binning: int = 1) -> ProjectionSource:
+    """Pair a tilt series with its angles (a file or numbers), drop excluded views, and check the binning."""
+    angles = _angles(tilts, stack.nviews)
     views = list(range(stack.nviews))
     if exclude:
         try:

@@ -6,8 +6,6 @@ commands) and the backend (CPU, or a CUDA GPU: the ``-cuda`` commands).
 
 from __future__ import annotations
 
-import signal
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -15,6 +13,7 @@ from typing import Optional
 import typer
 
 from ..errors import TiltrecError
+from .guard import guarded
 
 
 @dataclass(frozen=True)
@@ -40,23 +39,6 @@ def _check_backend(flavor: Flavor) -> None:
     if not usable:
         raise TiltrecError(f"no usable CUDA GPU (CuPy missing or no device); run {cpu_twin} to reconstruct on CPUs")
     raise TiltrecError(f"the CUDA backend is not part of this release yet; run {cpu_twin} to reconstruct on CPUs")
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that the same clean-up as for Ctrl-C runs."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
-def _warn_in_one_line(program: str):
-    """A ``warnings.showwarning`` that prints ``PROGRAM: warning: message`` without Python's source line."""
-
-    def show(message, *_):
-        typer.echo(f"{program}: warning: {message}", err=True)
-
-    return show
 
 
 def make_app(flavor: Flavor) -> typer.Typer:
@@ -126,27 +108,21 @@ def make_app(flavor: Flavor) -> typer.Typer:
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads [default: all cores]."),
         pad_x: bool = typer.Option(True, "--xpad/--no-xpad", help="SIRT/SART: reconstruct a wider volume so the "
                                                                   "X borders carry no edge artifacts."),
+        split: Optional[str] = typer.Option(None, "--split", help="odd-even: also write NAME_odd and NAME_even, "
+                                                                  "reconstructed from the odd and the even views "
+                                                                  "(for cryoCARE-style denoising), in the same "
+                                                                  "pass."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     ):
         from .job_builder import Request, build_and_run  # deferred: keeps --help fast
 
         request = Request(**{k: v for k, v in locals().items() if k in Request.__dataclass_fields__})
-        signal.signal(signal.SIGTERM, _raise_terminated)
-        with warnings.catch_warnings():
-            warnings.showwarning = _warn_in_one_line(flavor.name)
-            try:
-                _check_backend(flavor)
-                build_and_run(request, program=flavor.name, unified=flavor.unified)
-            except TiltrecError as exc:
-                if not getattr(exc, "silent", False):  # under MPI, rank 0 reports for everyone
-                    typer.echo(f"{flavor.name}: error: {exc}", err=True)
-                raise typer.Exit(exc.exit_code)
-            except KeyboardInterrupt as exc:
-                typer.echo(f"{flavor.name}: interrupted; no output written", err=True)
-                raise typer.Exit(143 if isinstance(exc, Terminated) else 130)
-            except MemoryError:
-                typer.echo(f"{flavor.name}: error: out of memory; lower --memory", err=True)
-                raise typer.Exit(1)
+
+        def action():
+            _check_backend(flavor)
+            build_and_run(request, program=flavor.name, unified=flavor.unified)
+
+        guarded(flavor.name, action)
 
     return app
 

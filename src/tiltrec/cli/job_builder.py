@@ -1,25 +1,14 @@
-"""Turn command-line values into a checked reconstruction job, run it, and report."""
+"""Turn command-line values into the Python API's arguments and call it."""
 
 from __future__ import annotations
 
-import resource
-import sys
-from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
-from .. import __version__
-from ..algorithms import ALGORITHMS
-from ..algorithms.settings import Settings
+from ..api import reconstruct
 from ..errors import InputError
-from ..formats import VolumeStats, VolumeWriter, open_stack, open_volume
-from ..geometry import Geometry
-from ..inputs import ProjectionSource, open_source, stack_mean
-from ..mpi import World, collectively, detect_world
-from ..strategies.plan import available_memory, format_bytes, parse_bytes
-from ..strategies.run import Job, run
+from ..strategies.plan import parse_bytes
 
 
 @dataclass
@@ -59,6 +48,7 @@ class Request:
     memory: Optional[str] = None
     threads: Optional[int] = None
     pad_x: bool = True
+    split: Optional[str] = None
     quiet: bool = False
 
 
@@ -96,150 +86,38 @@ def _algorithm(req: Request) -> tuple[str, Optional[int], Optional[float]]:
             relax = float(parts[2]) if len(parts) > 2 and parts[2] else relax
         except ValueError:
             raise InputError(f"--method takes ALG[,ITER[,RELAX]], got {req.method!r}") from None
-    name = name.strip().lower()
-    if name not in ALGORITHMS:
-        raise InputError(f"unknown algorithm {name!r}; choose one of {', '.join(ALGORITHMS)}")
-    if iterations is not None and iterations < 1:
-        raise InputError(f"iterations must be at least 1, got {iterations}")
-    return name, iterations, relax
+    return name.strip().lower(), iterations, relax
 
 
-def _geometry(req: Request, source: ProjectionSource) -> Geometry:
-    """Geometry in binned pixels; pixel-valued options are given in unbinned input pixels."""
-    offset, pitch, zshift, thickness = req.offset, req.pitch, req.zshift, req.thickness
+def _geometry_values(req: Request) -> dict:
+    """Offset, pitch, Z shift and thickness from their options, or else from TiltRec's --geometry."""
+    values = {"offset": req.offset, "pitch": req.pitch, "zshift": req.zshift, "thickness": req.thickness}
     if req.geometry:
-        g_off, g_pitch, g_z, g_thick = parse_numbers(req.geometry, 4, "--geometry")
-        offset = g_off if offset is None else offset
-        pitch = g_pitch if pitch is None else pitch
-        zshift = g_z if zshift is None else zshift
-        thickness = int(round(g_thick)) if thickness is None else thickness
-    if thickness is None:
-        raise InputError("--thickness is required (output thickness in pixels, e.g. --thickness 256)")
-    if thickness <= 0:
-        what = "--thickness" if req.thickness is not None else "the thickness in --geometry"
-        raise InputError(f"{what} must be a positive number of pixels, got {thickness}")
-    if req.width is not None and req.width <= 0:
-        raise InputError(f"--width must be a positive number of pixels, got {req.width}")
-    b = source.binning
-    first, stop = 0, source.ny
-    if req.slices:
-        a, z = parse_numbers(req.slices, 2, "--slices", int)
-        last = source.ny * b - 1  # rows beyond the last whole bin are dropped
-        if not 0 <= a <= z <= last:
-            raise InputError(f"--slices {a},{z} must satisfy 0 <= first <= last <= {last} (the views have "
-                             f"{source.stack.ny} rows)")
-        first, stop = a // b, z // b + 1
-    return Geometry(nx=source.nx, ny=source.ny, angles=source.angles, thickness=max(1, round(thickness / b)),
-                    width=max(1, round(req.width / b)) if req.width else 0, slices=(first, stop), offset=offset or 0.0,
-                    pitch=pitch or 0.0, xshift=req.xshift / b, zshift=(zshift or 0.0) / b)
+        given = parse_numbers(req.geometry, 4, "--geometry")
+        given[3] = int(round(given[3]))
+        if given[3] <= 0 and req.thickness is None:
+            raise InputError(f"the thickness in --geometry must be a positive number of pixels, got {given[3]}")
+        values = {k: given[i] if v is None else v for i, (k, v) in enumerate(values.items())}
+    return {k: (0.0 if v is None and k != "thickness" else v) for k, v in values.items()}
 
 
-def _settings(req: Request, name: str, iterations, relax, source: ProjectionSource) -> Settings:
-    radial = tuple(parse_numbers(req.radial, 2, "--radial")) if req.radial else None
-    scale = tuple(parse_numbers(req.scale, 2, "--scale")) if req.scale else (0.0, 1.0)
-    if not 0.0 < req.cutoff <= 1.0:
-        raise InputError(f"--cutoff must be in (0, 1], got {req.cutoff}")
-    from ..filters import FBP_FILTERS
-
-    if req.filter_name not in FBP_FILTERS:
-        raise InputError(f"unknown filter {req.filter_name!r}; choose one of {', '.join(FBP_FILTERS)}")
-    return Settings(iterations=iterations, relax=relax, positivity=req.positivity, filter=req.filter_name,
-                    cutoff=req.cutoff, radial=radial, density_weighting=req.density_weighting, scale=scale,
-                    data_mean=stack_mean(source.stack) if name == "wbp" else 0.0, threads=req.threads or -1)
-
-
-def _origin(geom: Geometry, pixel: float, layout: str) -> tuple[float, float, float]:
-    """Header origin (Angstrom) placing the output in the input's pixel coordinates, the tilt axis at Z = 0."""
-    x = (geom.xcen_in - geom.xcen_out) * pixel
-    y = geom.slices[0] * pixel
-    z = -(geom.zcen_out - 1.0) * pixel
-    return (x, z, y) if layout == "xzy" else (x, y, z)
-
-
-def _label(program: str, name: str, geom: Geometry, binning: int) -> str:
-    """IMOD-style label: program, algorithm and output size, then the date at column 57."""
-    text = f"{program} {__version__}: {name.upper()} {geom.width}x{geom.nslices}x{geom.thickness} bin {binning}"
-    return f"{text[:55]:<55} {datetime.now():%d-%b-%y  %H:%M:%S}"
-
-
-def _prepare(req: Request, program: str, unified: bool, world: World, files: ExitStack) -> Job:
-    """Check the request and open everything; rank 0 also creates the output's temporary file."""
+def build_and_run(req: Request, *, program: str, unified: bool) -> None:
+    """Check the command-line values, then reconstruct through the Python API."""
+    if req.split not in (None, "odd-even"):
+        raise InputError(f"--split takes odd-even, got {req.split!r}")
     in_path = _one_of(req.input_pos, req.input_opt, "INPUT tilt series")
     tilt_path = _one_of(req.tiltfile_pos, req.tiltfile_opt, "TILTFILE")
     out_path = _one_of(req.output_pos, req.output_opt, "OUTPUT file")
     name, iterations, relax = _algorithm(req)
-    if req.init is not None and not ALGORITHMS[name].iterative:
-        raise InputError(f"--init applies to SIRT and SART, not {name.upper()}")
-    if Path(out_path).resolve() == Path(in_path).resolve():
-        raise InputError(f"{out_path}: output would overwrite the input tilt series")
-    budget = parse_bytes(req.memory) if req.memory else available_memory() // 2 // world.local_size
-    from ..projectors.cpu_kernels import set_threads
-
-    set_threads(req.threads or world.default_threads())
-    stack = files.enter_context(open_stack(in_path))
-    source = open_source(stack, tilt_path, exclude=req.exclude, binning=req.binning)
-    geom = _geometry(req, source)
-    settings = _settings(req, name, iterations, relax, source)
-    init = None
-    if req.init:
-        init = open_volume(req.init, req.layout, (geom.width, geom.nslices, geom.thickness))
-        files.callback(init.close)
-    writer = _writer(req, out_path, program, name, geom, source) if world.rank == 0 else None
-    return Job(source=source, geometry=geom, algorithm=name, settings=settings, writer=writer, memory=budget,
-               unified=unified, pad_x=req.pad_x, init=init, quiet=req.quiet, world=world)
-
-
-def _writer(req: Request, out_path, program: str, name: str, geom: Geometry, source: ProjectionSource,
-            join: Path | None = None) -> VolumeWriter:
-    return VolumeWriter(out_path, width=geom.width, nslices=geom.nslices, thickness=geom.thickness,
-                        layout=req.layout, mode=req.mode, pixel_size=source.pixel_size,
-                        origin=_origin(geom, source.pixel_size, req.layout),
-                        labels=[_label(program, name, geom, req.binning)], overwrite=req.overwrite, join=join)
-
-
-def build_and_run(req: Request, *, program: str, unified: bool) -> dict:
-    """Check everything, open the files, reconstruct, write atomically, print the summary.
-
-    Under MPI every rank does each step; a failure on any rank stops all of them (see mpi.collectively), and
-    rank 0 renames the output into place only after every rank has written its slabs.
-    """
-    world = detect_world()
-    writers: list[VolumeWriter] = []
-
-    def abort() -> None:
-        for w in writers:
-            w.abort()
-
-    with ExitStack() as files:
-        with collectively(world, abort):
-            job = _prepare(req, program, unified, world, files)
-            writers += [job.writer] if job.writer else []
-        temporary = world.bcast(job.writer.temporary if world.rank == 0 else None)
-        with collectively(world, abort):
-            if world.rank > 0:
-                job.writer = _writer(req, _one_of(req.output_pos, req.output_opt, "OUTPUT file"), program,
-                                     job.algorithm, job.geometry, job.source, join=temporary)
-                writers.append(job.writer)
-        with collectively(world, abort):
-            figures = run(job)
-            if world.rank > 0:
-                job.writer.release()  # closed (and on NFS flushed) before rank 0 renames the file
-        merged = VolumeStats()
-        for stats in world.allgather(job.writer.stats):
-            merged = merged.merge(stats)
-        with collectively(world, abort):
-            if world.rank == 0:
-                job.writer.stats = merged
-                job.writer.commit()
-        ranks = world.allgather(figures)
-    seconds = max(f["seconds"] for f in ranks)
-    gups = sum(f["updates"] for f in ranks) / seconds / 1e9
-    if not req.quiet and world.rank == 0:
-        g = job.geometry
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        on = f" on {world.size} ranks" if world.size > 1 else ""
-        print(f"{program}: wrote {job.writer.path} ({g.width} x {g.nslices} x {g.thickness} voxels, layout "
-              f"{req.layout}, mode {req.mode}) with {job.algorithm.upper()} in {seconds:.2f} s{on}: {gups:.2f} GUPS, "
-              f"{sum(f['slabs'] for f in ranks)} slab(s), peak memory {format_bytes(peak)} (rank 0)",
-              file=sys.stderr)
-    return {"seconds": seconds, "gups": gups}
+    slices = tuple(parse_numbers(req.slices, 2, "--slices", int)) if req.slices else None
+    reconstruct(
+        Path(in_path), Path(tilt_path), Path(out_path), alg=name, iterations=iterations, relax=relax,
+        init=req.init, positivity=req.positivity, filter=req.filter_name, cutoff=req.cutoff,
+        radial=tuple(parse_numbers(req.radial, 2, "--radial")) if req.radial else None,
+        density_weighting=req.density_weighting,
+        scale=tuple(parse_numbers(req.scale, 2, "--scale")) if req.scale else (0.0, 1.0),
+        width=req.width, slices=slices, xshift=req.xshift, binning=req.binning, exclude=req.exclude,
+        layout=req.layout, mode=req.mode, overwrite=req.overwrite,
+        memory=parse_bytes(req.memory) if req.memory else None, threads=req.threads, pad_x=req.pad_x,
+        split=req.split == "odd-even", unified=unified, quiet=req.quiet, program=program,
+        **_geometry_values(req))

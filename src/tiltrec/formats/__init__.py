@@ -6,10 +6,11 @@ import numpy as np
 
 from .angles import parse_view_list, read_angles
 from .mrc import TiltStack
+from .memory import ArrayStack, MemoryWriter
 from .volume import VolumeReader, open_volume
 from .writer import VolumeStats, VolumeWriter, backend_for, write_stack
 
-__all__ = ["TiltStack", "VolumeReader", "VolumeStats", "VolumeWriter", "open_stack", "open_volume",
+__all__ = ["ArrayStack", "MemoryWriter", "TiltStack", "VolumeReader", "VolumeStats", "VolumeWriter", "open_stack", "open_volume",
            "parse_view_list", "read_angles", "read_volume", "write_stack"]
 
 

@@ -22,14 +22,23 @@ SLAB = 64  # slices per slab when slices are independent (fastest in bin/bench: 
 
 
 @dataclass
+class Target:
+    """One volume the job writes: reconstructed from ``views`` (indices into the source's views)."""
+
+    views: list[int]
+    writer: object  # formats.VolumeWriter or formats.MemoryWriter
+
+
+@dataclass
 class Job:
-    """Everything one reconstruction needs."""
+    """Everything one reconstruction needs.  ``targets`` are the volumes to write: the full reconstruction, and
+    with ``--split odd-even`` also the halves; every slab's rows are read once for all of them."""
 
     source: ProjectionSource
     geometry: Geometry
     algorithm: str
     settings: Settings
-    writer: object  # formats.VolumeWriter
+    targets: list[Target]
     memory: int  # bytes
     unified: bool = False
     pad_x: bool = True  # iterative algorithms reconstruct a wider volume so X borders carry no edge artifacts
@@ -39,11 +48,11 @@ class Job:
     world: World = field(default_factory=World)
 
 
-def compute_geometry(job: Job) -> Geometry:
+def compute_geometry(job: Job, geom: Geometry) -> Geometry:
     """The geometry the algorithm works in: wider than the output for iterative algorithms when pad_x."""
     if ALGORITHMS[job.algorithm].iterative and job.pad_x:
-        return job.geometry.with_width(job.geometry.min_padding_width())
-    return job.geometry
+        return geom.with_width(geom.min_padding_width())
+    return geom
 
 
 def plan(job: Job, geom: Geometry) -> list[Slab]:
@@ -71,30 +80,33 @@ def plan(job: Job, geom: Geometry) -> list[Slab]:
 
 
 def run(job: Job) -> dict:
-    """Reconstruct the job's volume into its writer; returns timing figures."""
+    """Reconstruct the job's volumes into their writers; returns timing figures."""
     from ..projectors.cpu import CpuProjector
 
     projector = job.projector or CpuProjector
     alg = ALGORITHMS[job.algorithm]
-    geom = compute_geometry(job)
-    x_off = geom.width // 2 - job.geometry.width // 2
-    everyone = plan(job, geom)
+    subsets = [(t, compute_geometry(job, job.geometry.with_views(t.views))) for t in job.targets]
+    everyone = plan(job, subsets[0][1])
     slabs = [everyone[i] for i in job.world.share(len(everyone))]
-    steps = alg.steps(job.settings)
-    progress = Progress(len(slabs) * steps, label=job.algorithm.upper(), quiet=job.quiet or job.world.rank > 0)
-    first = job.geometry.slices[0]
+    progress = Progress(len(slabs) * len(subsets) * alg.steps(job.settings), label=job.algorithm.upper(),
+                        quiet=job.quiet or job.world.rank > 0)
+    first, width = job.geometry.slices[0], job.geometry.width
     start = time.perf_counter()
     for slab in slabs:
-        op = projector(geom, slab.c0, slab.c1)
-        rows = job.source.rows(op.r0, op.r1)
-        x0 = _initial_slab(job, op, slab, x_off) if job.init is not None else None
-        vol = alg.run(op, rows, job.settings, x0=x0, callback=progress.advance)
-        keep = vol[:, x_off:x_off + job.geometry.width, slab.y0 - slab.c0:slab.y1 - slab.c0]
-        job.writer.write_slab(slab.y0 - first, keep)
+        r0, r1 = job.geometry.rows_needed(slab.c0, slab.c1)
+        rows = job.source.rows(r0, r1)
+        for target, geom in subsets:
+            op = projector(geom, slab.c0, slab.c1)
+            x_off = geom.width // 2 - width // 2
+            x0 = _initial_slab(job, op, slab, x_off) if job.init is not None else None
+            part = rows[target.views, op.r0 - r0:op.r1 - r0]
+            vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance)
+            target.writer.write_slab(slab.y0 - first, vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0])
     progress.finish()
     seconds = time.perf_counter() - start
     g = job.geometry
-    updates = g.width * g.thickness * sum(s.y1 - s.y0 for s in slabs) * g.nviews * alg.passes(job.settings)
+    voxels = g.width * g.thickness * sum(s.y1 - s.y0 for s in slabs)
+    updates = voxels * sum(len(t.views) for t in job.targets) * alg.passes(job.settings)
     return {"seconds": seconds, "updates": updates, "slabs": len(slabs)}
 
 

@@ -1,0 +1,5 @@
+"""``python -m tiltrec``: the tiltrec tools command."""
+
+from .cli.tools import main
+
+main()

@@ -1,0 +1,119 @@
+"""The ``tiltrec`` command (also ``python -m tiltrec``): tools around a reconstruction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .guard import guarded
+
+PROGRAM = "tiltrec"
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Tools around a reconstruction: simulate a specimen, compare volumes (FRC/FSC), preview a "
+                       "volume, describe a file. Reconstruct with tiltrec-mpi, tiltrecz-mpi (CPUs) or "
+                       "tiltrec-cuda, tiltrecz-cuda (GPUs).")
+
+
+@app.command()
+def simulate(
+    out: Path = typer.Option(Path("simulated"), "--out", "-o", help="Output folder."),
+    name: str = typer.Option("specimen", "--name", help="Base name of the files written."),
+    width: int = typer.Option(256, "--width", min=8, help="Specimen width X (pixels)."),
+    slices: int = typer.Option(256, "--slices", min=1, help="Specimen length along the tilt axis Y (pixels)."),
+    thickness: int = typer.Option(96, "--thickness", min=4, help="Volume thickness Z (pixels)."),
+    tilt_range: str = typer.Option("-60,60", "--range", help="First,last tilt angle (degrees)."),
+    step: float = typer.Option(3.0, "--step", min=0.01, help="Tilt step (degrees)."),
+    scheme: str = typer.Option("dose-symmetric", "--scheme", help="Acquisition order written to NAME_order.txt: "
+                                                                  "sequential, dose-symmetric, bidirectional."),
+    noise: str = typer.Option("gaussian", "--noise", help="gaussian, poisson or none."),
+    snr: float = typer.Option(2.0, "--snr", min=0.0, help="Gaussian noise: signal-to-noise variance ratio per view."),
+    dose: float = typer.Option(50.0, "--dose", min=0.0, help="Poisson noise: electrons per pixel per view."),
+    shifts: float = typer.Option(0.0, "--shifts", min=0.0, help="Random per-view shifts up to this many pixels "
+                                                                 "(alignment errors)."),
+    pitch: float = typer.Option(0.0, "--pitch", help="X-axis tilt of the specimen (degrees)."),
+    ice_gradient: float = typer.Option(0.0, "--ice-gradient", help="Linear ice-density change across X (fraction)."),
+    pixel_size: float = typer.Option(10.0, "--pixel-size", min=0.0, help="Angstrom per pixel written to headers."),
+    seed: int = typer.Option(1, "--seed", help="Random seed of the specimen and the noise."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
+):
+    """Simulate a cell-like specimen and its tilt series: NAME.mrc, NAME.tlt, NAME_truth.mrc, NAME_order.txt."""
+
+    def action():
+        from ..simulate.series import simulate_series
+        from .job_builder import parse_numbers
+
+        first, last = parse_numbers(tilt_range, 2, "--range")
+        written = simulate_series(out, name, width=width, nslices=slices, thickness=thickness, first=first,
+                                  last=last, step=step, scheme=scheme, noise=noise, snr=snr, dose=dose,
+                                  shifts=shifts, pitch=pitch, ice_gradient=ice_gradient, pixel_size=pixel_size,
+                                  seed=seed, overwrite=overwrite)
+        typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+    guarded(PROGRAM, action)
+
+
+@app.command()
+def frc(
+    a: Path = typer.Argument(..., help="First volume (or half tomogram)."),
+    b: Path = typer.Argument(..., help="Second volume, same size."),
+    axis: Optional[str] = typer.Option(None, "--axis", help="x, y or z: average the 2-D FRC of the sections "
+                                                            "perpendicular to this file axis [default: 3-D FSC]."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the curve into this PNG."),
+    shells: bool = typer.Option(False, "--shells", help="Print the value of every shell too."),
+):
+    """Fourier shell (or ring) correlation of two volumes, with its 0.143 and 0.5 crossings."""
+
+    def action():
+        from ..analysis.frc import format_frc, frc_command
+        from ..errors import InputError
+
+        if axis not in (None, "x", "y", "z"):
+            raise InputError(f"--axis takes x, y or z, got {axis!r}")
+        typer.echo(format_frc(frc_command(a, b, axis=axis, plot=plot), shells=shells))
+
+    guarded(PROGRAM, action)
+
+
+@app.command()
+def preview(
+    volume: Path = typer.Argument(..., help="Tomogram (MRC or EMAN2 HDF5)."),
+    output: Path = typer.Option(..., "--output", "-o", help="PNG to write."),
+    layout: str = typer.Option("xzy", "--layout", help="Layout of the file: xzy (IMOD's default, file Y = "
+                                                       "thickness) or xyz (after trimvol -rx)."),
+    slab: int = typer.Option(1, "--slab", min=1, help="Average this many planes around each central slice."),
+    title: Optional[str] = typer.Option(None, "--title", help="Text above the panels [default: the file name]."),
+):
+    """Central XY, XZ and YZ slices of a tomogram in one PNG, with robust contrast."""
+
+    def action():
+        from ..errors import InputError
+        from ..formats import read_volume
+        from ..preview import write_preview
+
+        if layout not in ("xzy", "xyz"):
+            raise InputError(f"--layout takes xzy or xyz, got {layout!r}")
+        data, _ = read_volume(volume)
+        yzx = data if layout == "xzy" else data.transpose(1, 0, 2)
+        write_preview(yzx, output, slab=slab, title=volume.name if title is None else title)
+        typer.echo(f"wrote {output}")
+
+    guarded(PROGRAM, action)
+
+
+@app.command()
+def info(path: Path = typer.Argument(..., help="Tilt series or tomogram (MRC or EMAN2 HDF5).")):
+    """Header, dimensions, layout, pixel size, value statistics and tilt angles of a file."""
+
+    def action():
+        from ..analysis.info import describe, format_info
+
+        typer.echo(format_info(describe(path)))
+
+    guarded(PROGRAM, action)
+
+
+def main() -> None:
+    app(prog_name=PROGRAM)

@@ -1,0 +1,67 @@
+"""In-memory counterparts of a tilt-series file and a volume writer, for the Python API on arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from .writer import LAYOUTS, VolumeStats
+
+
+class ArrayStack:
+    """A tilt series held in a ``(nviews, ny, nx)`` array, read like a TiltStack."""
+
+    def __init__(self, views, pixel_size: float = 1.0, header_angles=None):
+        views = np.asarray(views)
+        if views.ndim != 3 or 0 in views.shape:
+            raise InputError(f"tilt series array: need shape (nviews, ny, nx), got {views.shape}")
+        self.views = views
+        self.path = "tilt series array"
+        self.nviews, self.ny, self.nx = views.shape
+        self.pixel_size = float(pixel_size)
+        self.header_angles = header_angles
+
+    def read(self, views, rows: slice) -> np.ndarray:
+        """float32 copy of ``rows`` of ``views`` (0-based indices or a slice)."""
+        indices = list(range(self.nviews))[views] if isinstance(views, slice) else list(views)
+        block = np.ascontiguousarray(self.views[indices, rows], dtype=np.float32)
+        bad = ~np.isfinite(block).all(axis=(1, 2))
+        if bad.any():
+            raise InputError(f"tilt series array: view {indices[int(np.argmax(bad))] + 1} contains NaN or Inf values")
+        return block
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryWriter:
+    """Collects a volume slab by slab into ``volume`` (file order of ``layout``), like a VolumeWriter."""
+
+    path = "memory"
+    temporary = None
+
+    def __init__(self, *, width: int, nslices: int, thickness: int, layout: str = "xzy"):
+        if layout not in LAYOUTS:
+            raise InputError(f"unknown volume layout {layout!r}; use 'xzy' or 'xyz'")
+        self.layout = layout
+        shape = (nslices, thickness, width) if layout == "xzy" else (thickness, nslices, width)
+        self.volume = np.zeros(shape, np.float32)
+        self.stats = VolumeStats()
+
+    def write_slab(self, y0: int, slab) -> None:
+        """Store slices ``y0 ..`` from ``slab`` shaped (thickness, width, nys)."""
+        rows = slice(y0, y0 + slab.shape[2])
+        if self.layout == "xzy":
+            self.volume[rows] = slab.transpose(2, 0, 1)
+        else:
+            self.volume[:, rows] = slab.transpose(0, 2, 1)
+        self.stats = self.stats.merge(VolumeStats.of(np.asarray(slab, np.float32)))
+
+    def commit(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Simulating a {WIDTH} x {SLICES} x {THICKNESS} specimen, 41 views at -60..60 degrees, SNR {SNR} ...")
     stack, tlt, truth = simulate(out, opts.seed)
     write_preview(truth, out / "truth.png", title="truth")
-    runs = {"wbp": ["--alg", "wbp", "--radial", "0.35,0.05"], "sirt": ["--alg", "sirt", "--iter", "30"]}
+    runs = {"wbp": ["--alg", "wbp", "--radial", "0.35,0.05"], "sirt": ["--alg", "sirt"]}
     rows = []
     for name, alg_args in runs.items():
         volume_path = out / f"{name}.mrc"

@@ -57,6 +57,7 @@ __all__ = [
     "FilterNameError",
     "RowFilter",
     "fbp_filter",
+    "fbp_filter_name",
     "fbp_scale",
     "imod_density_weights",
     "imod_fill_value",
@@ -370,6 +371,16 @@ def _fbp_window(name: str, x: np.ndarray) -> np.ndarray:
     raise AssertionError(name)
 
 
+def fbp_filter_name(name: str) -> str:
+    """The canonical name of an FBP filter (case and common aliases: ram-lak, shepp, hanning); FilterNameError
+    for an unknown one."""
+    key = str(name).strip().lower().replace("_", "-")
+    key = {"ram-lak": "ramp", "ramlak": "ramp", "shepp": "shepp-logan", "hanning": "hann"}.get(key, key)
+    if key not in FBP_FILTERS:
+        raise FilterNameError(f"unknown filter {name!r}; valid filters: {', '.join(FBP_FILTERS)}")
+    return key
+
+
 def fbp_filter(nx: int, name: str = "ramp", cutoff: float = 1.0, npad: int | None = None) -> RowFilter:
     """A textbook FBP filter for rows of ``nx`` samples, shared by all views.
 
@@ -381,10 +392,7 @@ def fbp_filter(nx: int, name: str = "ramp", cutoff: float = 1.0, npad: int | Non
     Normalisation: for views spread evenly over 180 degrees,
     ``density = fbp_scale(nviews) * sum_v backproject(filtered_v)`` with ``fbp_scale(n) = pi/(2n)``.
     """
-    key = str(name).strip().lower().replace("_", "-")
-    key = {"ram-lak": "ramp", "ramlak": "ramp", "shepp": "shepp-logan", "hanning": "hann"}.get(key, key)
-    if key not in FBP_FILTERS:
-        raise FilterNameError(f"unknown filter {name!r}; valid filters: {', '.join(FBP_FILTERS)}")
+    key = fbp_filter_name(name)
     if not 0.0 < float(cutoff) <= 1.0:
         raise ValueError(f"filter cutoff must be a fraction of Nyquist in (0, 1], got {cutoff}")
     nx = int(nx)

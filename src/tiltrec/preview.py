@@ -49,7 +49,7 @@ def write_preview(volume_yzx, path, *, slab=1, title=None) -> None:
     image = Image.fromarray(canvas)
     if title:
         image = _with_title(image, title)
-    _save_png(image, path)
+    save_png(image, path)
 
 
 def write_image(array2d, path) -> None:
@@ -59,7 +59,7 @@ def write_image(array2d, path) -> None:
         raise ValueError(f"expected a 2-D array, got shape {a.shape}")
     lo, hi = _contrast_limits(a)
     f = _upscale_factor(max(a.shape))
-    _save_png(Image.fromarray(_to_uint8(_enlarge(a, f), lo, hi)), path)
+    save_png(Image.fromarray(_to_uint8(_enlarge(a, f), lo, hi)), path)
 
 
 def _central(n, slab):
@@ -103,13 +103,16 @@ def _with_title(image, title):
     return out
 
 
-def _save_png(image, path):
-    """Save ``image`` as PNG at ``path`` via a temporary file in the same folder."""
+def save_png(image, path):
+    """Save ``image`` as PNG at ``path`` via a temporary file in the same folder (usual permissions)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             image.save(fh, format="PNG")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

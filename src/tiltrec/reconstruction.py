@@ -16,7 +16,7 @@ from . import __version__
 from .algorithms import ALGORITHMS
 from .algorithms.settings import Settings
 from .errors import InputError
-from .filters import FBP_FILTERS
+from .filters import fbp_filter_name
 from .formats import MemoryWriter, VolumeStats, VolumeWriter, open_stack, open_volume
 from .geometry import Geometry
 from .inputs import ProjectionSource, open_source, stack_mean
@@ -79,8 +79,7 @@ class Options:
             raise InputError(f"--width must be a positive number of pixels, got {self.width}")
         if not 0.0 < self.cutoff <= 1.0:
             raise InputError(f"--cutoff must be in (0, 1], got {self.cutoff}")
-        if self.filter not in FBP_FILTERS:
-            raise InputError(f"unknown filter {self.filter!r}; choose one of {', '.join(FBP_FILTERS)}")
+        fbp_filter_name(self.filter)
 
 
 def _geometry(opt: Options, source: ProjectionSource) -> Geometry:

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError
 from ..formats import read_volume
-from ..preview import _save_png
+from ..preview import save_png
 
 AXES = {"x": 2, "y": 1, "z": 0}  # file axes of a volume read in file order
 THRESHOLDS = (0.143, 0.5)
@@ -202,7 +202,7 @@ def write_frc_plot(curve, path, *, pixel_size=None, thresholds=THRESHOLDS, title
         _draw_threshold(draw, font, curve, threshold, pixel_size, n)
     if title:
         draw.text((PLOT_SIZE[0] / 2, 12), title, fill=COLOURS["axes"], font=font, anchor="mt")
-    _save_png(image, path)
+    save_png(image, path)
 
 
 def _xy(frequency, correlation):

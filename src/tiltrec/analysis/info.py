@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import file_error
 from ..formats import VolumeStats, mrc, open_stack
 from ..formats.hdf5 import IMAGES
-from ..formats.mrc import IMOD_STAMP, _imod_words, bytes_signed
+from ..formats.mrc import IMOD_STAMP, imod_words, bytes_signed
 from ..formats.writer import backend_for
 
 BLOCK_VALUES = 1 << 22  # values read at a time for the statistics
@@ -54,7 +54,7 @@ def _mrc_header(path: Path) -> dict:
         with mrcfile.open(path, permissive=True, header_only=True) as handle:
             h = handle.header
     mode = int(h.mode)
-    stamp, flags = (int(word) for word in _imod_words(h, 40, "i4", 2))
+    stamp, flags = (int(word) for word in imod_words(h, 40, "i4", 2))
     signed = bytes_signed(h) if mode == 0 else None
     dtype = mrcfile.utils.dtype_from_mode(mode) if signed is not False else np.dtype(np.uint8)
     kind = bytes(h.exttyp).rstrip(b"\0 ").decode("ascii", "replace")

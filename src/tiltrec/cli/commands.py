@@ -64,9 +64,9 @@ def make_app(flavor: Flavor) -> typer.Typer:
         method: Optional[str] = typer.Option(None, "--method", "-m",
                                              help="TiltRec spelling ALG[,ITER[,RELAX]], e.g. SIRT,30,0.5."),
         iterations: Optional[int] = typer.Option(None, "--iter", "-n", min=1,
-                                                 help="SIRT/SART iterations [default: SIRT 30, SART 10]."),
+                                                 help="SIRT/SART iterations [default: SIRT 10, SART 2]."),
         relax: Optional[float] = typer.Option(None, "--relax", min=0.0,
-                                              help="SIRT/SART relaxation factor [default: SIRT 1.0, SART 0.5]."),
+                                              help="SIRT/SART relaxation factor [default: SIRT 1.0, SART 0.25]."),
         positivity: bool = typer.Option(False, "--positivity", help="Clip negative values after each SIRT/SART "
                                                                     "update."),
         init: Optional[Path] = typer.Option(None, "--init", help="Start SIRT/SART from this volume (same size "

@@ -210,7 +210,7 @@ def _stack(path: Path, mrc) -> TiltStack:
                      linear=linear)
 
 
-def _imod_words(header, offset: int, dtype: str, count: int) -> np.ndarray:
+def imod_words(header, offset: int, dtype: str, count: int) -> np.ndarray:
     """Values at ``offset`` of the IMOD-specific ``extra2`` bytes, in the header's byte order."""
     order = header.mode.dtype.str[0]
     return np.frombuffer(header.extra2.tobytes(), order + dtype, count, offset)
@@ -219,7 +219,7 @@ def _imod_words(header, offset: int, dtype: str, count: int) -> np.ndarray:
 def bytes_signed(header) -> bool:
     """IMOD's rule for mode 0: the IMOD stamp makes flag bit 1 decide; otherwise the header
     min/max do (signed bytes read as int8 + 128, unsigned ones as uint8)."""
-    stamp, flags = _imod_words(header, 40, "i4", 2)
+    stamp, flags = imod_words(header, 40, "i4", 2)
     if stamp == IMOD_STAMP:
         return bool(flags & SIGNED_BYTES_FLAG)
     low, high = float(header.dmin), float(header.dmax)
@@ -279,7 +279,7 @@ def _fei_tilts(mrc) -> np.ndarray | None:
 def _packed_tilts(header, extended: bytes, nviews: int) -> np.ndarray | None:
     """Tilts as IMOD finds them via nint/nreal: SerialEM (bytes per section + flags, tilt
     as int16 x100) or Agard/old FEI (nint int32s then nreal float32s, tilt first float)."""
-    nint, nreal = (int(value) for value in _imod_words(header, 16, "i2", 2))
+    nint, nreal = (int(value) for value in imod_words(header, 16, "i2", 2))
     if nint == 128 and nreal == 32:  # old FEI files; IMOD treats nint as 0
         nint = 0
     if _is_serialem(nint, nreal):

@@ -346,7 +346,7 @@ def test_help_lists_every_option_and_defaults(prog):
             if name.startswith("-"):
                 assert re.search(rf"(^|[\s,/]){re.escape(name)}([\s,/]|$)", text, re.M), name
     flat = " ".join(text.split())
-    for default in ["[default: wbp]", "[default: SIRT 30, SART 10]", "[default: SIRT 1.0, SART 0.5]",
+    for default in ["[default: wbp]", "[default: SIRT 10, SART 2]", "[default: SIRT 1.0, SART 0.25]",
                     "[default: ramp]", "[default: xzy]", "[default: 2]", "[default: view width]",
                     "[default: all]", "[default: half the available RAM]", "[default: all cores]"]:
         assert default in flat, default

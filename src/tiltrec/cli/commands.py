@@ -49,7 +49,7 @@ def make_app(flavor: Flavor) -> typer.Typer:
 
     @app.command(help=f"Reconstruct a tomogram from an aligned tilt series, {strategy}, on "
                       f"{'a CUDA GPU' if flavor.backend == 'cuda' else 'CPUs'}.\n\n"
-                      f"Example: {flavor.name} --alg sirt --iter 30 --thickness 256 in.ali in.tlt out.rec")
+                      f"Example: {flavor.name} --alg sirt --iter 10 --thickness 256 in.ali in.tlt out.rec")
     def main(
         input_pos: Optional[Path] = typer.Argument(None, metavar="INPUT", show_default=False,
                                                    help="Aligned tilt series: .mrc .st .ali .mrcs, or EMAN2 .hdf"),

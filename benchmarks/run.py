@@ -9,7 +9,6 @@ from Nv views (or forward-projecting it into them) is Nx*Ny*Nz*Nv updates.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -134,7 +133,6 @@ def bench_kernels(plan: Plan, threads: int, report: Report, ceiling: dict | None
                 rows.append([name, f"{w} x {t} x {ns}", NVIEWS, f"{pitch:g} deg",
                              f"{op.r1 - op.r0}", f"{best:.3f}", f"{statistics.median(times):.3f}",
                              f"{gups:.2f}", share])
-            del vol_in, proj_in, vol_out, proj_out
     report.add("## 1. Projector kernel throughput\n\n"
                f"`CpuProjector(geom, y0, y0 + slab).back(proj, out=vol)` / `.forward(vol, out=proj)` on random data, "
                f"views {w} x {w}, {NVIEWS} views at -{MAX_TILT:g}..{MAX_TILT:g} deg, slab centred on the tilt axis; "

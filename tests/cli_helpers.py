@@ -20,3 +20,14 @@ def run_command(args, program="tiltrec-mpi"):
             raise
         return code
     return 0
+
+
+def wait_until_writing(proc, folder, timeout=60.0, settle=1.0):
+    """Wait until ``proc`` has created its temporary output in ``folder``, then ``settle`` seconds more."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not any(p.name.endswith(".tmp") for p in folder.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(settle)

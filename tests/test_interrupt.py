@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_helpers import wait_until_writing
+
 from tiltrec.formats import write_stack
 
 BIN = Path(sys.executable).parent
@@ -31,11 +33,7 @@ def long_job(tmp_path):
 def test_signal_stops_cleanly(long_job, sig, code):
     args, folder, old = long_job
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not any(p.name.endswith(".tmp") for p in folder.iterdir()):  # wait until it is writing
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(1.0)
+    wait_until_writing(proc, folder)
     proc.send_signal(sig)
     sent = time.monotonic()
     _, err = proc.communicate(timeout=30)

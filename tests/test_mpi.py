@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_helpers import wait_until_writing
+
 from tiltrec.formats import read_volume, write_stack
 from tiltrec.mpi.world import World
 from tiltrec.simulate.phantom import cell_phantom
@@ -108,11 +110,7 @@ def test_killing_one_rank_stops_the_job_without_output(series, tmp_path):
     cmd = [MPIEXEC, "-n", "2", str(BIN / "tiltrec-mpi"), "--quiet", "--alg", "sirt", "--iter", "100000",
            "--thickness", "24", str(series / "in.mrc"), str(series / "in.tlt"), str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
-    time.sleep(1.0)
+    wait_until_writing(proc, tmp_path)
     ranks = subprocess.run(["pgrep", "-f", f"tiltrec-mpi.*{out}"], capture_output=True, text=True).stdout.split()
     ranks = [int(p) for p in ranks if int(p) != proc.pid]
     assert len(ranks) >= 2
@@ -129,11 +127,7 @@ def test_signal_to_mpiexec_stops_every_rank_cleanly(series, tmp_path, sig, code)
     cmd = [MPIEXEC, "-n", "2", str(BIN / "tiltrec-mpi"), "--quiet", "--overwrite", "--alg", "sirt", "--iter",
            "100000", "--thickness", "24", str(series / "in.mrc"), str(series / "in.tlt"), str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
-    time.sleep(1.0)
+    wait_until_writing(proc, tmp_path)
     proc.send_signal(sig)
     sent = time.monotonic()
     _, err = proc.communicate(timeout=30)

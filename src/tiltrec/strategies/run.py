@@ -99,7 +99,8 @@ def run(job: Job) -> dict:
             op = projector(geom, slab.c0, slab.c1)
             x_off = geom.width // 2 - width // 2
             x0 = _initial_slab(job, op, slab, x_off) if job.init is not None else None
-            part = rows[target.views, op.r0 - r0:op.r1 - r0]
+            every_row = len(target.views) == rows.shape[0] and (op.r0, op.r1) == (r0, r1)
+            part = rows if every_row else rows[target.views, op.r0 - r0:op.r1 - r0]  # the halves: a copy
             vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance)
             target.writer.write_slab(slab.y0 - first, vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0])
     progress.finish()

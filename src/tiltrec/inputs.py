@@ -39,12 +39,10 @@ class ProjectionSource:
     def pixel_size(self) -> float:
         return self.stack.pixel_size * self.binning
 
-    def rows(self, r0: int, r1: int, views: list[int] | None = None) -> np.ndarray:
-        """Binned rows ``[r0, r1)`` of the kept views (or of ``views``, indices into the kept ones):
-        float32 ``(nviews, r1 - r0, nx)``."""
-        chosen = self.views if views is None else [self.views[i] for i in views]
+    def rows(self, r0: int, r1: int) -> np.ndarray:
+        """Binned rows ``[r0, r1)`` of the kept views: float32 ``(nviews, r1 - r0, nx)``."""
         b = self.binning
-        block = self.stack.read(chosen, slice(r0 * b, r1 * b))
+        block = self.stack.read(self.views, slice(r0 * b, r1 * b))
         if b == 1:
             return block
         nv, ny = block.shape[0], r1 - r0

@@ -11,7 +11,7 @@ from .writer import LAYOUTS, VolumeStats
 class ArrayStack:
     """A tilt series held in a ``(nviews, ny, nx)`` array, read like a TiltStack."""
 
-    def __init__(self, views, pixel_size: float = 1.0, header_angles=None):
+    def __init__(self, views, pixel_size: float = 1.0):
         views = np.asarray(views)
         if views.ndim != 3 or 0 in views.shape:
             raise InputError(f"tilt series array: need shape (nviews, ny, nx), got {views.shape}")
@@ -19,7 +19,7 @@ class ArrayStack:
         self.path = "tilt series array"
         self.nviews, self.ny, self.nx = views.shape
         self.pixel_size = float(pixel_size)
-        self.header_angles = header_angles
+        self.header_angles = None
 
     def read(self, views, rows: slice) -> np.ndarray:
         """float32 copy of ``rows`` of ``views`` (0-based indices or a slice)."""

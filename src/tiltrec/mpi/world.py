@@ -28,10 +28,6 @@ class World:
     def bcast(self, value):
         return self.comm.bcast(value, root=0) if self.comm is not None else value
 
-    def barrier(self) -> None:
-        if self.comm is not None:
-            self.comm.Barrier()
-
     def default_threads(self) -> int:
         """CPU threads per rank: the cores this process may use, shared among the ranks of its node."""
         try:

@@ -43,7 +43,6 @@ class Job:
     unified: bool = False
     pad_x: bool = True  # iterative algorithms reconstruct a wider volume so X borders carry no edge artifacts
     init: object | None = None  # formats.VolumeReader of a starting volume
-    projector: type | None = None
     quiet: bool = False
     world: World = field(default_factory=World)
 
@@ -83,7 +82,6 @@ def run(job: Job) -> dict:
     """Reconstruct the job's volumes into their writers; returns timing figures."""
     from ..projectors.cpu import CpuProjector
 
-    projector = job.projector or CpuProjector
     alg = ALGORITHMS[job.algorithm]
     subsets = [(t, compute_geometry(job, job.geometry.with_views(t.views))) for t in job.targets]
     everyone = plan(job, subsets[0][1])
@@ -96,7 +94,7 @@ def run(job: Job) -> dict:
         r0, r1 = job.geometry.rows_needed(slab.c0, slab.c1)
         rows = job.source.rows(r0, r1)
         for target, geom in subsets:
-            op = projector(geom, slab.c0, slab.c1)
+            op = CpuProjector(geom, slab.c0, slab.c1)
             x_off = geom.width // 2 - width // 2
             x0 = _initial_slab(job, op, slab, x_off) if job.init is not None else None
             every_row = len(target.views) == rows.shape[0] and (op.r0, op.r1) == (r0, r1)

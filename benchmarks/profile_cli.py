@@ -52,7 +52,7 @@ def _child(argv: list[str]) -> int:
 _FUNCS = {
     "build_and_run": ("tiltrec/cli/job_builder.py", "build_and_run"),
     "run": ("tiltrec/strategies/run.py", "run"),
-    "stack_mean": ("tiltrec/inputs.py", "stack_mean"),
+    "stack_mean": ("tiltrec/inputs.py", "stack_stats"),
     "open_source": ("tiltrec/inputs.py", "open_source"),
     "rows": ("tiltrec/inputs.py", "rows"),
     "filter": ("tiltrec/filters.py", "apply"),

@@ -29,7 +29,7 @@ from benchmarks.procs import run_measured, program, shell_line  # noqa: E402
 from tiltrec.strategies.plan import format_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "mpi", "startup")
+SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "admm", "mpi", "startup", "gpu")
 NVIEWS = 61
 MAX_TILT = 60.0
 
@@ -410,10 +410,19 @@ def main(argv=None) -> int:
                     bench_wbp(plan, threads, opts.threads, tmp, report, profile=not opts.no_profile)
                 elif section == "sirt":
                     bench_sirt(plan, threads, report)
+                elif section == "admm":
+                    from benchmarks.admm import bench_admm
+
+                    report.add(bench_admm(plan.sirt_size, plan.sirt_thickness, NVIEWS, 3 if opts.quick else 5,
+                                          max(1, plan.repeats), table, log))
                 elif section == "mpi":
                     bench_mpi(plan, tmp, report)
                 elif section == "startup":
                     bench_startup(plan, opts.threads, tmp, report)
+                elif section == "gpu":
+                    from benchmarks.gpu import bench_gpu
+
+                    report.add(bench_gpu(opts.quick, plan.wbp_repeats, tmp, write_series, table, log))
             except Exception as exc:  # report it, go on with the other sections
                 failed.append(section)
                 report.add(f"## {section}: FAILED\n\n```\n{type(exc).__name__}: {exc}\n```")

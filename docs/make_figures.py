@@ -9,6 +9,7 @@ temporary folder; only the PNG files are kept, in docs/figures/:
 
     <alg>.png        central XY slice (top), XZ slice (below, high Z up) and YZ slice (right) of one algorithm
     sart_iter10.png  the same for SART with 10 iterations at relaxation 0.5 (over-fitted)
+    admm.png         the same for ADMM with total variation, its defaults (tiltrecz-mpi)
     compare_xz.png   the five central XZ slices one above the other
     wbp_vs_imod.png  central XZ slice of tiltrec's WBP above IMOD 4.8.2 tilt's on the same data
 
@@ -45,7 +46,9 @@ RUNS = {
     "sirt": ["--alg", "sirt"],
     "sart": ["--alg", "sart"],
     "sart_iter10": ["--alg", "sart", "--iter", "10", "--relax", "0.5"],
+    "admm": ["--alg", "admm"],
 }
+UNIFIED = {"admm"}  # made with tiltrecz-mpi (ADMM needs the whole volume)
 COMPARED = ("bpt", "fbp", "wbp", "sirt", "sart")  # the panels of compare_xz.png
 TITLES = {
     "bpt": "BPT",
@@ -54,22 +57,25 @@ TITLES = {
     "sirt": "SIRT (10 x 1.0)",
     "sart": "SART (2 x 0.25)",
     "sart_iter10": "SART (10 x 0.5)",
+    "admm": "ADMM-TV (defaults)",
 }
 MAX_BYTES = 100_000
 _panel_numbers = itertools.count()
 
 
-def tiltrec_mpi() -> str:
-    """The tiltrec-mpi console script installed beside this interpreter."""
-    exe = Path(sys.executable).parent / "tiltrec-mpi"
+def tiltrec_mpi(name: str = "tiltrec-mpi") -> str:
+    """The tiltrec-mpi (or another) console script installed beside this interpreter."""
+    exe = Path(sys.executable).parent / name
     if not exe.exists():
         sys.exit(f"{exe} not found: run bin/demo once (it installs tiltrec into .venv), then use .venv/bin/python")
     return str(exe)
 
 
 def reconstruct(name: str, stack: Path, tlt: Path, out: Path) -> float:
-    """Run tiltrec-mpi for one algorithm; returns the wall time of the whole process in seconds."""
-    cmd = [tiltrec_mpi(), *RUNS[name], "--thickness", str(THICKNESS), "--quiet", str(stack), str(tlt), str(out)]
+    """Run tiltrec-mpi (tiltrecz-mpi for ADMM) for one algorithm; returns the wall time of the whole process in
+    seconds."""
+    program = tiltrec_mpi("tiltrecz-mpi" if name in UNIFIED else "tiltrec-mpi")
+    cmd = [program, *RUNS[name], "--thickness", str(THICKNESS), "--quiet", str(stack), str(tlt), str(out)]
     print("$ " + " ".join(Path(c).name if i == 0 else c for i, c in enumerate(cmd)), flush=True)
     start = time.perf_counter()
     subprocess.run(cmd, check=True)

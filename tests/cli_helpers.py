@@ -1,10 +1,27 @@
-"""Running the commands in-process, as a user would from the shell."""
+"""Running the commands as a user would from the shell: in-process, or as console scripts in a subprocess."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
 
 from tiltrec.cli.commands import Flavor, make_app
 
+BIN = Path(sys.executable).parent  # the console scripts of this Python (the .venv/bin of bin/test)
+MPIEXEC = shutil.which("mpiexec", path=str(BIN)) or shutil.which("mpiexec")
+needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec")
 FLAVORS = {
     "tiltrec-mpi": Flavor("tiltrec-mpi", unified=False, backend="cpu"),
     "tiltrecz-mpi": Flavor("tiltrecz-mpi", unified=True, backend="cpu"),
+    "tiltrec-cuda": Flavor("tiltrec-cuda", unified=False, backend="cuda"),
+    "tiltrecz-cuda": Flavor("tiltrecz-cuda", unified=True, backend="cuda"),
 }
 
 
@@ -22,12 +39,57 @@ def run_command(args, program="tiltrec-mpi"):
     return 0
 
 
+def cli(*args, prog="tiltrec-mpi"):
+    """Run ``prog args...`` in-process; the result has exit_code, stdout and stderr."""
+    return CliRunner().invoke(make_app(FLAVORS[prog]), [str(a) for a in args], prog_name=prog,
+                              catch_exceptions=False)
+
+
+def one_line(text: str) -> str:
+    """The single line of ``text`` (which must end with one newline)."""
+    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
+    return text[:-1]
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary output files (``.NAME.tiltrec-....tmp``) in ``folder``."""
+    return [p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+
 def wait_until_writing(proc, folder, timeout=60.0, settle=1.0):
     """Wait until ``proc`` has created its temporary output in ``folder``, then ``settle`` seconds more."""
-    import time
-
     deadline = time.monotonic() + timeout
-    while not any(p.name.endswith(".tmp") for p in folder.iterdir()):
+    while not leftovers(folder):
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     time.sleep(settle)
+
+
+def gpu_usable() -> bool:
+    """Whether CuPy is installed and sees a usable CUDA GPU (the -cuda commands then run instead of refusing)."""
+    try:
+        import cupy
+
+        return bool(cupy.is_available())
+    except Exception:  # not installed, or a broken CUDA installation
+        return False
+
+
+@contextmanager
+def process_group(command, **popen):
+    """``Popen(command)`` in a session of its own; whatever of it is still running at the end is killed (so that
+    a failed test leaves no MPI ranks behind)."""
+    proc = subprocess.Popen(command, start_new_session=True, **popen)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def run_group(command, timeout=180):
+    """Run ``command`` to the end (see process_group); ``(returncode, stderr)``."""
+    with process_group(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+        _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err

@@ -16,19 +16,13 @@ import mrcfile
 import numpy as np
 import pytest
 from typer.main import get_command
-from typer.testing import CliRunner
 
-from tiltrec.cli.commands import Flavor, make_app
+from cli_helpers import FLAVORS, cli, gpu_usable, leftovers, one_line
+from tiltrec.cli.commands import make_app
 from tiltrec.formats import read_volume, write_stack
 from tiltrec.simulate.phantom import cell_phantom
 from tiltrec.simulate.project import project_volume
 
-FLAVORS = {
-    "tiltrec-mpi": Flavor("tiltrec-mpi", unified=False, backend="cpu"),
-    "tiltrecz-mpi": Flavor("tiltrecz-mpi", unified=True, backend="cpu"),
-    "tiltrec-cuda": Flavor("tiltrec-cuda", unified=False, backend="cuda"),
-    "tiltrecz-cuda": Flavor("tiltrecz-cuda", unified=True, backend="cuda"),
-}
 WIDTH, ROWS, THICK, PIXEL = 64, 32, 24, 2.5  # the generated series: 41 views of 64 x 32 pixels
 ANGLES = np.arange(-60.0, 60.1, 3.0)
 ALGS = ("bpt", "fbp", "wbp", "sirt", "sart")
@@ -37,12 +31,6 @@ EMPIAR = "data/empiar10009/empiar_10009_64.mrc"
 EMPIAR_TLT = "data/empiar10009/empiar_10009_128.tlt"
 JASON = "data/jason64/jason64.ali"
 JASON_TLT = "data/jason64/jason64.tlt"
-
-
-def cli(*args, prog="tiltrec-mpi"):
-    """Run ``prog args...`` in-process; the result has exit_code, stdout and stderr."""
-    return CliRunner().invoke(make_app(FLAVORS[prog]), [str(a) for a in args], prog_name=prog,
-                              catch_exceptions=False)
 
 
 def succeed(*args, prog="tiltrec-mpi"):
@@ -75,16 +63,6 @@ def assert_close(actual, expected, rtol=1e-5):
 
 def slab_count(stderr: str) -> int:
     return int(re.search(r"(\d+) slab\(s\)", stderr)[1])
-
-
-def one_line(text: str) -> str:
-    """The single line of ``text`` (which must end with one newline)."""
-    assert text.endswith("\n") and text.count("\n") == 1, repr(text)
-    return text[:-1]
-
-
-def leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
 
 
 @pytest.fixture(scope="module")
@@ -124,12 +102,14 @@ def run(series, out, *options, prog="tiltrec-mpi"):
 
 
 @pytest.mark.parametrize("alg", ALGS)
-def test_layouts_have_their_dims_and_are_transposes(full, alg):
-    xzy, xyz = full(alg, "xzy"), full(alg, "xyz")
+def test_layouts_have_their_dims_and_are_rotations_or_mirrors(full, alg):
+    xzy, xyz, parallel = full(alg, "xzy"), full(alg, "xyz"), full(alg, "parallel")
     assert dims(xzy.path) == (WIDTH, THICK, ROWS)
-    assert dims(xyz.path) == (WIDTH, ROWS, THICK)
+    assert dims(xyz.path) == dims(parallel.path) == (WIDTH, ROWS, THICK)
     assert xzy.data.shape == (ROWS, THICK, WIDTH)
-    np.testing.assert_array_equal(xyz.data, xzy.data.transpose(1, 0, 2))  # xyz[z, y, x] == xzy[y, z, x]
+    # IMOD RotateBy90 (trimvol -rx): -90 degrees about X, the thickness reversed; PARALLEL: Y and Z swapped
+    np.testing.assert_array_equal(xyz.data, xzy.data.transpose(1, 0, 2)[::-1])
+    np.testing.assert_array_equal(parallel.data, xzy.data.transpose(1, 0, 2))
     assert np.abs(xzy.data).max() > 0
 
 
@@ -191,7 +171,7 @@ def test_slices_are_those_of_the_full_run(series, full, tmp_path, alg):
     assert_close(part, full(alg).data[10:20])
     assert header(out).origin.z == pytest.approx(10 * PIXEL)  # xzy: file Z is the slice (input row)
     xyz = run(series, tmp_path / "t.mrc", "--alg", alg, *ITER.get(alg, []), "--slices", "10,19", "--layout", "xyz")
-    np.testing.assert_array_equal(xyz, part.transpose(1, 0, 2))
+    np.testing.assert_array_equal(xyz, part.transpose(1, 0, 2)[::-1])
     assert header(tmp_path / "t.mrc").origin.y == pytest.approx(10 * PIXEL)
 
 
@@ -348,7 +328,9 @@ def test_help_lists_every_option_and_defaults(prog):
     flat = " ".join(text.split())
     for default in ["[default: wbp]", "[default: SIRT 10, SART 2]", "[default: SIRT 1.0, SART 0.25]",
                     "[default: ramp]", "[default: xzy]", "[default: 2]", "[default: view width]",
-                    "[default: all]", "[default: half the available RAM]", "[default: all cores]"]:
+                    "[default: all]", "[default: all cores]",
+                    "[default: half the available RAM]" if prog.endswith("-mpi") else
+                    "[default: the GPU's free memory]"]:
         assert default in flat, default
     assert cli("-h", prog=prog).stdout == text
 
@@ -496,6 +478,7 @@ def test_existing_output_survives_without_overwrite(series, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mrc"]
 
 
+@pytest.mark.skipif(gpu_usable(), reason="a GPU is usable here")
 @pytest.mark.parametrize("prog", ["tiltrec-cuda", "tiltrecz-cuda"])
 def test_cuda_commands_without_a_gpu_point_to_the_mpi_commands(series, tmp_path, prog):
     out = tmp_path / "v.mrc"
@@ -534,6 +517,7 @@ def test_console_script_error(series, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(gpu_usable(), reason="a GPU is usable here")
 def test_console_script_cuda(series, tmp_path):
     done = script("tiltrec-cuda", series.stack, series.tlt, "out.mrc", "--thickness", THICK, cwd=tmp_path)
     assert done.returncode != 0

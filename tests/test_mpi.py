@@ -1,26 +1,21 @@
-"""Several MPI ranks: the same volume bit for bit, one failure stops every rank, no output unless all succeed."""
+"""Several MPI ranks: the same volume bit for bit, one failure stops every rank, no output unless all succeed.
+
+Signals and killed ranks under MPI are in test_interrupt.py.
+"""
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cli_helpers import wait_until_writing
-
+from cli_helpers import BIN, MPIEXEC, needs_mpi
 from tiltrec.formats import read_volume, write_stack
 from tiltrec.mpi.world import World
 from tiltrec.simulate.phantom import cell_phantom
 from tiltrec.simulate.project import project_volume
 
-BIN = Path(sys.executable).parent
-MPIEXEC = shutil.which("mpiexec", path=str(BIN)) or shutil.which("mpiexec")
-needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="no mpiexec")
 ANGLES = np.arange(-60.0, 61.0, 4.0)
 
 
@@ -102,37 +97,3 @@ def test_a_failing_rank_stops_every_rank(series, tmp_path):
     errors = [line for line in done.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "rank 1" in errors[0] and "NaN" in errors[0], done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mrc", "in.tlt"]
-
-
-@needs_mpi
-def test_killing_one_rank_stops_the_job_without_output(series, tmp_path):
-    out = tmp_path / "out.mrc"
-    cmd = [MPIEXEC, "-n", "2", str(BIN / "tiltrec-mpi"), "--quiet", "--alg", "sirt", "--iter", "100000",
-           "--thickness", "24", str(series / "in.mrc"), str(series / "in.tlt"), str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until_writing(proc, tmp_path)
-    ranks = subprocess.run(["pgrep", "-f", f"tiltrec-mpi.*{out}"], capture_output=True, text=True).stdout.split()
-    ranks = [int(p) for p in ranks if int(p) != proc.pid]
-    assert len(ranks) >= 2
-    os.kill(ranks[-1], signal.SIGKILL)
-    assert proc.wait(timeout=30) != 0
-    assert not out.exists()
-
-
-@needs_mpi
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_to_mpiexec_stops_every_rank_cleanly(series, tmp_path, sig, code):
-    out = tmp_path / "out.mrc"
-    out.write_bytes(b"older result")
-    cmd = [MPIEXEC, "-n", "2", str(BIN / "tiltrec-mpi"), "--quiet", "--overwrite", "--alg", "sirt", "--iter",
-           "100000", "--thickness", "24", str(series / "in.mrc"), str(series / "in.tlt"), str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_until_writing(proc, tmp_path)
-    proc.send_signal(sig)
-    sent = time.monotonic()
-    _, err = proc.communicate(timeout=30)
-    assert time.monotonic() - sent < 5
-    assert proc.returncode == code
-    assert err.count("interrupted; no output written") == 1
-    assert out.read_bytes() == b"older result"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.mrc"]

@@ -55,7 +55,7 @@ def test_preview_handles_both_layouts(tmp_path):
     from tiltrec.formats import write_stack
 
     write_stack(tmp_path / "xzy.mrc", vol)
-    write_stack(tmp_path / "xyz.mrc", vol.transpose(1, 0, 2).copy())
+    write_stack(tmp_path / "xyz.mrc", vol.transpose(1, 0, 2)[::-1].copy())
     for name in ("xzy", "xyz"):
         done = invoke("preview", tmp_path / f"{name}.mrc", "-o", tmp_path / f"{name}.png", "--layout", name)
         assert done.exit_code == 0, done.output

@@ -19,12 +19,13 @@ def reconstruct(stack, angles, output=None, *, thickness: int, alg: str = "wbp",
         angles: an angle file (.tlt/.rawtlt) or the tilt angles in degrees, one per view.
         output: the tomogram file to write (MRC or HDF5 by extension), or None to get arrays back.
         thickness: output thickness in pixels.
-        alg: "bpt", "fbp", "wbp", "sirt" or "sart".
-        init: a starting volume file for SIRT/SART.
+        alg: "bpt", "fbp", "wbp", "sirt", "sart", or "admm" (with ``unified=True``: it needs the whole volume).
+        init: a starting volume file for SIRT/SART/ADMM.
         pixel_size: Angstrom per pixel of an array ``stack`` (files carry their own).
         **options: any other option of :class:`tiltrec.reconstruction.Options`, named as on the command line
             (``iterations``, ``relax``, ``radial=(0.35, 0.05)``, ``pitch``, ``slices=(first, last)``,
-            ``layout``, ``split=True``, ``quiet=False``, ...).
+            ``layout``, ``split=True``, ``quiet=False``; for ADMM ``reg``, ``lam``, ``rho``, ``cg_iterations``,
+            ``log_file``; ``checkpoint``, ``checkpoint_every``, ``resume=True``, ...).
 
     Returns:
         None when writing ``output``; otherwise the volume as a float32 array in the layout's file order

@@ -1,5 +1,7 @@
 """Error types: every failure the user can cause or meet ends as one of these, with a one-line message."""
 
+import errno
+
 
 class TiltrecError(Exception):
     """A failure reported to the user as one line; exits with ``exit_code``."""
@@ -16,6 +18,26 @@ class InputError(TiltrecError):
 def file_error(path, problem: str) -> InputError:
     """An InputError whose message names the file first: ``"PATH: problem"``."""
     return InputError(f"{path}: {problem}")
+
+
+# What the machine ran out of: a runtime failure (exit 1), unlike a path the user got wrong (exit 2).
+_EXHAUSTED = {
+    errno.ENOSPC: "the disk is full (no space left on device)",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file size limit was reached (see 'ulimit -f'; or the file system's largest file)",
+    errno.EIO: "input/output error (a failing disk or a lost network file system)",
+}
+
+
+def os_failure(path, action: str, exc: OSError) -> TiltrecError:
+    """``"PATH: cannot ACTION: reason"`` for an OSError: a full disk, an exhausted quota or file-size limit and
+    I/O errors are runtime failures (exit 1); anything else (permissions, missing folders) is an InputError."""
+    if exc.errno in _EXHAUSTED:
+        return TiltrecError(f"{path}: cannot {action}: {_EXHAUSTED[exc.errno]}")
+    return file_error(path, f"cannot {action}: {exc.strerror or exc}")
+
+
+INTERRUPTED = "interrupted; no output written"  # how a run stopped by SIGINT or SIGTERM ends
 
 
 class Terminated(KeyboardInterrupt):

@@ -120,21 +120,32 @@ class RowFilter:
         """Mean over the weight rows of the zero-frequency weight (IMOD's ``zeroWeight``)."""
         return float(np.mean(self.weights[:, 0], dtype=np.float64))
 
-    def apply(self, views: np.ndarray, workers: int = -1) -> np.ndarray:
-        """Filter every row of ``views`` (float32 ``(nviews, ny, nx)``); returns a new float32 array.
+    def check_views(self, shape: tuple) -> None:
+        """ValueError unless ``shape`` is ``(nviews, ny, nx)`` views this filter can weight."""
+        if len(shape) != 3:
+            raise ValueError(f"views must be (nviews, ny, nx), got shape {shape}")
+        if shape[2] != self.nx:
+            raise ValueError(f"views have rows of {shape[2]} samples, the filter was made for {self.nx}")
+        if self.nviews not in (1, shape[0]):
+            raise ValueError(f"filter has {self.nviews} weight rows for {shape[0]} views")
+
+    def apply(self, views: np.ndarray, workers: int = -1, width: int | None = None) -> np.ndarray:
+        """Filter every row of ``views`` (float32 ``(nviews, ny, nx)``); returns a new float32 array of the first
+        ``width`` (default ``nx``) samples of each filtered padded row.
 
         Rows are padded to ``npad`` with IMOD's linear taper from the row's end back to its start (mean of the
         last 3 samples -> mean of the first 3), so the periodic FFT sees no jump; then batched ``scipy.fft``.
+        Views on a GPU (a CuPy array) are filtered there, by ``projectors.cuda.filtering``.
         """
+        if hasattr(views, "__cuda_array_interface__"):
+            from .projectors.cuda.filtering import filter_on_gpu
+
+            return filter_on_gpu(self, views)
         views = np.asarray(views)
-        if views.ndim != 3:
-            raise ValueError(f"views must be (nviews, ny, nx), got shape {views.shape}")
+        self.check_views(views.shape)
         nv, ny, nx = views.shape
-        if nx != self.nx:
-            raise ValueError(f"views have rows of {nx} samples, the filter was made for {self.nx}")
-        if self.nviews not in (1, nv):
-            raise ValueError(f"filter has {self.nviews} weight rows for {nv} views")
-        out = np.empty((nv, ny, nx), dtype=np.float32)
+        width = nx if width is None else min(int(width), self.npad)
+        out = np.empty((nv, ny, width), dtype=np.float32)
         if nv == 0 or ny == 0:
             return out
         npad, pad = self.npad, self.npad - nx
@@ -160,7 +171,7 @@ class RowFilter:
                 spec = scipy.fft.rfft(buf, axis=-1, workers=workers, overwrite_x=True)
                 spec *= w
                 res = scipy.fft.irfft(spec, n=npad, axis=-1, workers=workers, overwrite_x=True)
-                out[v0:v1, r0:r1] = res[..., :nx]
+                out[v0:v1, r0:r1] = res[..., :width]
         return out
 
 
@@ -213,12 +224,16 @@ def _fake_sirt_exponent(n: float) -> float:
 
 def imod_radial_weights(nx: int, npad: int | None = None, *, cutoff: float | None = None,
                         falloff: float | None = None, true_sigma: bool = False,
-                        fake_sirt_iterations: float = 0) -> np.ndarray:
+                        fake_sirt_iterations: float = 0, hamming: float | None = None,
+                        multiply: bool = False, flat: float | None = None) -> np.ndarray:
     """IMOD's radial weighting function for one view (no density weight), float64 ``(npad//2 + 1,)``.
 
     ``cutoff``/``falloff`` are IMOD's ``RADIAL`` pair: a value ``>= 1`` is in pixels (frequency index of the
     unpadded row, truncated to an integer), ``< 1`` in cycles/pixel.  ``cutoff=None`` means no ``RADIAL``
-    entry: the ramp runs to Nyquist.
+    entry: the ramp runs to Nyquist.  ``hamming`` is ``HammingLikeFilter`` (cycles/pixel): the ramp times a
+    Gaussian (true sigma ``0.438 (nx/2 - cutoff)``) beyond the cutoff, instead of ``RADIAL``; ``multiply``
+    (``MultiplyByGaussian``) makes ``RADIAL`` multiply the ramp by its Gaussian in the same way.  ``flat``
+    replaces the ramp by this constant (IMOD's flat filters for its SIRT), the zero frequency included.
     """
     nx = int(nx)
     npad = imod_pad_length(nx) if npad is None else int(npad)
@@ -234,27 +249,45 @@ def imod_radial_weights(nx: int, npad: int | None = None, *, cutoff: float | Non
     else:
         base = k.copy()
     base[0] = 0.2
+    if flat is not None:
+        base[:] = flat
+    if hamming is not None:
+        if cutoff is not None:
+            raise ValueError("HammingLikeFilter and RADIAL exclude each other")
+        cutoff = float(int(nx * hamming)) or 0.0
+        falloff, true_sigma, multiply = 0.438 * (0.5 * nx - cutoff), True, True
+        return _gaussian_tail(base, k, nx, npad, cutoff, falloff, true_sigma, multiply)
     if cutoff is None:
         return base
     if falloff is None:
         raise ValueError("a RADIAL cutoff needs a falloff too")
     if not cutoff > 0 or not falloff >= 0:
         raise ValueError(f"RADIAL cutoff must be > 0 and falloff >= 0, got {cutoff}, {falloff}")
+    return _gaussian_tail(base, k, nx, npad, _radial_index(cutoff, nx), _radial_index(falloff, nx), true_sigma,
+                          multiply)
+
+
+def _gaussian_tail(base, k, nx, npad, cutoff_px: float, falloff_px: float, true_sigma: bool, multiply: bool):
+    """The ramp ``base`` up to the cutoff index, then a Gaussian roll-off: of the value at the cutoff, or with
+    ``multiply`` of the ramp itself.  Cutoff and falloff in pixels of the unpadded row."""
     stretch = np.float32(npad) / np.float32(nx)
-    ic = _nint(float(np.float32(_radial_index(cutoff, nx)) * stretch))
-    ifall = _nint(float(np.float32(_radial_index(falloff, nx)) * stretch))
-    if ic < 1:
-        raise ValueError(f"RADIAL cutoff {cutoff} leaves no frequency unfiltered for rows of {nx}")
-    if ic >= nfreq:
+    ic = _nint(float(np.float32(cutoff_px) * stretch))
+    sigma = float(np.float32(falloff_px) * stretch)
+    sigma = max(0.01, sigma) if multiply else _nint(sigma)
+    if ic < 1 and not multiply:
+        raise ValueError(f"RADIAL cutoff {cutoff_px} pixels leaves no frequency unfiltered for rows of {nx}")
+    if ic >= base.size:
         return base
     w = base.copy()
     d = k[ic:] - (ic - 1)
-    if ifall <= 0:
+    if sigma <= 0:
         w[ic:] = 0.0
-    else:
-        arg = d / ifall
-        gauss = np.exp(-0.5 * arg * arg) if true_sigma else np.exp(-arg * arg)
-        w[ic:] = base[ic - 1] * gauss
+        return w
+    arg = d / sigma
+    gauss = np.exp(-0.5 * arg * arg) if true_sigma else np.exp(-arg * arg)
+    w[ic:] = (base[ic:] if multiply else base[ic - 1]) * gauss
+    if multiply:
+        w[ic:][arg >= 8.0] = 0.0
     return w
 
 
@@ -297,7 +330,8 @@ def imod_density_weights(angles_deg, neighbours: int = 2, neighbour_weights=None
 
 def imod_radial_filter(nx: int, angles_deg, *, cutoff: float | None = None, falloff: float | None = None,
                        true_sigma: bool = False, fake_sirt_iterations: float = 0,
-                       density_weighting: bool | int = True, cosine_stretch: int = 0) -> RowFilter:
+                       density_weighting: bool | int = True, cosine_stretch: int = 0, hamming: float | None = None,
+                       multiply: bool = False) -> RowFilter:
     """IMOD ``tilt``'s R-weighting filter for the views used (excluded views already removed).
 
     Args:
@@ -307,6 +341,7 @@ def imod_radial_filter(nx: int, angles_deg, *, cutoff: float | None = None, fall
         cutoff, falloff: ``RADIAL`` entries (see :func:`imod_radial_weights`); ``None`` = no low-pass.
         true_sigma: ``FalloffIsTrueSigma 1`` (newer IMOD); default is IMOD 4.8.2's old sigma.
         fake_sirt_iterations: ``FakeSIRTiterations`` (newer IMOD); 0 = the plain ramp.
+        hamming, multiply: ``HammingLikeFilter`` and ``MultiplyByGaussian`` (see :func:`imod_radial_weights`).
         density_weighting: ``DENSWEIGHT``: True (IMOD default, 2 neighbours), False/0 (off) or the number of
             neighbours.
         cosine_stretch: 0 (default) or the sampling factor of IMOD's CPU cosine stretching (2) whose mean
@@ -318,7 +353,7 @@ def imod_radial_filter(nx: int, angles_deg, *, cutoff: float | None = None, fall
         raise ValueError("no views")
     npad = imod_pad_length(nx)
     base = imod_radial_weights(nx, npad, cutoff=cutoff, falloff=falloff, true_sigma=true_sigma,
-                               fake_sirt_iterations=fake_sirt_iterations)
+                               fake_sirt_iterations=fake_sirt_iterations, hamming=hamming, multiply=multiply)
     nb = 2 if density_weighting is True else int(density_weighting)
     dens = imod_density_weights(angles, neighbours=nb) if nb > 0 else np.ones(angles.size)
     w = dens[:, None] * base[None, :]

@@ -30,6 +30,8 @@ class Geometry:
         offset: added to every tilt angle (degrees).
         pitch: X-axis tilt in degrees, or one value per view.
         xshift, zshift: shift of the reconstruction (pixels; +x right, +z up).
+        center_shift: moves the tilt axis in the views (X) and the centre slice (Y) from the views' centres, for
+            views that are a subset of a larger aligned image (IMOD FULLIMAGE/SUBSETSTART).
     """
 
     nx: int
@@ -42,6 +44,7 @@ class Geometry:
     pitch: float | np.ndarray = 0.0
     xshift: float = 0.0
     zshift: float = 0.0
+    center_shift: tuple[float, float] = (0.0, 0.0)
     _pitch_per_view: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -73,11 +76,11 @@ class Geometry:
     # --- IMOD's centres (1-based) ---
     @property
     def xcen_in(self) -> float:
-        return self.nx / 2.0 + 0.5
+        return self.nx / 2.0 + 0.5 + self.center_shift[0]
 
     @property
     def center_slice(self) -> float:
-        return self.ny / 2.0 + 0.5
+        return self.ny / 2.0 + 0.5 + self.center_shift[1]
 
     @property
     def xcen_out(self) -> float:
@@ -122,7 +125,8 @@ class Geometry:
     def rows_needed(self, y0: int, y1: int) -> tuple[int, int]:
         """Input rows [r0, r1) that output slices [y0, y1) (0-based input rows) project onto, clipped to the views.
 
-        Without pitch this is [y0, y1); with pitch it adds the halo that bilinear interpolation reaches.
+        Without pitch this is [y0, y1); with pitch it adds the halo that bilinear interpolation reaches, and one
+        row more below, which IMOD's vertical-slice interpolation may use (projectors.imod_cpu).
         """
         if not self.has_pitch:
             return y0, y1
@@ -131,7 +135,7 @@ class Geometry:
         y_ends = np.array([y0 + 1.0, y1]) - self.center_slice
         rows = [self.center_slice - 1.0 + yy * np.cos(a) - zz * np.sin(a)
                 for a in np.unique(alpha) for yy in y_ends for zz in z_ends]
-        r0 = max(0, math.floor(min(rows)))
+        r0 = max(0, math.floor(min(rows)) - 1)
         r1 = min(self.ny, math.floor(max(rows)) + 2)
         return r0, max(r1, r0 + 1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +21,16 @@ class ProjectionSource:
         views: 0-based indices of the views used.
         angles: their tilt angles in degrees.
         binning: integer binning factor (1 = none).
+        log: IMOD's ``LOG base``: rows become ``log10(max(value + base, floor))`` with ``floor`` one thousandth of
+            the stack's range (None: data used as they are).
     """
 
     stack: TiltStack
     views: list[int]
     angles: np.ndarray
     binning: int = 1
+    log: float | None = None
+    _stats: tuple[float, float, float] | None = None
 
     @property
     def nx(self) -> int:
@@ -43,24 +48,45 @@ class ProjectionSource:
         """Binned rows ``[r0, r1)`` of the kept views: float32 ``(nviews, r1 - r0, nx)``."""
         b = self.binning
         block = self.stack.read(self.views, slice(r0 * b, r1 * b))
-        if b == 1:
-            return block
-        nv, ny = block.shape[0], r1 - r0
-        block = block[:, :, : self.nx * b].reshape(nv, ny, b, self.nx, b)
-        return block.mean(axis=(2, 4), dtype=np.float32)
+        if b > 1:
+            nv, ny = block.shape[0], r1 - r0
+            block = block[:, :, : self.nx * b].reshape(nv, ny, b, self.nx, b).mean(axis=(2, 4), dtype=np.float32)
+        return block if self.log is None else self._logarithm(block)
+
+    def _logarithm(self, values):
+        return np.log10(np.maximum(values + np.float32(self.log), np.float32(self._log_floor())), dtype=np.float32)
+
+    def _log_floor(self) -> float:
+        low, high, _ = self.stats()
+        return 1e-3 * (high - low)
+
+    def stats(self) -> tuple[float, float, float]:
+        """Minimum, maximum and mean of the whole stack (excluded views too, as IMOD's header), computed once."""
+        if self._stats is None:
+            self._stats = stack_stats(self.stack)
+        return self._stats
+
+    def mean(self) -> float:
+        """The data mean IMOD fills with: of the stack, or with ``log`` the logarithm of it plus the base."""
+        mean = self.stats()[2]
+        return mean if self.log is None else float(np.log10(max(mean + self.log, self._log_floor())))
 
 
-def stack_mean(stack: TiltStack, rows_per_read: int = 64) -> float:
-    """Mean of every pixel of every view (excluded views too, as IMOD's header mean), read in row blocks."""
-    total = 0.0
+def stack_stats(stack: TiltStack, rows_per_read: int = 64) -> tuple[float, float, float]:
+    """Minimum, maximum and mean of every pixel of every view, read in row blocks."""
+    total, low, high = 0.0, np.inf, -np.inf
     for r0 in range(0, stack.ny, rows_per_read):
         block = stack.read(slice(None), slice(r0, min(stack.ny, r0 + rows_per_read)))
         total += float(block.sum(dtype=np.float64))
-    return total / (stack.nviews * stack.ny * stack.nx)
+        low, high = min(low, float(block.min())), max(high, float(block.max()))
+    return low, high, total / (stack.nviews * stack.ny * stack.nx)
 
 
 def _angles(tilts, nviews: int) -> np.ndarray:
-    """Angles from a file, or given as numbers; one per view, all different."""
+    """Angles from a file, or given as numbers: one per view, each strictly between -90 and 90 degrees.
+
+    Repeated angles are used as they are (IMOD accepts them too), with a warning: often a copy-paste slip.
+    """
     if isinstance(tilts, (str, Path)):
         angles = read_angles(tilts, nviews)
         where = tilts
@@ -69,23 +95,40 @@ def _angles(tilts, nviews: int) -> np.ndarray:
         where = "tilt angles"
         if angles.size != nviews or not np.all(np.isfinite(angles)):
             raise InputError(f"{where}: need {nviews} finite angles (one per view), got {angles.size}")
-    if np.unique(angles).size != angles.size:
-        raise file_error(where, "contains duplicate tilt angles")
+    outside = np.flatnonzero(np.abs(angles) >= 90)
+    if outside.size:
+        view = int(outside[0])
+        raise file_error(where, f"view {view + 1} has the tilt angle {angles[view]:g}, not between -90 and 90 "
+                                f"degrees")
+    values, counts = np.unique(angles, return_counts=True)
+    if np.any(counts > 1):
+        value = values[np.argmax(counts > 1)]
+        views = np.flatnonzero(angles == value)[:2] + 1
+        warnings.warn(f"{where}: views {views[0]} and {views[1]} have the same tilt angle {value:g}; both are "
+                      f"used", RuntimeWarning, stacklevel=3)
     return angles
 
 
-def open_source(stack: TiltStack, tilts, *, exclude: str | None = None, binning: int = 1) -> ProjectionSource:
-    """Pair a tilt series with its angles (a file or numbers), drop excluded views, and check the binning."""
+def _views(nviews: int, exclude: str | None, include: str | None) -> list[int]:
+    """0-based indices of the views kept: all but ``exclude``, or only ``include`` (1-based lists like 1-3,7)."""
+    option, text = ("--include", include) if include else ("--exclude", exclude)
+    if not text:
+        return list(range(nviews))
+    try:
+        listed = set(parse_view_list(text, nviews))
+    except InputError as exc:
+        raise InputError(f"{option}: {exc}") from None
+    views = [v for v in range(nviews) if (v in listed) == (option == "--include")]
+    if not views:
+        raise InputError(f"{option} {text} leaves no view")
+    return views
+
+
+def open_source(stack: TiltStack, tilts, *, exclude: str | None = None, include: str | None = None,
+                binning: int = 1, log: float | None = None) -> ProjectionSource:
+    """Pair a tilt series with its angles (a file or numbers), keep the views asked for, and check the binning."""
     angles = _angles(tilts, stack.nviews)
-    views = list(range(stack.nviews))
-    if exclude:
-        try:
-            dropped = set(parse_view_list(exclude, stack.nviews))
-        except InputError as exc:
-            raise InputError(f"--exclude: {exc}") from None
-        views = [v for v in views if v not in dropped]
-        if not views:
-            raise InputError(f"--exclude {exclude} removes every view")
+    views = _views(stack.nviews, exclude, include)
     if binning < 1 or stack.nx // binning < 2 or stack.ny // binning < 1:
         raise InputError(f"binning {binning} does not fit views of {stack.nx} x {stack.ny} pixels")
-    return ProjectionSource(stack, views, angles[views], binning)
+    return ProjectionSource(stack, views, angles[views], binning, log)

@@ -5,6 +5,16 @@ from __future__ import annotations
 import sys
 import time
 
+_open_line = []  # the stream whose status line a bar left unfinished (at most one)
+
+
+def end_open_line() -> None:
+    """End the status line of a bar that a failure or a signal cut short, so the next message starts on its own."""
+    while _open_line:
+        stream = _open_line.pop()
+        stream.write("\n")
+        stream.flush()
+
 
 class Progress:
     """Counts work units toward ``total`` and redraws one status line on stderr."""
@@ -37,6 +47,7 @@ class Progress:
         eta = self.elapsed * (1 - frac) / frac if frac > 0 else float("nan")
         self.stream.write(f"\r{self.label} [{bar}] {100 * frac:5.1f}%  {self.elapsed:6.1f} s  ETA {eta:6.1f} s")
         self.stream.flush()
+        _open_line[:] = [self.stream]
 
     def finish(self) -> None:
         if not self.quiet:
@@ -45,3 +56,4 @@ class Progress:
                 self._draw()
             self.stream.write("\n")
             self.stream.flush()
+            _open_line.clear()

@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import resource
 import sys
+import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .algorithms import ALGORITHMS
-from .algorithms.settings import Settings
+from .algorithms.settings import REGULARIZERS, Settings
 from .errors import InputError
 from .filters import fbp_filter_name
 from .formats import MemoryWriter, VolumeStats, VolumeWriter, open_stack, open_volume
 from .geometry import Geometry
-from .inputs import ProjectionSource, open_source, stack_mean
+from .inputs import ProjectionSource, open_source
 from .mpi import World, collectively, detect_world
 from .strategies.plan import available_memory, format_bytes
 from .strategies.run import Job, Target, run
@@ -33,7 +36,12 @@ class Options:
 
     ``slices`` is (first, last), 0-based and inclusive like IMOD's SLICE; pixel-valued options are in unbinned
     input pixels; ``memory`` is in bytes (None: half the available RAM, shared among the ranks of a node);
-    ``split`` also writes the reconstructions from the odd and from the even views.
+    ``split`` also writes the reconstructions from the odd and from the even views.  IMOD's further options:
+    ``xtilt`` per-view X-axis tilts (an XTILTFILE's values, added as IMOD does: pitch = ``pitch - xtilt``),
+    ``log`` (take log10 of the data plus this), ``include`` (views to keep, the complement of ``exclude``),
+    ``axis_offset``/``full_image``/``subset_start`` (OFFSET's second value, FULLIMAGE, SUBSETSTART), ``title``.
+    ``backend`` "cuda" runs on the GPU ``device`` (default: the rank's local GPU under MPI, else 0); there
+    ``memory`` bounds the GPU's working set (None: its free memory).
     """
 
     thickness: int | None = None
@@ -44,7 +52,14 @@ class Options:
     filter: str = "ramp"
     cutoff: float = 1.0
     radial: tuple[float, float] | None = None
-    density_weighting: bool = True
+    density_weighting: bool | int = True
+    true_sigma: bool = False
+    fake_sirt: int = 0
+    hamming: float | None = None
+    multiply_gaussian: bool = False
+    interp: str = "linear"
+    cosine_stretch: int = 2
+    log: float | None = None
     scale: tuple[float, float] = (0.0, 1.0)
     width: int | None = None
     slices: tuple[int, int] | None = None
@@ -54,6 +69,12 @@ class Options:
     zshift: float = 0.0
     binning: int = 1
     exclude: str | None = None
+    include: str | None = None
+    xtilt: tuple[float, ...] | None = None
+    axis_offset: float = 0.0
+    full_image: tuple[int, int] | None = None
+    subset_start: tuple[int, int] = (0, 0)
+    title: str | None = None
     layout: str = "xzy"
     mode: int = 2
     overwrite: bool = False
@@ -62,6 +83,16 @@ class Options:
     pad_x: bool = True
     split: bool = False
     unified: bool = False
+    backend: str = "cpu"
+    device: int | None = None
+    reg: str = "tv"  # ADMM: regulariser, relative weights, inner CG steps (algorithms.settings.Settings)
+    lam: float | None = None
+    rho: float | None = None
+    cg_iterations: int | None = None
+    log_file: Path | None = None  # ADMM's table of objective and residuals per outer iteration
+    checkpoint: Path | None = None  # strategies.checkpoint: save every checkpoint_every iterations, resume
+    checkpoint_every: int | None = None
+    resume: bool = False
     quiet: bool = True
     program: str = "tiltrec"
 
@@ -79,7 +110,41 @@ class Options:
             raise InputError(f"--width must be a positive number of pixels, got {self.width}")
         if not 0.0 < self.cutoff <= 1.0:
             raise InputError(f"--cutoff must be in (0, 1], got {self.cutoff}")
+        if self.interp not in ("linear", "imod"):
+            raise InputError(f"--interp takes linear or imod, got {self.interp!r}")
+        if self.exclude and self.include:
+            raise InputError("give the views to leave out (--exclude) or to keep (--include), not both")
+        if self.radial and self.hamming is not None:
+            raise InputError("--radial and --hamming exclude each other")
         fbp_filter_name(self.filter)
+        if self.backend not in ("cpu", "cuda"):
+            raise InputError(f"unknown backend {self.backend!r}; choose cpu or cuda")
+        if self.backend == "cpu" and self.device is not None:
+            raise InputError("--device chooses a GPU: it applies to the -cuda commands (backend 'cuda')")
+        if self.backend == "cuda" and self.interp == "imod":
+            raise InputError("--interp imod runs on CPUs only: use the -mpi command or --interp linear")
+        self._check_iterative(ALGORITHMS[self.alg])
+
+    def _check_iterative(self, alg) -> None:
+        """ADMM's and the checkpoints' options."""
+        if alg.couples_slices and not self.unified:
+            raise InputError(f"{alg.name.upper()} reconstructs the whole volume at once: run it with tiltrecz-mpi "
+                             f"(or tiltrecz-cuda; unified=True in tiltrec.reconstruct)")
+        if self.reg not in REGULARIZERS:
+            raise InputError(f"--reg takes {' or '.join(REGULARIZERS)}, got {self.reg!r}")
+        for name, weight, zero_allowed in (("--lambda", self.lam, True), ("--rho", self.rho, False)):
+            if weight is not None and not (weight > 0 or weight == 0 and zero_allowed):
+                raise InputError(f"{name} must be positive, got {weight}")
+        for name, count in (("--cg-iter", self.cg_iterations), ("--checkpoint-every", self.checkpoint_every)):
+            if count is not None and count < 1:
+                raise InputError(f"{name} must be at least 1, got {count}")
+        if self.checkpoint is None and (self.resume or self.checkpoint_every is not None):
+            raise InputError("--resume and --checkpoint-every need --checkpoint FILE")
+        if self.checkpoint is not None and not alg.iterative:
+            raise InputError(f"--checkpoint applies to the iterative algorithms (SIRT, SART, ADMM), not "
+                             f"{alg.name.upper()}")
+        if self.checkpoint is not None and self.backend != "cpu":
+            raise InputError("--checkpoint is not available on the GPU yet: use the -mpi command")
 
 
 def _geometry(opt: Options, source: ProjectionSource) -> Geometry:
@@ -93,15 +158,30 @@ def _geometry(opt: Options, source: ProjectionSource) -> Geometry:
             raise InputError(f"--slices {a},{z} must satisfy 0 <= first <= last <= {last} (the views have "
                              f"{source.stack.ny} rows)")
         first, stop = a // b, z // b + 1
+    pitch = opt.pitch
+    if opt.xtilt is not None:
+        if len(opt.xtilt) != source.stack.nviews:
+            raise InputError(f"the X-axis tilt file has {len(opt.xtilt)} values for {source.stack.nviews} views")
+        pitch = opt.pitch - np.asarray(opt.xtilt, dtype=np.float64)[source.views]
+    # IMOD: the tilt axis sits at the centre of the full aligned image, of which the views may be a subset
+    full_x, full_y = opt.full_image or (source.stack.nx, source.stack.ny)
+    sub_x, sub_y = opt.subset_start
+    shift_x = (full_x / 2 - sub_x - source.stack.nx / 2) / b
+    shift_y = (full_y / 2 - sub_y - source.stack.ny / 2) / b
+    xshift = opt.xshift + opt.axis_offset - (source.stack.nx // 2 + sub_x - full_x // 2)
     return Geometry(nx=source.nx, ny=source.ny, angles=source.angles, thickness=max(1, round(opt.thickness / b)),
                     width=max(1, round(opt.width / b)) if opt.width else 0, slices=(first, stop), offset=opt.offset,
-                    pitch=opt.pitch, xshift=opt.xshift / b, zshift=opt.zshift / b)
+                    pitch=pitch, xshift=xshift / b, zshift=opt.zshift / b, center_shift=(shift_x, shift_y))
 
 
 def _settings(opt: Options, source: ProjectionSource) -> Settings:
     return Settings(iterations=opt.iterations, relax=opt.relax, positivity=opt.positivity, filter=opt.filter,
-                    cutoff=opt.cutoff, radial=opt.radial, density_weighting=opt.density_weighting, scale=opt.scale,
-                    data_mean=stack_mean(source.stack) if opt.alg == "wbp" else 0.0, threads=opt.threads or -1)
+                    cutoff=opt.cutoff, radial=opt.radial, density_weighting=opt.density_weighting,
+                    true_sigma=opt.true_sigma, fake_sirt_iterations=opt.fake_sirt, hamming=opt.hamming,
+                    multiply_gaussian=opt.multiply_gaussian, interp=opt.interp, cosine_stretch=opt.cosine_stretch,
+                    scale=opt.scale, data_mean=source.mean() if opt.alg in ("wbp", "imod-sirt") else 0.0,
+                    threads=opt.threads or -1,
+                    reg=opt.reg, lam=opt.lam, rho=opt.rho, cg_iterations=opt.cg_iterations)
 
 
 def _origin(geom: Geometry, pixel: float, layout: str) -> tuple[float, float, float]:
@@ -109,13 +189,16 @@ def _origin(geom: Geometry, pixel: float, layout: str) -> tuple[float, float, fl
     x = (geom.xcen_in - geom.xcen_out) * pixel
     y = geom.slices[0] * pixel
     z = -(geom.zcen_out - 1.0) * pixel
-    return (x, z, y) if layout == "xzy" else (x, y, z)
+    if layout == "xzy":
+        return x, z, y
+    # rotated by -90 degrees about X, the file's Z runs down the thickness: its coordinate is minus the old one
+    return (x, y, (geom.thickness - 1) * pixel - z) if layout == "xyz" else (x, y, z)
 
 
 def _label(opt: Options, geom: Geometry, views: str) -> str:
     """IMOD-style label: program, algorithm, output size and views, then the date at column 57."""
-    text = f"{opt.program} {__version__}: {opt.alg.upper()} {geom.width}x{geom.nslices}x{geom.thickness} " \
-           f"bin {opt.binning}{views}"
+    text = opt.title or f"{opt.program} {__version__}: {opt.alg.upper()} {geom.width}x{geom.nslices}x" \
+                        f"{geom.thickness} bin {opt.binning}{views}"
     return f"{text[:55]:<55} {datetime.now():%d-%b-%y  %H:%M:%S}"
 
 
@@ -155,22 +238,55 @@ def _prepare(stack, angles, output, opt: Options, init, world: World, files: Exi
             raise InputError(f"{output}: output would overwrite the input tilt series")
         stack = files.enter_context(open_stack(stack))
     if init is not None and not ALGORITHMS[opt.alg].iterative:
-        raise InputError(f"--init applies to SIRT and SART, not {opt.alg.upper()}")
+        raise InputError(f"--init applies to SIRT, SART and ADMM, not {opt.alg.upper()}")
     if output is None and world.size > 1:
         raise InputError("under MPI the volume must be written to a file")
-    budget = opt.memory or available_memory() // 2 // world.local_size
+    gpu = _open_gpu(opt, world) if opt.backend == "cuda" else None
+    budget = opt.memory or (gpu.free_memory() if gpu else available_memory() // 2 // world.local_size)
     from .projectors.cpu_kernels import set_threads
 
     set_threads(opt.threads or world.default_threads())
-    source = open_source(stack, angles, exclude=opt.exclude, binning=opt.binning)
+    source = open_source(stack, angles, exclude=opt.exclude, include=opt.include, binning=opt.binning,
+                         log=opt.log)
     geom = _geometry(opt, source)
     settings = _settings(opt, source)
     if init is not None:
         init = open_volume(init, opt.layout, (geom.width, geom.nslices, geom.thickness))
         files.callback(init.close)
-    targets = _targets(opt, source, geom, output, None) if world.rank == 0 else []
-    return Job(source=source, geometry=geom, algorithm=opt.alg, settings=settings, targets=targets, memory=budget,
-               unified=opt.unified, pad_x=opt.pad_x, init=init, quiet=opt.quiet, world=world)
+    job = Job(source=source, geometry=geom, algorithm=opt.alg, settings=settings, targets=[], memory=budget,
+              unified=opt.unified, pad_x=opt.pad_x, init=init, quiet=opt.quiet, world=world, device=gpu,
+              log_file=opt.log_file)
+    if opt.checkpoint is not None:
+        job.checkpoint = _checkpoint(opt, job, output)
+    if world.rank == 0:
+        resumed = job.checkpoint.temporaries if job.checkpoint is not None else None
+        job.targets = _targets(opt, source, geom, output, [Path(t) for t in resumed] if resumed else None)
+        if job.checkpoint is not None:
+            job.checkpoint.temporaries = [str(t.writer.temporary) for t in job.targets]
+    return job
+
+
+def _checkpoint(opt: Options, job: Job, output):
+    """This rank's checkpoint (strategies.checkpoint): read back with ``--resume``, else new."""
+    from .formats.hdf5 import SUFFIXES as HDF5
+    from .strategies.checkpoint import Checkpoint, CheckpointOptions, fingerprint
+    from .strategies.run import rank_slabs
+
+    if output is None or Path(output).suffix.lower() in HDF5:
+        raise InputError("--checkpoint needs an MRC output file (the slices written so far stay in it)")
+    halves = [""] + (list(HALVES) if opt.split else [])
+    outputs = [str(half_path(Path(output).resolve(), h) if h else Path(output).resolve()) for h in halves]
+    options = CheckpointOptions(Path(opt.checkpoint), opt.checkpoint_every or 10, opt.resume)
+    identity = fingerprint(job, rank_slabs(job), outputs + [opt.layout, str(opt.mode)])
+    return Checkpoint.open(options, job.world, identity, len(outputs))
+
+
+def _open_gpu(opt: Options, world: World):
+    """The GPU of this rank; without one, an error that names the CPU command."""
+    from .projectors.cuda.device import open_device
+
+    cpu = opt.program.replace("-cuda", "-mpi") if opt.program.endswith("-cuda") else "with backend='cpu'"
+    return open_device(opt.device, world.local_rank, world.local_size, cpu)
 
 
 def run_reconstruction(stack, angles, output: Path | None, opt: Options, init: Path | None = None):
@@ -185,8 +301,12 @@ def run_reconstruction(stack, angles, output: Path | None, opt: Options, init: P
     job = None
 
     def abort() -> None:
+        keep = job is not None and job.checkpoint is not None and job.checkpoint.keeps_output()
         for target in job.targets if job else []:
-            target.writer.abort()
+            target.writer.release() if keep else target.writer.abort()
+        if keep and world.rank == 0:
+            warnings.warn(f"{opt.checkpoint}: the checkpoint and the partial output are kept: continue with "
+                          f"--resume")
 
     with ExitStack() as files:
         with collectively(world, abort):
@@ -209,6 +329,8 @@ def run_reconstruction(stack, angles, output: Path | None, opt: Options, init: P
                         merged = merged.merge(stats[index])
                     target.writer.stats = merged
                     target.writer.commit()
+        if job.checkpoint is not None:
+            job.checkpoint.remove()
         ranks = world.allgather(figures)
     if not opt.quiet and world.rank == 0:
         _summary(opt, job, ranks, world, output)
@@ -225,4 +347,20 @@ def _summary(opt: Options, job: Job, ranks: list[dict], world: World, output) ->
     print(f"{opt.program}: wrote {names} ({g.width} x {g.nslices} x {g.thickness} voxels, layout {opt.layout}, "
           f"mode {opt.mode}) with {opt.alg.upper()} in {seconds:.2f} s{on}: {gups:.2f} GUPS, "
           f"{sum(f['slabs'] for f in ranks)} slab(s), peak memory {format_bytes(peak)} (rank 0)", file=sys.stderr)
+    if opt.alg == "wbp":
+        for line in scale_suggestions(job.targets[0].writer.stats, opt.scale, job.geometry.nviews):
+            print(f"{opt.program}: {line}", file=sys.stderr)
+
+
+def scale_suggestions(stats: VolumeStats, scale: tuple[float, float], nviews: int) -> list[str]:
+    """IMOD's end-of-run advice: the ``SCALE add,mult`` that would map the WBP output to bytes 10-245 and to
+    -15000..15000, from the range written (IMOD's formula, on the sum over views before scaling)."""
+    add, mult = scale
+    if not stats.count or mult == 0 or stats.maximum <= stats.minimum:
+        return []
+    low, high = sorted(((stats.minimum / mult - add) * nviews, (stats.maximum / mult - add) * nviews))
+    span = high - low
+    return [f"to scale the output to {name}, use --scale {(bottom * span / width - low) / nviews:.3f},"
+            f"{nviews * width / span:.5g} (IMOD SCALE)"
+            for name, bottom, width in (("bytes (10-245)", 10.0, 235.0), ("-15000..15000", -15000.0, 30000.0))]
 

@@ -1,7 +1,9 @@
 """The reconstruction algorithms, by name: each runs one slab through a slab projector.
 
 Every algorithm is a function ``(op, rows, settings, x0=None, callback=None) -> volume`` over the projector's
-array module, so the same code serves every backend and memory strategy.
+array module, so the same code serves every backend and memory strategy.  Iterative ones also take
+``checkpoint=`` (algorithms.state); ADMM, which couples neighbouring slices, also ``world=`` (the ranks holding
+the other blocks of slices) and ``log=`` (a callable given each outer iteration's figures).
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..strategies.plan import Footprint
+from .admm import admm
 from .backprojection import bpt, fbp, wbp
+from .imod_sirt import imod_sirt
 from .iterative import sart, sirt
 from .settings import Settings
 
@@ -24,6 +28,8 @@ class Algorithm:
     iterative: bool
     footprint: Footprint  # working arrays per computed slice
     summary: str
+    couples_slices: bool = False  # needs the whole volume at once (the unified strategy)
+    passes_per_iteration: Callable[[Settings], int] = lambda settings: 2  # forward and back-projections
 
     def steps(self, settings: Settings) -> int:
         """Progress units per slab: iterations, or 1."""
@@ -31,7 +37,7 @@ class Algorithm:
 
     def passes(self, settings: Settings) -> int:
         """Projector passes (forward or back) over the whole volume, for the GUPS figure."""
-        return 2 * settings.iterations_for(self.name) if self.iterative else 1
+        return settings.iterations_for(self.name) * self.passes_per_iteration(settings) if self.iterative else 1
 
 
 ALGORITHMS: dict[str, Algorithm] = {
@@ -42,5 +48,9 @@ ALGORITHMS: dict[str, Algorithm] = {
         Algorithm("wbp", wbp, False, Footprint(volumes=2, projections=3), "IMOD's R-weighted back-projection"),
         Algorithm("sirt", sirt, True, Footprint(volumes=4, projections=5), "simultaneous iterative (SIRT)"),
         Algorithm("sart", sart, True, Footprint(volumes=3, projections=4), "simultaneous algebraic, per view (SART)"),
+        Algorithm("imod-sirt", imod_sirt, False, Footprint(volumes=4, projections=5),
+                  "IMOD tilt's internal SIRT (SIRTIterations), reproduced"),
+        Algorithm("admm", admm, True, Footprint(volumes=17, projections=4), "ADMM with total variation or L1",
+                  couples_slices=True, passes_per_iteration=lambda settings: 2 * settings.cg_iterations_for()),
     )
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import filters
+from ..projectors.imod_cpu import ImodCpuBackprojector
 from .settings import Settings
 
 
@@ -34,13 +35,20 @@ def fbp(op, rows, settings: Settings, x0=None, callback=None):
     return vol
 
 
+def imod_interpolation(geom, settings: Settings) -> bool:
+    """Whether WBP back-projects as IMOD's CPU code does (possible with one X-axis tilt for all views)."""
+    return settings.interp == "imod" and float(np.ptp(geom.pitch_radians)) == 0.0
+
+
 def imod_weighting(geom, settings: Settings) -> filters.RowFilter:
-    """IMOD's radial weighting filter for the views of ``geom``."""
+    """IMOD's radial weighting filter for the views of ``geom``; for tiltrec's single interpolation it includes
+    the mean response of IMOD's cosine stretching, so that amplitudes match IMOD's CPU output."""
     cutoff, falloff = settings.radial if settings.radial else (None, None)
     return filters.imod_radial_filter(
         geom.nx, geom.angles + geom.offset, cutoff=cutoff, falloff=falloff, true_sigma=settings.true_sigma,
         fake_sirt_iterations=settings.fake_sirt_iterations, density_weighting=settings.density_weighting,
-        cosine_stretch=2)
+        hamming=settings.hamming, multiply=settings.multiply_gaussian,
+        cosine_stretch=0 if imod_interpolation(geom, settings) else 2)
 
 
 def wbp(op, rows, settings: Settings, x0=None, callback=None):
@@ -54,7 +62,10 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     fill = np.float32(filters.imod_fill_value(settings.data_mean, rfilter))
     filtered = rfilter.apply(rows, workers=settings.threads)
     filtered -= fill
-    vol = op.back(op.pack(filtered))
+    if imod_interpolation(g, settings):
+        vol = ImodCpuBackprojector(g, settings.cosine_stretch).back(op.pack(filtered), op.y0, op.y1, op.r0)
+    else:
+        vol = op.back(op.pack(filtered))
     add, mult = settings.scale
     scale = filters.imod_wbp_scale(g.nviews, mult)
     vol *= np.float32(scale)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .settings import Settings
+from .state import NO_CHECKPOINT, load_into
 
 
 def _inverse(xp, a, tiny: float = 1e-6):
@@ -30,7 +31,19 @@ def _clip_positive(xp, x, settings: Settings):
         xp.maximum(x, 0.0, out=x)
 
 
-def sirt(op, rows, settings: Settings, x0=None, callback=None):
+def _restore(xp, x, checkpoint, callback) -> int:
+    """The iteration to start from: 0, or that of the saved state, which is then loaded into ``x``."""
+    saved = checkpoint.restore()
+    if saved is None:
+        return 0
+    start, arrays = saved
+    load_into(xp, x, arrays["x"])
+    if callback:
+        callback(start)
+    return start
+
+
+def sirt(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHECKPOINT):
     """Simultaneous iterative reconstruction of one slab from its projection rows ``(nviews, nrows, nx)``."""
     xp = op.xp
     relax = np.float32(settings.relax_for("sirt"))
@@ -41,7 +54,7 @@ def sirt(op, rows, settings: Settings, x0=None, callback=None):
     x = op.zeros_volume() if x0 is None else x0
     residual = op.zeros_projections()
     update = op.zeros_volume()
-    for _ in range(settings.iterations_for("sirt")):
+    for k in range(_restore(xp, x, checkpoint, callback), settings.iterations_for("sirt")):
         op.forward(x, out=residual)
         xp.subtract(p, residual, out=residual)
         residual *= row_weight
@@ -51,6 +64,7 @@ def sirt(op, rows, settings: Settings, x0=None, callback=None):
         _clip_positive(xp, x, settings)
         if callback:
             callback(1)
+        checkpoint.save(k + 1, {"x": x})
     return x
 
 
@@ -59,7 +73,7 @@ def spread_order(n: int) -> np.ndarray:
     return np.argsort((np.arange(n) * 0.6180339887498949) % 1.0, kind="stable")
 
 
-def sart(op, rows, settings: Settings, x0=None, callback=None):
+def sart(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHECKPOINT):
     """Simultaneous algebraic reconstruction, one view per update.
 
     Column weights are taken as 1: the linear-interpolation weights of a view sum to one for every voxel that
@@ -72,7 +86,7 @@ def sart(op, rows, settings: Settings, x0=None, callback=None):
     row_weight *= relax
     x = op.zeros_volume() if x0 is None else x0
     residual = xp.zeros((1,) + op.proj_shape[1:], dtype=np.float32)
-    for _ in range(settings.iterations_for("sart")):
+    for k in range(_restore(xp, x, checkpoint, callback), settings.iterations_for("sart")):
         for t in spread_order(op.geom.nviews):
             view = slice(int(t), int(t) + 1)
             op.forward(x, out=residual, views=view)
@@ -82,4 +96,5 @@ def sart(op, rows, settings: Settings, x0=None, callback=None):
             _clip_positive(xp, x, settings)
         if callback:
             callback(1)
+        checkpoint.save(k + 1, {"x": x})
     return x

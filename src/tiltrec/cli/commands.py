@@ -12,7 +12,6 @@ from typing import Optional
 
 import typer
 
-from ..errors import TiltrecError
 from .guard import guarded
 
 
@@ -25,20 +24,8 @@ class Flavor:
     backend: str
 
 
-def _check_backend(flavor: Flavor) -> None:
-    """The CUDA commands need a usable GPU; say so plainly instead of falling back to the CPU."""
-    if flavor.backend != "cuda":
-        return
-    try:
-        import cupy
-
-        usable = cupy.is_available()
-    except Exception:  # not installed, or a broken CUDA installation
-        usable = False
-    cpu_twin = flavor.name.replace("-cuda", "-mpi")
-    if not usable:
-        raise TiltrecError(f"no usable CUDA GPU (CuPy missing or no device); run {cpu_twin} to reconstruct on CPUs")
-    raise TiltrecError(f"the CUDA backend is not part of this release yet; run {cpu_twin} to reconstruct on CPUs")
+MEMORY_HELP = {"cpu": "Memory budget, e.g. 4G [default: half the available RAM].",
+               "cuda": "GPU memory budget, e.g. 16G [default: the GPU's free memory]."}
 
 
 def make_app(flavor: Flavor) -> typer.Typer:
@@ -51,6 +38,7 @@ def make_app(flavor: Flavor) -> typer.Typer:
                       f"{'a CUDA GPU' if flavor.backend == 'cuda' else 'CPUs'}.\n\n"
                       f"Example: {flavor.name} --alg sirt --iter 10 --thickness 256 in.ali in.tlt out.rec")
     def main(
+        ctx: typer.Context,
         input_pos: Optional[Path] = typer.Argument(None, metavar="INPUT", show_default=False,
                                                    help="Aligned tilt series: .mrc .st .ali .mrcs, or EMAN2 .hdf"),
         tiltfile_pos: Optional[Path] = typer.Argument(None, metavar="TILTFILE", show_default=False,
@@ -60,26 +48,54 @@ def make_app(flavor: Flavor) -> typer.Typer:
         input_opt: Optional[Path] = typer.Option(None, "--input", "-i", help="Same as INPUT (TiltRec spelling)."),
         tiltfile_opt: Optional[Path] = typer.Option(None, "--tiltfile", "-t", help="Same as TILTFILE."),
         output_opt: Optional[Path] = typer.Option(None, "--output", "-o", help="Same as OUTPUT."),
-        alg: str = typer.Option("wbp", "--alg", "-a", help="Algorithm: bpt, fbp, wbp, sirt or sart."),
+        alg: str = typer.Option("wbp", "--alg", "-a", help="Algorithm: bpt, fbp, wbp, sirt, sart, imod-sirt (IMOD's "
+                                                         "SIRT), or admm (tiltrecz-* only)."),
         method: Optional[str] = typer.Option(None, "--method", "-m",
                                              help="TiltRec spelling ALG[,ITER[,RELAX]], e.g. SIRT,30,0.5."),
         iterations: Optional[int] = typer.Option(None, "--iter", "-n", min=1,
-                                                 help="SIRT/SART iterations [default: SIRT 10, SART 2]."),
+                                                 help="SIRT/SART iterations [default: SIRT 10, SART 2]; ADMM outer "
+                                                      "iterations [default: 30]."),
         relax: Optional[float] = typer.Option(None, "--relax", min=0.0,
                                               help="SIRT/SART relaxation factor [default: SIRT 1.0, SART 0.25]."),
         positivity: bool = typer.Option(False, "--positivity", help="Clip negative values after each SIRT/SART "
-                                                                    "update."),
-        init: Optional[Path] = typer.Option(None, "--init", help="Start SIRT/SART from this volume (same size "
-                                                                 "and layout as the output)."),
+                                                                    "update; ADMM: constrain them to >= 0."),
+        init: Optional[Path] = typer.Option(None, "--init", help="Start SIRT/SART/ADMM from this volume (same "
+                                                                 "size and layout as the output)."),
+        reg: str = typer.Option("tv", "--reg", help="ADMM regulariser: tv (3-D total variation) or l1 (voxel "
+                                                    "values)."),
+        lam: Optional[float] = typer.Option(None, "--lambda", help="ADMM regularisation weight, relative to the "
+                                                                   "noise (see docs/algorithms/admm.md) [default: 1]."),
+        rho: Optional[float] = typer.Option(None, "--rho", help="ADMM penalty parameter, relative to the number of "
+                                                                "views [default: 1]."),
+        cg_iterations: Optional[int] = typer.Option(None, "--cg-iter", min=1, help="ADMM conjugate-gradient steps "
+                                                                                   "per outer iteration [default: 3]."),
+        log_file: Optional[Path] = typer.Option(None, "--log", help="ADMM: append the objective and the "
+                                                                         "residuals of every outer iteration here."),
+        checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="SIRT/SART/ADMM: save the state to "
+                                                                             "this file as the run goes."),
+        checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", min=1,
+                                                       help="Iterations between checkpoints [default: 10]."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run saved in --checkpoint."),
         filter_name: str = typer.Option("ramp", "--filter", help="FBP filter: ramp, shepp-logan, cosine, hamming, "
                                                                  "hann."),
         cutoff: float = typer.Option(1.0, "--cutoff", help="FBP filter cutoff, as a fraction of Nyquist (0, 1]."),
         radial: Optional[str] = typer.Option(None, "--radial", help="WBP low-pass as IMOD's RADIAL CUTOFF,FALLOFF "
                                                                     "(< 1: cycles/pixel, >= 1: pixels) [default: "
                                                                     "none, ramp to Nyquist]."),
+        hamming: Optional[float] = typer.Option(None, "--hamming", help="WBP low-pass as IMOD's HammingLikeFilter "
+                                                                        "CUTOFF (cycles/pixel), instead of --radial."),
+        true_sigma: bool = typer.Option(False, "--true-sigma", help="WBP: the --radial falloff is a true Gaussian "
+                                                                    "sigma (IMOD FalloffIsTrueSigma 1)."),
+        fake_sirt: int = typer.Option(0, "--fake-sirt", min=0, help="WBP filter that mimics N SIRT iterations "
+                                                                    "(IMOD FakeSIRTiterations)."),
         density_weighting: bool = typer.Option(True, "--density-weighting/--no-density-weighting",
                                                help="WBP: weight views by their local angular step (IMOD "
                                                     "DENSWEIGHT)."),
+        interp: str = typer.Option("linear", "--interp", help="WBP interpolation: linear (once), or imod (as IMOD's "
+                                                              "CPU code: cosine-stretched lines, vertical slices; "
+                                                              "equals IMOD to float precision)."),
+        log: Optional[float] = typer.Option(None, "--log-base", help="Take log10 of the data plus this value first "
+                                                                     "(IMOD LOG)."),
         scale: Optional[str] = typer.Option(None, "--scale", help="WBP output as IMOD's SCALE ADD,MULT "
                                                                   "[default: 0,1]."),
         thickness: Optional[int] = typer.Option(None, "--thickness", help="Output thickness in pixels "
@@ -99,13 +115,20 @@ def make_app(flavor: Flavor) -> typer.Typer:
         binning: int = typer.Option(1, "--bin", min=1, help="Bin the views N x N on reading; pixel-valued "
                                                             "options stay in unbinned pixels."),
         exclude: Optional[str] = typer.Option(None, "--exclude", help="Views to leave out, 1-based, e.g. 1-3,7."),
+        include: Optional[str] = typer.Option(None, "--include", help="Views to use (all others left out), 1-based."),
+        xtilt: Optional[Path] = typer.Option(None, "--xtilt", help="Per-view X-axis tilts (IMOD XTILTFILE); the "
+                                                                   "pitch of a view is --pitch minus its value."),
+        title: Optional[str] = typer.Option(None, "--title", help="Label stored in the output header."),
         layout: str = typer.Option("xzy", "--layout", help="xzy: IMOD's default (file Y = thickness); xyz: as "
-                                                           "after trimvol -rx (same handedness)."),
+                                                           "after trimvol -rx (same handedness); parallel: as "
+                                                           "IMOD PARALLEL (Y and Z swapped: mirrored)."),
         mode: int = typer.Option(2, "--mode", help="Output MRC mode: 2 float32, 1 int16, 0 bytes, 12 float16."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
-        memory: Optional[str] = typer.Option(None, "--memory", help="Memory budget, e.g. 4G [default: half the "
-                                                                    "available RAM]."),
+        memory: Optional[str] = typer.Option(None, "--memory", help=MEMORY_HELP[flavor.backend]),
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads [default: all cores]."),
+        device: Optional[int] = typer.Option(None, "--device", min=0, help="GPU to use, for the -cuda commands "
+                                                                           "[default: the rank's local GPU under "
+                                                                           "MPI, else 0]."),
         pad_x: bool = typer.Option(True, "--xpad/--no-xpad", help="SIRT/SART: reconstruct a wider volume so the "
                                                                   "X borders carry no edge artifacts."),
         split: Optional[str] = typer.Option(None, "--split", help="odd-even: also write NAME_odd and NAME_even, "
@@ -113,14 +136,23 @@ def make_app(flavor: Flavor) -> typer.Typer:
                                                                   "(for cryoCARE-style denoising), in the same "
                                                                   "pass."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+        com: Optional[Path] = typer.Option(None, "--com", help="Take the parameters of an IMOD tilt command file "
+                                                               "(tilt.com); options given here override it."),
+        standard_input: bool = typer.Option(False, "-StandardInput", "--standard-input",
+                                            help="Read IMOD tilt parameters from standard input, like tilt."),
+        ignore_unsupported: bool = typer.Option(False, "--ignore-unsupported",
+                                                help="With --com: warn about tilt options tiltrec does not "
+                                                     "implement instead of refusing the file."),
     ):
         from .job_builder import Request, build_and_run  # deferred: keeps --help fast
 
-        request = Request(**{k: v for k, v in locals().items() if k in Request.__dataclass_fields__})
+        values = {k: v for k, v in locals().items() if k in Request.__dataclass_fields__}
+        typed = {p.name for p in ctx.command.params
+                 if getattr(ctx.get_parameter_source(p.name), "name", "") == "COMMANDLINE"}
+        request = Request(**values, given=frozenset(typed))
 
         def action():
-            _check_backend(flavor)
-            build_and_run(request, program=flavor.name, unified=flavor.unified)
+            build_and_run(request, program=flavor.name, unified=flavor.unified, backend=flavor.backend)
 
         guarded(flavor.name, action)
 

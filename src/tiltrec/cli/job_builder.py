@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from ..api import reconstruct
 from ..errors import InputError
+from ..formats import read_angles
 from ..strategies.plan import parse_bytes
+from .imod_com import load, request_values
 
 
 @dataclass
@@ -30,7 +33,12 @@ class Request:
     filter_name: str = "ramp"
     cutoff: float = 1.0
     radial: Optional[str] = None
-    density_weighting: bool = True
+    hamming: Optional[float] = None
+    true_sigma: bool = False
+    fake_sirt: int = 0
+    density_weighting: bool | int = True
+    interp: str = "linear"
+    log: Optional[float] = None
     scale: Optional[str] = None
     thickness: Optional[int] = None
     width: Optional[int] = None
@@ -42,6 +50,9 @@ class Request:
     geometry: Optional[str] = None
     binning: int = 1
     exclude: Optional[str] = None
+    include: Optional[str] = None
+    xtilt: Optional[Path] = None
+    title: Optional[str] = None
     layout: str = "xzy"
     mode: int = 2
     overwrite: bool = False
@@ -50,6 +61,26 @@ class Request:
     pad_x: bool = True
     split: Optional[str] = None
     quiet: bool = False
+    reg: str = "tv"
+    lam: Optional[float] = None
+    rho: Optional[float] = None
+    cg_iterations: Optional[int] = None
+    log_file: Optional[Path] = None
+    checkpoint: Optional[Path] = None
+    checkpoint_every: Optional[int] = None
+    resume: bool = False
+    device: Optional[int] = None
+    com: Optional[Path] = None
+    standard_input: bool = False
+    ignore_unsupported: bool = False
+    given: frozenset = frozenset()  # the options typed on the command line (they override a --com file)
+    # set only by a parameter file
+    angles: Optional[list] = None
+    axis_offset: float = 0.0
+    full_image: Optional[str] = None
+    subset_start: Optional[str] = None
+    cosine_stretch: int = 2
+    multiply_gaussian: bool = False
 
 
 def _one_of(positional, option, what: str) -> Path:
@@ -101,23 +132,50 @@ def _geometry_values(req: Request) -> dict:
     return {k: (0.0 if v is None and k != "thickness" else v) for k, v in values.items()}
 
 
-def build_and_run(req: Request, *, program: str, unified: bool) -> None:
+def with_parameter_file(req: Request) -> Request:
+    """``req`` completed from its ``--com`` file or standard input (IMOD tilt parameters); options typed on the
+    command line win, positional files included."""
+    if req.com is None and not req.standard_input:
+        return req
+    if req.com is not None and req.standard_input:
+        raise InputError("give the tilt parameters with --com or -StandardInput, not both")
+    values, ignored = request_values(load(req.com if req.com is not None else "-"), req.ignore_unsupported)
+    if ignored:
+        warnings.warn(f"ignoring tilt option(s) tiltrec does not implement: {', '.join(ignored)}")
+    typed = set(req.given) | {f"{name}_opt" for name in ("input", "tiltfile", "output")
+                               if getattr(req, f"{name}_pos") is not None}
+    if "angles" in values and req.tiltfile_pos is None and req.tiltfile_opt is None:
+        typed.add("tiltfile_opt")
+    return replace(req, **{k: v for k, v in values.items() if k not in typed})
+
+
+def build_and_run(req: Request, *, program: str, unified: bool, backend: str = "cpu") -> None:
     """Check the command-line values, then reconstruct through the Python API."""
+    req = with_parameter_file(req)
     if req.split not in (None, "odd-even"):
         raise InputError(f"--split takes odd-even, got {req.split!r}")
     in_path = _one_of(req.input_pos, req.input_opt, "INPUT tilt series")
-    tilt_path = _one_of(req.tiltfile_pos, req.tiltfile_opt, "TILTFILE")
+    tilts = req.angles if req.angles is not None else Path(_one_of(req.tiltfile_pos, req.tiltfile_opt, "TILTFILE"))
     out_path = _one_of(req.output_pos, req.output_opt, "OUTPUT file")
     name, iterations, relax = _algorithm(req)
     slices = tuple(parse_numbers(req.slices, 2, "--slices", int)) if req.slices else None
     reconstruct(
-        Path(in_path), Path(tilt_path), Path(out_path), alg=name, iterations=iterations, relax=relax,
+        Path(in_path), tilts, Path(out_path), alg=name, iterations=iterations, relax=relax,
+        reg=req.reg, lam=req.lam, rho=req.rho, cg_iterations=req.cg_iterations, log_file=req.log_file,
+        checkpoint=req.checkpoint, checkpoint_every=req.checkpoint_every, resume=req.resume,
         init=req.init, positivity=req.positivity, filter=req.filter_name, cutoff=req.cutoff,
         radial=tuple(parse_numbers(req.radial, 2, "--radial")) if req.radial else None,
-        density_weighting=req.density_weighting,
+        hamming=req.hamming, true_sigma=req.true_sigma, fake_sirt=req.fake_sirt,
+        multiply_gaussian=req.multiply_gaussian,
+        density_weighting=req.density_weighting, interp=req.interp, cosine_stretch=req.cosine_stretch, log=req.log,
         scale=tuple(parse_numbers(req.scale, 2, "--scale")) if req.scale else (0.0, 1.0),
+        xtilt=tuple(read_angles(req.xtilt)) if req.xtilt else None, axis_offset=req.axis_offset,
+        full_image=tuple(parse_numbers(req.full_image, 2, "FULLIMAGE", int)) if req.full_image else None,
+        subset_start=tuple(parse_numbers(req.subset_start, 2, "SUBSETSTART", int)) if req.subset_start else (0, 0),
+        title=req.title, include=req.include,
         width=req.width, slices=slices, xshift=req.xshift, binning=req.binning, exclude=req.exclude,
         layout=req.layout, mode=req.mode, overwrite=req.overwrite,
         memory=parse_bytes(req.memory) if req.memory else None, threads=req.threads, pad_x=req.pad_x,
-        split=req.split == "odd-even", unified=unified, quiet=req.quiet, program=program,
+        split=req.split == "odd-even", unified=unified, backend=backend, device=req.device, quiet=req.quiet,
+        program=program,
         **_geometry_values(req))

@@ -82,21 +82,20 @@ def preview(
     volume: Path = typer.Argument(..., help="Tomogram (MRC or EMAN2 HDF5)."),
     output: Path = typer.Option(..., "--output", "-o", help="PNG to write."),
     layout: str = typer.Option("xzy", "--layout", help="Layout of the file: xzy (IMOD's default, file Y = "
-                                                       "thickness) or xyz (after trimvol -rx)."),
+                                                       "thickness), xyz (after trimvol -rx) or parallel."),
     slab: int = typer.Option(1, "--slab", min=1, help="Average this many planes around each central slice."),
     title: Optional[str] = typer.Option(None, "--title", help="Text above the panels [default: the file name]."),
 ):
     """Central XY, XZ and YZ slices of a tomogram in one PNG, with robust contrast."""
 
     def action():
-        from ..errors import InputError
         from ..formats import read_volume
+        from ..formats.layout import check_layout, slices_view
         from ..preview import write_preview
 
-        if layout not in ("xzy", "xyz"):
-            raise InputError(f"--layout takes xzy or xyz, got {layout!r}")
+        check_layout(layout)
         data, _ = read_volume(volume)
-        yzx = data if layout == "xzy" else data.transpose(1, 0, 2)
+        yzx = slices_view(layout, data)
         write_preview(yzx, output, slab=slab, title=volume.name if title is None else title)
         typer.echo(f"wrote {output}")
 

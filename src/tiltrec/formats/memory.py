@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .writer import LAYOUTS, VolumeStats
+from .layout import check_layout, file_shape, slices_view
+from .writer import VolumeStats
 
 
 class ArrayStack:
@@ -41,20 +42,14 @@ class MemoryWriter:
     temporary = None
 
     def __init__(self, *, width: int, nslices: int, thickness: int, layout: str = "xzy"):
-        if layout not in LAYOUTS:
-            raise InputError(f"unknown volume layout {layout!r}; use 'xzy' or 'xyz'")
+        check_layout(layout)
         self.layout = layout
-        shape = (nslices, thickness, width) if layout == "xzy" else (thickness, nslices, width)
-        self.volume = np.zeros(shape, np.float32)
+        self.volume = np.zeros(file_shape(layout, width, nslices, thickness), np.float32)
         self.stats = VolumeStats()
 
     def write_slab(self, y0: int, slab) -> None:
         """Store slices ``y0 ..`` from ``slab`` shaped (thickness, width, nys)."""
-        rows = slice(y0, y0 + slab.shape[2])
-        if self.layout == "xzy":
-            self.volume[rows] = slab.transpose(2, 0, 1)
-        else:
-            self.volume[:, rows] = slab.transpose(0, 2, 1)
+        slices_view(self.layout, self.volume)[y0:y0 + slab.shape[2]] = slab.transpose(2, 0, 1)
         self.stats = self.stats.merge(VolumeStats.of(np.asarray(slab, np.float32)))
 
     def commit(self) -> None:

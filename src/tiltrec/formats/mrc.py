@@ -12,6 +12,7 @@ import numpy as np
 from mrcfile.dtypes import HEADER_DTYPE
 
 from ..errors import file_error
+from .stall import stall
 
 SUFFIXES = frozenset({".mrc", ".st", ".ali", ".preali", ".mrcs", ".rec", ".map"})
 
@@ -54,6 +55,7 @@ class TiltStack:
             raise ValueError(f"{self.path}: read from a closed stack")
         indices = self._view_indices(views)
         rows = self._row_slice(rows)
+        stall("read")
         out = np.empty((len(indices), rows.stop - rows.start, self.nx), np.float32)
         for block, view in zip(out, indices):
             try:
@@ -162,8 +164,12 @@ def _check_header(path: Path) -> None:
                                f"(not an MRC file?)")
     expected = HEADER_BYTES + extended + math.prod(dims) * np.dtype(_DTYPES[mode]).itemsize
     if size < expected:
-        raise file_error(path, f"is truncated: its header implies {expected} bytes but "
-                               f"the file has {size}")
+        raise file_error(path, "is truncated or has a damaged header: {} x {} x {} ".format(*dims)
+                               + f"mode-{mode} voxels after {extended} bytes of extended header need "
+                               f"{expected} bytes, the file has {size}")
+    if size > expected:
+        warnings.warn(f"{path}: the file is {size - expected} bytes longer than its header says; "
+                      f"the extra bytes are ignored", RuntimeWarning, stacklevel=4)
     if bytes(header["map"])[:3] != b"MAP":
         warnings.warn(f"{path}: header lacks the 'MAP ' stamp (old-style or damaged MRC "
                       f"header); read anyway", RuntimeWarning, stacklevel=4)
@@ -330,12 +336,13 @@ class VolumeFile:
 
     @classmethod
     def attach(cls, path: Path, shape: tuple[int, int, int]) -> "VolumeFile":
-        """Write blocks into a file another process created (and will finish) with the same shape."""
+        """Write blocks into a file another process created (and will finish) with the same shape; or, when
+        resuming an interrupted run, finish that file here."""
         self = cls.__new__(cls)
         with open(path, "rb") as f:
             raw = f.read(HEADER_BYTES)
         header = np.frombuffer(raw, HEADER_DTYPE.newbyteorder(_byte_order(raw)))
-        self._header = None  # the creating process owns the header
+        self._header = header.reshape(()).copy().view(np.recarray)
         self._offset = HEADER_BYTES + int(header["nsymbt"][0])
         self._itemsize = np.dtype(_DTYPES[int(header["mode"][0])]).itemsize
         self._path = path

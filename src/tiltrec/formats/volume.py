@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import file_error
-from .writer import LAYOUTS, backend_for
+from .layout import check_layout, file_shape, slice_axis, slices_view
+from .writer import backend_for
 
 
 class VolumeReader:
@@ -16,12 +17,11 @@ class VolumeReader:
     def __init__(self, path, layout: str, size: tuple[int, int, int]):
         """``size`` is the expected (width, nslices, thickness); the file must match it in ``layout``."""
         self.path = Path(path)
-        if layout not in LAYOUTS:
-            raise ValueError(layout)
+        check_layout(layout)
         self.layout = layout
         self._stack = backend_for(self.path).open_stack(self.path)
         width, nslices, thickness = size
-        want = (nslices, thickness, width) if layout == "xzy" else (thickness, nslices, width)
+        want = file_shape(layout, width, nslices, thickness)
         have = (self._stack.nviews, self._stack.ny, self._stack.nx)
         if have != want:
             self._stack.close()
@@ -30,9 +30,11 @@ class VolumeReader:
 
     def read_slab(self, y0: int, y1: int) -> np.ndarray:
         """Slices ``[y0, y1)`` as float32 (thickness, width, y1 - y0)."""
-        if self.layout == "xzy":
-            return self._stack.read(range(y0, y1), slice(None)).transpose(1, 2, 0)
-        return self._stack.read(slice(None), slice(y0, y1)).transpose(0, 2, 1)
+        if slice_axis(self.layout) == 0:
+            block = self._stack.read(range(y0, y1), slice(None))
+        else:
+            block = self._stack.read(slice(None), slice(y0, y1))
+        return np.ascontiguousarray(slices_view(self.layout, block).transpose(1, 2, 0))
 
     def close(self) -> None:
         self._stack.close()

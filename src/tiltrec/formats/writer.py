@@ -5,10 +5,7 @@ everything is written; a failure removes it and leaves any older output untouche
 """
 
 import math
-import os
-import secrets
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +13,12 @@ import numpy as np
 
 from ..errors import InputError, file_error
 from . import hdf5, mrc
+from .atomic import OutputTarget, os_errors
+from .layout import check_layout, file_shape, slice_axis, slices_view
 from .slab_store import store_slab
+from .stall import stall
 
 VOLUME_SUFFIXES = frozenset({".mrc", ".rec", ".st", ".ali", ".map"})
-LAYOUTS = ("xzy", "xyz")  # IMOD PERPENDICULAR (file Y = thickness) and RotateBy90
 _STORED = {0: np.dtype(np.uint8), 1: np.dtype(np.int16), 2: np.dtype(np.float32),
            12: np.dtype(np.float16)}
 
@@ -69,52 +68,6 @@ class VolumeStats:
         return math.sqrt(max(self.total_squares / self.count - self.mean ** 2, 0.0))
 
 
-@contextmanager
-def _os_errors(path: Path, action: str):
-    """Report an OSError (disk full, permissions) as a file_error naming ``path``."""
-    try:
-        yield
-    except OSError as exc:
-        raise file_error(path, f"cannot {action}: {exc.strerror or exc}") from None
-
-
-class _Target:
-    """The output path, checked up front, and the temporary file that will replace it."""
-
-    def __init__(self, path: Path, overwrite: bool, temporary: Path | None = None):
-        """Check ``path`` and create a new temporary file, or adopt the existing ``temporary``."""
-        self.path = path
-        self.overwrite = overwrite
-        if temporary is not None:
-            self.temporary = temporary
-            return
-        self._check()
-        self.temporary = path.with_name(
-            f".{path.name}.tiltrec-{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        with _os_errors(path, "create a temporary file beside it"):
-            os.close(os.open(self.temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-
-    def _check(self) -> None:
-        folder = self.path.parent
-        if not folder.is_dir():
-            raise file_error(self.path, f"output directory {folder} does not exist")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise file_error(self.path, f"output directory {folder} is not writable")
-        if self.path.is_dir():
-            raise file_error(self.path, "is a directory")
-        if self.path.exists() and not self.overwrite:
-            raise file_error(self.path, "already exists (use --overwrite to replace it)")
-
-    def replace(self) -> None:
-        """Move the finished temporary file over the output."""
-        self._check()
-        with _os_errors(self.path, "replace"):
-            os.replace(self.temporary, self.path)
-
-    def discard(self) -> None:
-        self.temporary.unlink(missing_ok=True)
-
-
 def _stored_values(slab: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``slab`` as the file stores it: integers rounded to nearest, all clipped to the type."""
     if dtype == np.float32:
@@ -129,8 +82,7 @@ class VolumeWriter:
     """Writes a reconstructed volume slab by slab along Y into a temporary file; ``commit``
     completes the header and renames it over ``path``, ``abort`` deletes it.
 
-    ``layout`` "xzy" (IMOD PERPENDICULAR): header nx=width, ny=thickness, nz=nslices, file
-    order [y][z][x]; "xyz" (IMOD RotateBy90): ny=nslices, nz=thickness, order [z][y][x].
+    ``layout``: "xzy" (IMOD PERPENDICULAR), "xyz" (RotateBy90) or "parallel" (see formats.layout).
     Modes: 2 float32, 1 int16, 0 unsigned bytes (IMOD-stamped), 12 float16; HDF5 only 2.
     As a context manager it commits on normal exit and aborts on an exception.
     ``stats`` covers what was written; ranks writing elsewhere may ``merge`` theirs in.
@@ -151,10 +103,10 @@ class VolumeWriter:
         self.layout, self.mode = layout, mode
         self.pixel_size, self.origin, self.labels = pixel_size, tuple(origin), tuple(labels)
         self.stats = VolumeStats()
-        self._target = _Target(self.path, overwrite, join)
-        shape = (nslices, thickness, width) if layout == "xzy" else (thickness, nslices, width)
+        self._target = OutputTarget(self.path, overwrite, join)
+        shape = file_shape(layout, width, nslices, thickness)
         try:
-            with _os_errors(self.path, "allocate the output"):
+            with os_errors(self.path, "allocate the output"):
                 if join is None:
                     self._file = backend.VolumeFile(self._target.temporary, shape, mode)
                 else:
@@ -180,17 +132,18 @@ class VolumeWriter:
                              f"{self.nslices} slices")
         nys = slab.shape[2]
         dtype = _STORED[self.mode]
-        xzy = self.layout == "xzy"
-        block = np.empty((nys, self.thickness, self.width) if xzy else (self.thickness, nys, self.width), dtype)
+        block = np.empty(file_shape(self.layout, self.width, nys, self.thickness), dtype)
+        view = slices_view(self.layout, block)  # [L, j, x]
         if dtype == np.float16:
             stored = _stored_values(slab, dtype)
-            block[...] = stored.transpose(2, 0, 1) if xzy else stored.transpose(0, 2, 1)
+            view[...] = stored.transpose(2, 0, 1)
             stats = VolumeStats.of(stored)
         else:
-            low, high, total, squares = store_slab(block.transpose(1, 0, 2) if xzy else block, slab)
+            low, high, total, squares = store_slab(view.transpose(1, 0, 2), slab)
             stats = VolumeStats(slab.size, low, high, total, squares)
-        with _os_errors(self.path, "write"):
-            self._file.write_block(0 if xzy else 1, y0, block)
+        with os_errors(self.path, "write"):
+            self._file.write_block(slice_axis(self.layout), y0, block)
+        stall("write")
         self.stats = self.stats.merge(stats)
 
     def commit(self) -> None:
@@ -201,7 +154,7 @@ class VolumeWriter:
             if self.stats.count != expected:
                 raise ValueError(f"{self.path}: {self.stats.count} of {expected} voxels "
                                  f"were written")
-            with _os_errors(self.path, "write"):
+            with os_errors(self.path, "write"):
                 self._file.finish(self.stats, pixel_size=self.pixel_size, origin=self.origin,
                                   labels=self.labels)
             self._file = None
@@ -221,6 +174,8 @@ class VolumeWriter:
         try:
             if self._file is not None:
                 self._file.close()
+        except OSError:
+            pass  # the failure being cleaned up (a full disk) can fail the close too; the file goes anyway
         finally:
             self._file = None
             self._target.discard()
@@ -240,8 +195,7 @@ class VolumeWriter:
 
 
 def _check_options(path: Path, backend, layout: str, mode: int, sizes, pixel_size) -> None:
-    if layout not in LAYOUTS:
-        raise InputError(f"unknown volume layout {layout!r}; use 'xzy' or 'xyz'")
+    check_layout(layout)
     if mode not in _STORED:
         raise InputError(f"unsupported output mode {mode}; use 0, 1, 2 or 12")
     if backend is hdf5 and mode != 2:
@@ -267,9 +221,9 @@ def write_stack(path, views: np.ndarray, *, pixel_size: float = 1.0, angles=None
         angles = np.asarray(angles, dtype=np.float64)
         if angles.shape != views.shape[:1] or not np.all(np.abs(angles) <= 180):
             raise ValueError(f"{path}: need {len(views)} angles within +-180 degrees")
-    target = _Target(path, overwrite)
+    target = OutputTarget(path, overwrite)
     try:
-        with _os_errors(path, "write"):
+        with os_errors(path, "write"):
             backend.write_stack(target.temporary, views, pixel_size=pixel_size, angles=angles)
         target.replace()
     except BaseException:

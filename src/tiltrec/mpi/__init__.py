@@ -1,6 +1,7 @@
 """Running one job on several MPI ranks: who does which slabs, and how they agree."""
 
 from .collective import RankFailure, agree, collectively
+from .halo import Halo
 from .world import World, detect_world
 
-__all__ = ["RankFailure", "World", "agree", "collectively", "detect_world"]
+__all__ = ["Halo", "RankFailure", "World", "agree", "collectively", "detect_world"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from ..errors import Terminated, TiltrecError
+from ..errors import INTERRUPTED, Terminated, TiltrecError
 from .world import World
 
 
@@ -21,7 +21,7 @@ def _describe(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, TiltrecError):
         return exc.exit_code, str(exc)
     if isinstance(exc, KeyboardInterrupt):
-        return 143 if isinstance(exc, Terminated) else 130, "interrupted; no output written"
+        return 143 if isinstance(exc, Terminated) else 130, INTERRUPTED
     return 1, f"{type(exc).__name__}: {exc}"
 
 

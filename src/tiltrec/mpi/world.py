@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import numpy as np
+
 # Variables that MPICH/Hydra, Open MPI, PMIx and Slurm set in every rank they start.
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 
@@ -27,6 +29,27 @@ class World:
 
     def bcast(self, value):
         return self.comm.bcast(value, root=0) if self.comm is not None else value
+
+    def allreduce(self, values) -> np.ndarray:
+        """Element-wise sums of ``values`` (floats) over the ranks, in float64; the same result on every rank."""
+        total = np.array(values, dtype=np.float64)
+        if self.comm is not None:
+            from mpi4py import MPI
+
+            self.comm.Allreduce(MPI.IN_PLACE, total, op=MPI.SUM)
+        return total
+
+    def subset(self, member: bool) -> "World":
+        """Collective: the ranks that pass ``member`` True as a world of their own, in the same order (the
+        others get a single-process World)."""
+        if self.comm is None:
+            return self
+        from mpi4py import MPI
+
+        comm = self.comm.Split(0 if member else MPI.UNDEFINED, self.rank)
+        if not member or comm.Get_size() == 1:
+            return World(local_size=self.local_size)
+        return World(comm.Get_rank(), comm.Get_size(), self.local_rank, self.local_size, comm)
 
     def default_threads(self) -> int:
         """CPU threads per rank: the cores this process may use, shared among the ranks of its node."""
@@ -55,3 +78,16 @@ def detect_world() -> World:
     local = comm.Split_type(MPI.COMM_TYPE_SHARED)
     return World(rank=comm.Get_rank(), size=comm.Get_size(), local_rank=local.Get_rank(), local_size=local.Get_size(),
                  comm=comm)
+
+
+_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+
+
+def launcher_rank() -> int:
+    """This process's rank as the MPI launcher put it in the environment (0 without one).  No MPI call: any single
+    rank may ask, e.g. to print a warning once for the whole job."""
+    for name in _RANK_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0

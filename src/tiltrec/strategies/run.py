@@ -7,14 +7,17 @@ Neither changes how an algorithm computes, only which data it sees.
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..algorithms import ALGORITHMS
 from ..algorithms.settings import Settings
 from ..errors import InputError
 from ..geometry import Geometry
 from ..inputs import ProjectionSource
-from ..mpi import World
+from ..mpi import World, agree
+from ..mpi.lockstep import lockstep
 from ..progress import Progress
 from .plan import Slab, format_bytes, plan_slabs, slab_height
 
@@ -45,6 +48,9 @@ class Job:
     init: object | None = None  # formats.VolumeReader of a starting volume
     quiet: bool = False
     world: World = field(default_factory=World)
+    device: object | None = None  # a GPU (strategies.gpu_pipeline.Device) for the CUDA backend; None: the CPU
+    checkpoint: object | None = None  # strategies.checkpoint.Checkpoint (--checkpoint)
+    log_file: Path | None = None  # ADMM's per-iteration table (--log)
 
 
 def compute_geometry(job: Job, geom: Geometry) -> Geometry:
@@ -64,6 +70,9 @@ def plan(job: Job, geom: Geometry) -> list[Slab]:
     g = job.geometry
     first, stop = g.slices
     alg = ALGORITHMS[job.algorithm]
+    if alg.couples_slices and g.has_pitch and job.world.size > 1:
+        raise InputError(f"{alg.name.upper()} with an X-axis tilt (--pitch) runs on one rank: the tilt couples "
+                         f"slices of different ranks' blocks in every projection")
     halo = g.pitch_halo() if alg.iterative else 0
     per_slice = alg.footprint.per_slice(geom.thickness, geom.width, geom.nviews, geom.nx)
     share = -(-g.nslices // job.world.size)
@@ -78,40 +87,137 @@ def plan(job: Job, geom: Geometry) -> list[Slab]:
     return plan_slabs(first, stop, height, halo, g.ny)
 
 
+def rank_slabs(job: Job) -> list[Slab]:
+    """This rank's share of the slabs (of the full reconstruction's geometry)."""
+    everyone = plan(job, compute_geometry(job, job.geometry))
+    return [everyone[i] for i in job.world.share(len(everyone))]
+
+
 def run(job: Job) -> dict:
     """Reconstruct the job's volumes into their writers; returns timing figures."""
+    if job.device is not None:
+        from .gpu_pipeline import run_on_device
+
+        return run_on_device(job)
     from ..projectors.cpu import CpuProjector
 
     alg = ALGORITHMS[job.algorithm]
     subsets = [(t, compute_geometry(job, job.geometry.with_views(t.views))) for t in job.targets]
-    everyone = plan(job, subsets[0][1])
-    slabs = [everyone[i] for i in job.world.share(len(everyone))]
+    slabs = rank_slabs(job)
     progress = Progress(len(slabs) * len(subsets) * alg.steps(job.settings), label=job.algorithm.upper(),
                         quiet=job.quiet or job.world.rank > 0)
     first, width = job.geometry.slices[0], job.geometry.width
     start = time.perf_counter()
-    for slab in slabs:
-        r0, r1 = job.geometry.rows_needed(slab.c0, slab.c1)
-        rows = job.source.rows(r0, r1)
-        for target, geom in subsets:
-            op = CpuProjector(geom, slab.c0, slab.c1)
-            x_off = geom.width // 2 - width // 2
-            x0 = _initial_slab(job, op, slab, x_off) if job.init is not None else None
-            every_row = len(target.views) == rows.shape[0] and (op.r0, op.r1) == (r0, r1)
-            part = rows if every_row else rows[target.views, op.r0 - r0:op.r1 - r0]  # the halves: a copy
-            vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance)
-            target.writer.write_slab(slab.y0 - first, vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0])
+    with Session(job, alg, slabs, progress) as session:
+        for index, slab in enumerate(slabs):
+            if session.finished(index):
+                continue
+            r0, r1 = job.geometry.rows_needed(slab.c0, slab.c1)
+            rows = session.rows(r0, r1)
+            for t, (target, geom) in enumerate(subsets):
+                if session.finished(index, t):
+                    continue
+                op = CpuProjector(geom, slab.c0, slab.c1)
+                x_off = geom.width // 2 - width // 2
+                x0 = initial_slab(job, op.zeros_volume(), slab, x_off) if job.init is not None else None
+                every_row = len(target.views) == rows.shape[0] and (op.r0, op.r1) == (r0, r1)
+                part = rows if every_row else rows[target.views, op.r0 - r0:op.r1 - r0]  # the halves: a copy
+                vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance, **session.extras(index, t))
+                target.writer.write_slab(slab.y0 - first,
+                                         vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0])
+                session.done(index, t)
     progress.finish()
-    seconds = time.perf_counter() - start
+    return figures(job, alg, slabs, time.perf_counter() - start)
+
+
+class Session:
+    """What a rank's run gives its algorithm runs besides the data, the same for every backend: the checkpoint
+    store of each slab, and for algorithms that couple slices (ADMM) the ranks holding the other blocks, in
+    lockstep while the session lasts (mpi.lockstep), and the per-iteration log.  Collective: every rank opens it."""
+
+    def __init__(self, job: Job, alg, slabs: list[Slab], progress: Progress):
+        from .monitor import IterationLog
+
+        self.job, self.alg, self.slabs, self.progress = job, alg, slabs, progress
+        self.coupled = job.world.subset(bool(slabs)) if alg.couples_slices else None
+        self.checkpoint = job.checkpoint
+        self.log = None
+        if alg.couples_slices and slabs and self.coupled.rank == 0:
+            self.log = IterationLog(job.log_file, None if progress.quiet else progress, job.algorithm.upper())
+        if self.checkpoint is not None:
+            for target, stats in zip(job.targets, self.checkpoint.stats):
+                target.writer.stats = stats
+            if self.coupled is not None and len({repr(c) for c in self.coupled.allgather(
+                    (sorted(self.checkpoint.finished), self.checkpoint.current))}) > 1:
+                raise InputError(f"{job.checkpoint.primary}: the ranks' checkpoint files are from different "
+                                 f"iterations (a rank was killed while saving): delete them and start afresh")
+
+    def rows(self, r0: int, r1: int):
+        """The projection rows ``[r0, r1)``; ranks in lockstep learn together of any rank's failure to read its
+        rows (so that all stop alike, before they meet in the algorithm's collectives)."""
+        if self.coupled is None:
+            return self.job.source.rows(r0, r1)
+        rows, failure = None, None
+        try:
+            rows = self.job.source.rows(r0, r1)
+        except Exception as exc:
+            failure = exc
+        agree(self.coupled, failure)
+        return rows
+
+    def finished(self, index: int, target: int | None = None) -> bool:
+        """Whether slab ``index`` (for ``target``, or for all targets) was written before an interruption; the
+        progress moves on by its work if so."""
+        if self.checkpoint is None:
+            return False
+        targets = range(len(self.job.targets)) if target is None else [target]
+        if not all(self.checkpoint.is_finished((index, t)) for t in targets):
+            return False
+        self.progress.advance(len(targets) * self.alg.steps(self.job.settings))
+        return True
+
+    def extras(self, index: int, target: int) -> dict:
+        """The keyword arguments of the algorithm run for slab ``index`` and ``target``."""
+        extras = {}
+        if self.checkpoint is not None:
+            extras["checkpoint"] = self.checkpoint.store((index, target), self.alg.steps(self.job.settings),
+                                                         self.coupled)
+        if self.alg.couples_slices:
+            extras.update(world=self.coupled, log=self.log)
+            if self.log is not None:  # the figures are the whole volume's, whichever ranks share it
+                first, stop = self.job.geometry.slices
+                self.log.title = (f"{self.alg.name.upper()} of slices {first}-{stop - 1} for "
+                                  f"{self.job.targets[target].writer.path}")
+        return extras
+
+    def done(self, index: int, target: int) -> None:
+        """Slab ``index`` of ``target`` is written: record it in the checkpoint."""
+        if self.checkpoint is not None:
+            self.checkpoint.finish((index, target), [t.writer.stats for t in self.job.targets], self.coupled)
+
+    def __enter__(self) -> "Session":
+        self._exit = ExitStack()
+        if self.log is not None:
+            self._exit.callback(self.log.close)
+        if self.coupled is not None:
+            self.coupled = self._exit.enter_context(lockstep(self.coupled))
+        return self
+
+    def __exit__(self, *failure):
+        return self._exit.__exit__(*failure)
+
+
+def figures(job: Job, alg, slabs: list[Slab], seconds: float) -> dict:
+    """Timing figures of a rank's run: seconds, voxel-view updates, slabs."""
     g = job.geometry
     voxels = g.width * g.thickness * sum(s.y1 - s.y0 for s in slabs)
     updates = voxels * sum(len(t.views) for t in job.targets) * alg.passes(job.settings)
     return {"seconds": seconds, "updates": updates, "slabs": len(slabs)}
 
 
-def _initial_slab(job: Job, op, slab: Slab, x_off: int):
-    """The starting volume of a slab: the --init volume's slices, zero in the X padding and outside its range."""
-    x0 = op.zeros_volume()
+def initial_slab(job: Job, x0, slab: Slab, x_off: int):
+    """The starting volume of a slab in ``x0`` (zeros, returned): the --init volume's slices, zero in the X
+    padding and outside its range."""
     first, stop = job.geometry.slices
     a, b = max(slab.c0, first), min(slab.c1, stop)
     x0[:, x_off:x_off + job.geometry.width, a - slab.c0:b - slab.c0] = job.init.read_slab(a - first, b - first)

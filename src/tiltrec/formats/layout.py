@@ -1,0 +1,41 @@
+"""Volume layouts: how the tomogram's axes map onto the file's, as IMOD's ``tilt`` writes them.
+
+With ``j`` the thickness row, ``L`` the slice (along the tilt axis) and ``x`` the column, numpy file arrays are:
+
+- ``xzy`` (IMOD ``PERPENDICULAR``, the default): ``file[L, j, x]``; header ny = thickness, nz = slices.
+- ``xyz`` (IMOD ``RotateBy90``, as ``trimvol -rx``/``clip rotx``, a -90 degree rotation about X):
+  ``file[k, L, x] = volume[L, nthick - 1 - k, x]``; header ny = slices, nz = thickness; same handedness.
+- ``parallel`` (IMOD ``PARALLEL``): ``file[j, L, x]``, Y and Z swapped, which inverts the handedness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+
+LAYOUTS = ("xzy", "xyz", "parallel")
+
+
+def check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise InputError(f"unknown volume layout {layout!r}; use {', '.join(LAYOUTS)}")
+
+
+def file_shape(layout: str, width: int, nslices: int, thickness: int) -> tuple[int, int, int]:
+    """numpy shape of the whole file array."""
+    return (nslices, thickness, width) if layout == "xzy" else (thickness, nslices, width)
+
+
+def slice_axis(layout: str) -> int:
+    """The file array axis that runs along the slices."""
+    return 0 if layout == "xzy" else 1
+
+
+def slices_view(layout: str, block: np.ndarray) -> np.ndarray:
+    """A view ``[L, j, x]`` (slice, thickness row in the tomogram's own order, column) of a file-ordered array."""
+    if layout == "xzy":
+        return block
+    if layout == "xyz":
+        return block[::-1].transpose(1, 0, 2)
+    return block.transpose(1, 0, 2)

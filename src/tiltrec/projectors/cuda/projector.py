@@ -1,0 +1,53 @@
+"""CUDA backend: the slab projector on the kernels of ``kernels/projector.cu``.
+
+The array module and the launcher are parameters: CuPy and :class:`~.launcher.CupyLauncher` on a GPU; NumPy and
+the CPU emulator in the tests, which run the same kernels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+
+from ..base import SlabProjector
+from ..coefficients import SlabCoefficients
+from .launcher import Launcher, blocks
+
+BLOCK = (32, 8, 1)  # 32 consecutive Y (contiguous in memory) per warp, 8 columns
+
+
+class CudaProjector(SlabProjector):
+    """The slab projector on a GPU (or on its emulation): ``xp`` arrays, kernels through ``launcher``."""
+
+    def __init__(self, geom, y0: int, y1: int, xp, launcher: Launcher):
+        super().__init__(geom, y0, y1)
+        self.xp = xp
+        self.launcher = launcher
+        self.coef = SlabCoefficients(*(xp.asarray(getattr(self.coef, f.name)) for f in fields(self.coef)))
+
+    def _launch(self, name: str, fast: int, slow: int, planes: int, args: tuple) -> None:
+        """One thread per element of a (planes, slow, fast) output, ``fast`` contiguous."""
+        grid = (blocks(fast, BLOCK[0]), blocks(slow, BLOCK[1]), planes)
+        self.launcher.launch(name, grid, BLOCK, args)
+
+    def _sizes(self, proj, vol) -> tuple:
+        nv, ncol, nrow = proj.shape
+        nz, nx, ny = vol.shape
+        return nv, ncol, nrow, nz, nx, ny
+
+    def _back(self, proj, vol, c):
+        nv, ncol, nrow, nz, nx, ny = (np.int32(n) for n in self._sizes(proj, vol))
+        if self.pitched:
+            args = (proj, vol, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy, nv, ncol, nrow, nz, nx, ny)
+            self._launch("back_pitched", ny, nx, nz, args)
+        else:
+            self._launch("back_flat", ny, nx, nz, (proj, vol, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))
+
+    def _forward(self, vol, proj, c):
+        nv, ncol, nrow, nz, nx, ny = (np.int32(n) for n in self._sizes(proj, vol))
+        if self.pitched:
+            args = (vol, proj, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy, nv, ncol, nrow, nz, nx, ny)
+            self._launch("forward_pitched", nrow, ncol, nv, args)
+        else:
+            self._launch("forward_flat", ny, ncol, nv, (vol, proj, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))

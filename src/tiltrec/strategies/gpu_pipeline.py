@@ -1,0 +1,251 @@
+"""Run a reconstruction on a GPU: slabs sized from the device's memory, and reading, uploading, computing,
+downloading and writing overlapped.
+
+Per slab, in issue order: the compute stream runs the algorithm on the slab's rows (already on the device); the
+download stream copies each result into a page-locked host buffer as soon as it is ready, and a writer thread
+writes it to disk once the copy is done; meanwhile the main thread reads the next slab's rows from disk and the
+upload stream copies them into the second device buffer.  So the GPU waits for the disk only when reading or
+writing one slab takes longer than computing one.
+
+The device is a parameter (``Device``): CuPy on a GPU (``projectors.cuda.device``); NumPy with the CPU emulation
+of the kernels in the tests, where streams and events do nothing and copies happen at once.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import warnings
+from contextlib import nullcontext, suppress
+from typing import Protocol
+
+import numpy as np
+
+from ..algorithms import ALGORITHMS
+from ..errors import InputError, TiltrecError
+from ..projectors.cuda.projector import CudaProjector
+from ..projectors.cuda.launcher import Launcher
+from .plan import BYTES, Slab, available_memory, format_bytes, plan_slabs, slab_height
+from .run import Job, compute_geometry, figures, initial_slab
+
+SLAB = 128  # slices per slab when slices are independent: enough threads to fill a GPU, and slabs to overlap
+
+
+class Device(Protocol):
+    """What the pipeline needs from an accelerator (CuPy's stream and event API)."""
+
+    xp: object  # array module
+    launcher: Launcher
+
+    def describe(self) -> str: ...
+    def free_memory(self) -> int: ...
+    def stream(self): ...  # a context manager making it current, with record() -> event and wait_event(event)
+    def host_buffer(self, size: int) -> np.ndarray: ...
+    def upload(self, host, device_array, stream) -> None: ...
+    def download(self, device_array, host, stream) -> None: ...
+    def synchronize(self) -> None: ...
+    def managed_memory(self): ...  # context manager
+
+
+def device_plan(job: Job, geom, budget: int, host: int) -> tuple[list[Slab], bool]:
+    """Slabs for the device budget (bytes) and host memory, and whether the unified strategy needs managed memory.
+
+    Per computed slice the device holds the algorithm's working arrays, two row buffers and the result being
+    downloaded; the host holds two pinned row buffers and two result buffers per target.
+    """
+    g = job.geometry
+    first, stop = g.slices
+    alg = ALGORITHMS[job.algorithm]
+    halo = g.pitch_halo() if alg.iterative else 0
+    rows, result = g.nviews * g.nx, g.thickness * g.width
+    on_device = alg.footprint.per_slice(geom.thickness, geom.width, geom.nviews, geom.nx) + BYTES * (2 * rows + result)
+    on_host = BYTES * 2 * (rows + len(job.targets) * result)
+    share = -(-g.nslices // job.world.size)
+    if job.unified:
+        need = on_device * (share + 2 * halo)
+        if need <= budget:
+            return plan_slabs(first, stop, share, halo, g.ny), False
+        if need + on_host * share > host:
+            raise InputError(f"the whole volume needs about {format_bytes(need)} per rank, more than the GPU "
+                             f"({format_bytes(budget)}) and the host ({format_bytes(host)}) can hold: use the "
+                             f"slice-based command (tiltrec-cuda)")
+        return plan_slabs(first, stop, share, halo, g.ny), True
+    coupled = alg.iterative and halo > 0
+    height = slab_height(budget, on_device, halo, g.nslices, None if coupled else min(SLAB, share))
+    height = min(height, max(1, host // on_host - 2 * halo))
+    return plan_slabs(first, stop, height, halo, g.ny), False
+
+
+class _Uploads:
+    """Rows to the device, slab after slab, through two pinned buffers and two device buffers: one pair is being
+    filled while the algorithm runs on the other."""
+
+    def __init__(self, device: Device, size: int, host_buffer):
+        self.device = device
+        self.stream = device.stream()
+        self.slots = [_Slot(host_buffer(size), device.xp.empty(size, dtype=np.float32)) for _ in range(2)]
+        self.count = 0
+
+    def put(self, rows: np.ndarray) -> "_Slot":
+        slot = self.slots[self.count % 2]
+        self.count += 1
+        if slot.uploaded is not None:
+            slot.uploaded.synchronize()  # the pinned buffer's previous copy has left
+        host = _view(slot.host, rows.shape)
+        host[...] = rows
+        if slot.released is not None:
+            self.stream.wait_event(slot.released)  # the algorithm is done with the device buffer
+        slot.rows = _view(slot.device, rows.shape)
+        self.device.upload(host, slot.rows, self.stream)
+        slot.uploaded = self.stream.record()
+        return slot
+
+
+class _Slot:
+    def __init__(self, host, device):
+        self.host, self.device = host, device
+        self.rows = None
+        self.uploaded = self.released = None  # events
+
+
+class _Writer:
+    """A thread that writes downloaded slabs once their copy has finished, with a pool of pinned buffers."""
+
+    def __init__(self, host_buffer, size: int, count: int):
+        self.free: queue.Queue = queue.Queue()
+        for _ in range(count):
+            self.free.put(host_buffer(size))
+        self.work: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._loop, name="tiltrec-writer", daemon=True)
+        self.thread.start()
+
+    def buffer(self) -> np.ndarray:
+        """A free pinned buffer (waits while the thread still writes from all of them)."""
+        while True:
+            self._raise()
+            try:
+                return self.free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+    def put(self, writer, y0: int, buffer: np.ndarray, shape, copied, keep) -> None:
+        """Write the start of ``buffer``, shaped ``shape``, with ``writer.write_slab(y0, ...)`` once the event
+        ``copied`` has passed; ``keep`` (the device array being copied) lives until then."""
+        self._raise()
+        self.work.put((writer, y0, buffer, shape, copied, keep))
+
+    def close(self, failed: bool) -> None:
+        if failed:
+            self.error = self.error or RuntimeError("stopped")
+        self.work.put(None)
+        self.thread.join()
+        if not failed:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _loop(self) -> None:
+        while (item := self.work.get()) is not None:
+            writer, y0, buffer, shape, copied, keep = item
+            del item
+            try:
+                copied.synchronize()
+                del keep  # the copy is done: the device array may go back to CuPy's pool
+                if self.error is None:
+                    writer.write_slab(y0, _view(buffer, shape))
+            except BaseException as exc:  # reported to the main thread at its next call
+                self.error = self.error or exc
+            self.free.put(buffer)
+
+
+def _view(buffer: np.ndarray, shape) -> np.ndarray:
+    """The start of a flat buffer as an array of ``shape``."""
+    return buffer[:int(np.prod(shape))].reshape(shape)
+
+
+def run_on_device(job: Job) -> dict:
+    """Reconstruct the job's volumes on ``job.device``; returns timing figures like ``run.run``."""
+    device = job.device
+    alg = ALGORITHMS[job.algorithm]
+    if alg.couples_slices or job.checkpoint is not None:  # not wired into the pipeline yet: say so, run nothing
+        what = "--checkpoint" if job.checkpoint is not None else alg.name.upper()
+        raise InputError(f"{what} is not available on the GPU yet: use the -mpi command")
+    subsets = [(t, compute_geometry(job, job.geometry.with_views(t.views))) for t in job.targets]
+    budget = min(job.world.allgather(min(job.memory, device.free_memory())))  # every rank plans the same slabs
+    host = available_memory() // 2 // job.world.local_size
+    everyone, managed = device_plan(job, subsets[0][1], budget, host)
+    if managed:
+        warnings.warn(f"the whole volume does not fit on {device.describe()} ({format_bytes(budget)} usable): "
+                      f"using CUDA managed memory, paged between host and GPU (slower; tiltrec-cuda works in slabs)")
+    slabs = [everyone[i] for i in job.world.share(len(everyone))]
+    start = time.perf_counter()
+    try:
+        with device.managed_memory() if managed else nullcontext():
+            _pipeline(job, device, alg, subsets, slabs)
+    except Exception as exc:
+        if type(exc).__name__ != "OutOfMemoryError":  # CuPy's, from any allocation on the device
+            raise
+        height = max((s.y1 - s.y0 for s in everyone), default=1)
+        half = format_bytes(budget // 2).replace(" ", "")
+        raise TiltrecError(f"{device.describe()} ran out of memory with slabs of {height} slices (planned for "
+                           f"{format_bytes(budget)}); try --memory {half} for slabs of about "
+                           f"{max(1, height // 2)}") from None
+    return figures(job, alg, slabs, time.perf_counter() - start)
+
+
+def _pipeline(job: Job, device: Device, alg, subsets, slabs: list[Slab]) -> None:
+    from ..progress import Progress
+
+    xp = device.xp
+    g = job.geometry
+    first, width = g.slices[0], g.width
+    progress = Progress(len(slabs) * len(subsets) * alg.steps(job.settings), label=job.algorithm.upper(),
+                        quiet=job.quiet or job.world.rank > 0)
+    if not slabs:  # more ranks than slabs
+        return
+    rows_of = [g.rows_needed(s.c0, s.c1) for s in slabs]
+    # one slab: nothing to overlap, so plain host memory (pinning a whole volume costs time and locked RAM)
+    host_buffer = device.host_buffer if len(slabs) > 1 else (lambda n: np.empty(n, np.float32))
+    uploads = _Uploads(device, max(g.nviews * (r1 - r0) * g.nx for r0, r1 in rows_of), host_buffer)
+    result = g.thickness * width * max(s.y1 - s.y0 for s in slabs)
+    writer = _Writer(host_buffer, result, len(subsets) * (2 if len(slabs) > 1 else 1))
+    compute, download = device.stream(), device.stream()
+    failed = True
+    try:
+        pending = uploads.put(job.source.rows(*rows_of[0]))
+        for index, slab in enumerate(slabs):
+            slot, (r0, r1) = pending, rows_of[index]
+            compute.wait_event(slot.uploaded)
+            with compute:
+                for target, geom in subsets:
+                    op = CudaProjector(geom, slab.c0, slab.c1, xp, device.launcher)
+                    x_off = geom.width // 2 - width // 2
+                    every_row = len(target.views) == slot.rows.shape[0] and (op.r0, op.r1) == (r0, r1)
+                    part = slot.rows if every_row else xp.ascontiguousarray(
+                        slot.rows[target.views, op.r0 - r0:op.r1 - r0])
+                    x0 = None
+                    if job.init is not None:
+                        x0 = xp.asarray(initial_slab(job, np.zeros(op.vol_shape, np.float32), slab, x_off))
+                    vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance)
+                    out = xp.ascontiguousarray(vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0])
+                    ready = compute.record()
+                    buffer = writer.buffer()
+                    download.wait_event(ready)
+                    with download:
+                        device.download(out, _view(buffer, out.shape), download)
+                    writer.put(target.writer, slab.y0 - first, buffer, out.shape, download.record(), keep=out)
+                slot.released = compute.record()
+            if index + 1 < len(slabs):  # read from disk while the GPU computes
+                pending = uploads.put(job.source.rows(*rows_of[index + 1]))
+        device.synchronize()
+        failed = False
+    finally:
+        if failed:
+            with suppress(Exception):  # a failed device may fail again; the first error is the one to report
+                device.synchronize()  # nothing in flight may touch memory that is about to be freed
+        writer.close(failed)
+    progress.finish()

@@ -1,0 +1,113 @@
+"""Run the package's CUDA kernels on the CPU: the same ``.cu`` sources, built by the host C++ compiler with
+``cuda_emu.h`` into a shared library, each kernel called once per thread over the whole launch grid.
+
+The library is built once per source version (a hash of the sources, the header and the flags names its folder
+under the temporary directory) and loaded with ctypes; NumPy arrays pass as pointers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tiltrec.projectors.cuda.launcher import Kernel, check_args, kernel_files, kernels
+
+HEADER = Path(__file__).with_name("cuda_emu.h")
+FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-fno-fast-math")
+_CTYPES = {"int": (ctypes.c_int, np.int32), "float": (ctypes.c_float, np.float32),
+           "double": (ctypes.c_double, np.float64), "long long": (ctypes.c_longlong, np.int64)}
+
+
+def _wrapper(k: Kernel) -> str:
+    """``emu_NAME(grid, block, params)``: the kernel over every thread of every block."""
+    decls = ", ".join(f"{t} {n}" for t, n in k.params)
+    names = ", ".join(n for _, n in k.params)
+    return f"""
+extern "C" void emu_{k.name}(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, {decls})
+{{
+    gridDim = {{gx, gy, gz}};
+    blockDim = {{bx, by, bz}};
+    for (unsigned k = 0; k < gz; ++k) for (unsigned j = 0; j < gy; ++j) for (unsigned i = 0; i < gx; ++i) {{
+        blockIdx = {{i, j, k}};
+        for (unsigned z = 0; z < bz; ++z) for (unsigned y = 0; y < by; ++y) for (unsigned x = 0; x < bx; ++x) {{
+            threadIdx = {{x, y, z}};
+            {k.name}({names});
+        }}
+    }}
+}}
+"""
+
+
+def emulation_source() -> str:
+    """One C++ translation unit: the header, every .cu file, and a launcher per kernel."""
+    parts = [f'#include "{HEADER}"'] + [f'#include "{p}"' for p in kernel_files()]
+    return "\n".join(parts) + "\n" + "".join(_wrapper(k) for k in kernels().values())
+
+
+def compiler() -> str | None:
+    """The host C++ compiler: $CXX, g++ or c++, whichever is found first."""
+    found = (shutil.which(name) for name in (os.environ.get("CXX"), "g++", "c++") if name)
+    return next((path for path in found if path), None)
+
+
+@functools.cache
+def build() -> Path:
+    """The emulation library, built if this version of the sources has not been built yet."""
+    cxx = compiler()
+    if cxx is None:
+        raise RuntimeError("no C++ compiler (g++) to build the CUDA emulation")
+    source = emulation_source()
+    digest = hashlib.sha256("\n".join([source, HEADER.read_text(), *(p.read_text() for p in kernel_files()),
+                                       cxx, *FLAGS]).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"tiltrec-cuda-emu-{digest}"
+    library = folder / "kernels.so"
+    if not library.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=folder))
+        (work / "emu.cpp").write_text(source)
+        done = subprocess.run([cxx, *FLAGS, "-o", str(work / "kernels.so"), str(work / "emu.cpp")],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"building the CUDA emulation failed:\n{done.stderr}")
+        os.replace(work / "kernels.so", library)  # atomic: parallel test runs never load a half-written file
+        shutil.rmtree(work, ignore_errors=True)
+    return library
+
+
+class EmulatedLauncher:
+    """The launcher interface of ``tiltrec.projectors.cuda.launcher`` on the CPU, for NumPy arrays."""
+
+    def __init__(self):
+        self.library = ctypes.CDLL(str(build()))
+        self.launches: dict[str, int] = {}  # kernel name -> number of launches (tests check what ran)
+
+    def launch(self, name, grid, block, args) -> None:
+        kernel = kernels()[name]
+        if len(args) != len(kernel.params):
+            raise TypeError(f"kernel {name} takes {len(kernel.params)} arguments, got {len(args)}")
+        check_args(name, args)
+        values = [_argument(name, decl, arg) for decl, arg in zip(kernel.params, args)]
+        dims = [ctypes.c_uint(int(v)) for v in (*grid, *block)]
+        getattr(self.library, f"emu_{name}")(*dims, *values)
+        self.launches[name] = self.launches.get(name, 0) + 1
+
+
+def _argument(kernel: str, decl: tuple[str, str], arg):
+    """The ctypes value of one argument, checked against its declaration as a GPU launch would need it."""
+    ctype, name = decl
+    if "*" in ctype:
+        if not isinstance(arg, np.ndarray) or arg.dtype != np.float32:
+            raise TypeError(f"kernel {kernel}: {name} must be a float32 array")
+        return ctypes.c_void_p(arg.ctypes.data)
+    c_type, np_type = _CTYPES[ctype]
+    if not isinstance(arg, np_type):
+        raise TypeError(f"kernel {kernel}: {name} must be {np_type.__name__} ({ctype}), got {type(arg).__name__}")
+    return c_type(arg)

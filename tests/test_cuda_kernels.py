@@ -1,0 +1,341 @@
+"""The CUDA backend without a GPU: every kernel compiles (nvcc, or NVRTC), and runs on the CPU through the
+emulation in ``cuda_emulation`` where it must agree with the CPU backend; the GPU pipeline runs with NumPy and the
+emulated kernels against the CPU reconstruction."""
+
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import tiltrec
+from cuda_emulation.emulator import EmulatedLauncher, compiler
+from cuda_emulation.host_device import HostDevice
+from tiltrec.errors import InputError, TiltrecError
+from tiltrec.formats import read_volume
+from tiltrec.filters import fbp_filter, imod_radial_filter
+from tiltrec.geometry import Geometry
+from tiltrec.projectors.cpu import CpuProjector
+from tiltrec.projectors.cuda import device as cuda_device
+from tiltrec.projectors.cuda.filtering import filter_rows
+from tiltrec.projectors.cuda.launcher import kernel_files, kernels
+from tiltrec.projectors.cuda.projector import CudaProjector
+
+ARCHES = ("sm_80", "sm_90")
+NVCC = shutil.which("nvcc")
+
+
+def _nvrtc():
+    """CuPy's NVRTC binding when CuPy and the NVRTC library are installed, else None."""
+    try:
+        from cupy.cuda import nvrtc
+
+        nvrtc.getVersion()
+        return nvrtc
+    except Exception:
+        return None
+
+
+def compile_source(source: str, name: str, arch: str, tmp_path) -> str:
+    """PTX of ``source`` for ``arch`` by nvcc, or else NVRTC; AssertionError with the compiler's log on failure."""
+    if NVCC:
+        path = tmp_path / name
+        path.write_text(source)
+        done = subprocess.run([NVCC, "--ptx", f"-arch={arch}", "-o", str(path.with_suffix(".ptx")), str(path)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return path.with_suffix(".ptx").read_text()
+    nvrtc = _nvrtc()
+    if nvrtc is None:
+        pytest.skip("neither nvcc nor NVRTC (pip install cupy-cuda13x nvidia-cuda-nvrtc) is available")
+    return _nvrtc_ptx(nvrtc, source, name, arch)
+
+
+def _nvrtc_ptx(nvrtc, source: str, name: str, arch: str) -> str:
+    program = nvrtc.createProgram(source, name, [], [])
+    try:
+        try:  # the options of launcher.CupyLauncher, for a fixed architecture
+            nvrtc.compileProgram(program, [f"--gpu-architecture=compute_{arch[3:]}", "--std=c++14"])
+        except nvrtc.NVRTCError:
+            raise AssertionError(nvrtc.getProgramLog(program)) from None
+        return nvrtc.getPTX(program).decode()
+    finally:
+        nvrtc.destroyProgram(program)
+
+
+# ----------------------------------------------------------------------------------------------- compilation
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("path", kernel_files(), ids=lambda p: p.name)
+def test_every_kernel_file_compiles(path, arch, tmp_path):
+    ptx = compile_source(path.read_text(), path.name, arch, tmp_path)
+    for kernel in kernels().values():
+        if kernel.path == path:
+            assert f".entry {kernel.name}(" in ptx
+
+
+def test_a_syntax_error_fails_to_compile(tmp_path):
+    broken = kernel_files()[0].read_text() + "\nthis is not C++;\n"
+    with pytest.raises(AssertionError):
+        compile_source(broken, "broken.cu", ARCHES[0], tmp_path)
+
+
+@pytest.mark.skipif(_nvrtc() is None, reason="CuPy's NVRTC binding or the NVRTC library is not installed")
+def test_kernels_compile_with_nvrtc_as_the_gpu_launcher_does():
+    for path in kernel_files():
+        assert ".entry" in _nvrtc_ptx(_nvrtc(), path.read_text(), path.name, ARCHES[1])
+
+
+def test_importing_tiltrec_does_not_import_cupy():
+    code = ("import sys, tiltrec, tiltrec.api, tiltrec.cli.commands, tiltrec.strategies.run, tiltrec.filters; "
+            "sys.exit('cupy' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# ------------------------------------------------------------------------------- projector pair, emulated
+
+GEOMETRIES = {
+    "flat": dict(nx=37, ny=23, angles=np.linspace(-61, 59, 11), thickness=13, width=41, offset=2.0, xshift=1.5,
+                 zshift=-2.0),
+    "pitched": dict(nx=37, ny=23, angles=np.linspace(-61, 59, 11), thickness=13, width=30, offset=-1.0, pitch=5.0,
+                    xshift=-2.5, zshift=1.25),
+    # near-edge-on views, per-view pitch and a volume far wider than the views: many rays miss the volume
+    "outside": dict(nx=21, ny=9, angles=[-88.0, -40.0, 0.0, 33.0, 89.5], thickness=17, width=53, xshift=8.5,
+                    zshift=4.0),  # at 0 degrees samples fall exactly on the first and the last column
+    "outside-pitched": dict(nx=21, ny=15, angles=[-88.0, -40.0, 0.0, 33.0, 89.5], thickness=17, width=53,
+                            pitch=np.array([-12.0, 3.0, 0.0, 7.5, 20.0]), xshift=-7.0),
+}
+SLABS = {"flat": (4, 17), "pitched": (4, 17), "outside": (0, 9), "outside-pitched": (6, 7)}
+
+
+def _need_compiler():
+    if compiler() is None:
+        pytest.skip("no C++ compiler (g++) for the CUDA emulation")
+
+
+@pytest.fixture(scope="module")
+def emu():
+    _need_compiler()
+    return EmulatedLauncher()
+
+
+@pytest.fixture(params=sorted(GEOMETRIES))
+def pair(request, emu):
+    """The CPU and the emulated CUDA projector of one slab."""
+    geom = Geometry(**GEOMETRIES[request.param])
+    y0, y1 = SLABS[request.param]
+    return CpuProjector(geom, y0, y1), CudaProjector(geom, y0, y1, np, emu)
+
+
+def close(ours, ref, rtol=1e-5):
+    """Equal to ``rtol`` relative to the largest value."""
+    scale = float(np.abs(ref).max())
+    assert scale > 0
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=rtol * scale)
+
+
+def test_emulated_projectors_equal_the_cpu_backend(pair):
+    cpu, gpu = pair
+    rng = np.random.default_rng(0)
+    vol = rng.standard_normal(cpu.vol_shape).astype(np.float32)
+    proj = cpu.pack(rng.standard_normal((cpu.geom.nviews, cpu.r1 - cpu.r0, cpu.geom.nx)).astype(np.float32))
+    close(gpu.forward(vol), cpu.forward(vol))
+    close(gpu.back(proj), cpu.back(proj))
+    start = rng.standard_normal(cpu.vol_shape).astype(np.float32)
+    close(gpu.back(proj, out=start.copy(), accumulate=True), cpu.back(proj, out=start.copy(), accumulate=True))
+
+
+def test_emulated_view_subsets_equal_the_cpu_backend(pair):
+    cpu, gpu = pair
+    rng = np.random.default_rng(1)
+    vol = rng.standard_normal(cpu.vol_shape).astype(np.float32)
+    views = slice(2, 4)
+    ref = cpu.forward(vol, views=views)
+    close(gpu.forward(vol, views=views), ref)
+    close(gpu.back(ref, views=views), cpu.back(ref, views=views))
+
+
+def test_emulated_pair_is_an_exact_adjoint(pair):
+    _, gpu = pair
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(gpu.vol_shape).astype(np.float32)
+    y = rng.standard_normal(gpu.proj_shape).astype(np.float32)
+    ax, aty = gpu.forward(x), gpu.back(y)
+    lhs = np.dot(ax.ravel().astype(np.float64), y.ravel())
+    rhs = np.dot(x.ravel().astype(np.float64), aty.ravel())
+    assert abs(lhs - rhs) / (np.linalg.norm(ax) * np.linalg.norm(y)) < 1e-6
+
+
+def test_rays_that_miss_the_volume_miss_it_on_both_backends(emu):
+    """Exactly the same samples: the rays that get nothing are the same ones."""
+    geom = Geometry(**GEOMETRIES["outside-pitched"])
+    ones = np.ones((geom.thickness, geom.width, 3), np.float32)
+    ours = CudaProjector(geom, 6, 9, np, emu).forward(ones)
+    ref = CpuProjector(geom, 6, 9).forward(ones)
+    assert (ref == 0).any() and (ref > 0).any()
+    np.testing.assert_array_equal(ours == 0, ref == 0)
+
+
+def test_kernels_refuse_strided_arrays_and_wrong_scalars(emu):
+    a = np.zeros((4, 6), np.float32)
+    with pytest.raises(ValueError, match="contiguous"):
+        emu.launch("pad_rows", (1, 1, 1), (32, 1, 1), (a[:, ::2], a, np.int32(4), np.int32(3), np.int32(6)))
+    with pytest.raises(TypeError, match="int32"):
+        emu.launch("pad_rows", (1, 1, 1), (32, 1, 1), (a, a, 4, np.int32(3), np.int32(6)))
+
+
+# ----------------------------------------------------------------------------------------- filter kernels
+
+
+@pytest.mark.parametrize("nx,rows", [(37, 5), (64, 3), (7, 4)])
+def test_emulated_row_filters_equal_the_numpy_path(emu, nx, rows):
+    rng = np.random.default_rng(3)
+    angles = np.linspace(-57, 63, 9)
+    views = rng.random((angles.size, rows, nx), dtype=np.float32)
+    for rfilter in (imod_radial_filter(nx, angles, cutoff=0.35, falloff=0.05), fbp_filter(nx, "hamming", 0.8)):
+        close(filter_rows(rfilter, views, np, emu), rfilter.apply(views))
+
+
+# -------------------------------------------------------------------- the GPU pipeline with NumPy + emulation
+
+
+@pytest.fixture
+def host_gpu(monkeypatch):
+    """backend='cuda' runs on a HostDevice; ``host_gpu.free`` sets its memory before a run."""
+    _need_compiler()
+    gpu = HostDevice()
+    monkeypatch.setattr(cuda_device, "open_device", lambda *args: gpu)
+    return gpu
+
+
+@pytest.fixture(scope="module")
+def series():
+    rng = np.random.default_rng(4)
+    views = rng.random((21, 19, 33), dtype=np.float32)
+    views[:, :, 10:20] += 2.0
+    return views, np.linspace(-60, 60, 21)
+
+
+@pytest.mark.parametrize("alg,pitch", [("sirt", 0.0), ("sirt", 4.0), ("sart", 0.0), ("wbp", 3.0), ("fbp", 0.0)])
+def test_pipeline_equals_the_cpu_reconstruction(host_gpu, series, alg, pitch):
+    views, angles = series
+    options = dict(thickness=11, alg=alg, pitch=pitch, iterations=4 if alg == "sirt" else 1)
+    ref = tiltrec.reconstruct(views, angles, **options)
+    ours = tiltrec.reconstruct(views, angles, backend="cuda", **options)
+    close(ours, ref, 1e-4)
+    assert host_gpu.launcher.launches and host_gpu.uploads == 1
+
+
+def test_pipeline_overlaps_slabs_and_writes_every_target(host_gpu, series, tmp_path):
+    """A small GPU: several slabs through both row buffers, the odd/even halves too, --init, files on disk."""
+    views, angles = series
+    host_gpu.free = 280_000  # 9 slices of SIRT's working set: 3 slabs
+    init_path = tmp_path / "init.mrc"
+    tiltrec.reconstruct(views, angles, init_path, thickness=11, alg="wbp")
+    options = dict(thickness=11, alg="sirt", iterations=2, split=True, init=init_path)
+    ref = tiltrec.reconstruct(views, angles, **options)
+    ours = tiltrec.reconstruct(views, angles, backend="cuda", **options)
+    for a, b in zip(ours, ref):
+        close(a, b, 1e-4)
+    assert host_gpu.uploads == 3 and host_gpu.downloads == 3 * 3 and host_gpu.host_buffers == 2 + 2 * 3
+    tiltrec.reconstruct(views, angles, tmp_path / "out.mrc", backend="cuda", **options)
+    close(read_volume(tmp_path / "out.mrc")[0], ref[0], 1e-4)
+
+
+def test_unified_strategy_falls_back_to_managed_memory_and_says_so(host_gpu, series):
+    views, angles = series
+    host_gpu.free = 100_000
+    with pytest.warns(UserWarning, match="managed memory"):
+        ours = tiltrec.reconstruct(views, angles, thickness=11, alg="sirt", iterations=2, unified=True,
+                                   backend="cuda")
+    assert host_gpu.managed and host_gpu.uploads == 1
+    close(ours, tiltrec.reconstruct(views, angles, thickness=11, alg="sirt", iterations=2), 1e-4)
+
+
+def test_slice_based_strategy_does_not_need_managed_memory(host_gpu, series):
+    views, angles = series
+    host_gpu.free = 100_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiltrec.reconstruct(views, angles, thickness=11, alg="wbp", backend="cuda")
+    assert not host_gpu.managed and host_gpu.uploads > 1
+
+
+def test_a_gpu_too_small_for_one_slice_is_an_input_error(host_gpu, series):
+    views, angles = series
+    host_gpu.free = 1000
+    with pytest.raises(InputError, match="too small"):
+        tiltrec.reconstruct(views, angles, thickness=11, alg="wbp", backend="cuda")
+
+
+# ------------------------------------------------------------------------------------------ device errors
+
+
+def test_without_a_gpu_the_error_names_the_cpu_command():
+    try:
+        gpu = cuda_device.open_device(None, 0, 1, "tiltrec-mpi")
+    except TiltrecError as exc:
+        assert "no usable CUDA GPU" in str(exc) and "tiltrec-mpi" in str(exc) and "\n" not in str(exc)
+    else:
+        pytest.skip(f"this machine has a GPU: {gpu.describe()}")
+
+
+def test_a_failing_write_stops_the_pipeline_with_its_error(host_gpu, series, monkeypatch):
+    from tiltrec.formats import MemoryWriter
+
+    views, angles = series
+    host_gpu.free = 100_000
+    calls = []
+
+    def fail_second(self, y0, slab):
+        calls.append(y0)
+        if len(calls) == 2:
+            raise TiltrecError("disk full")
+
+    monkeypatch.setattr(MemoryWriter, "write_slab", fail_second)
+    with pytest.raises(TiltrecError, match="disk full"):
+        tiltrec.reconstruct(views, angles, thickness=11, alg="wbp", backend="cuda")
+    assert len(calls) == 2
+
+
+def test_device_out_of_memory_says_which_memory_to_try(host_gpu, series, monkeypatch):
+    class OutOfMemoryError(MemoryError):  # the name CuPy's allocation failure has
+        pass
+
+    def no_memory(*args):
+        raise OutOfMemoryError("out of memory allocating 1,024 bytes")
+
+    views, angles = series
+    host_gpu.free = 100_000
+    monkeypatch.setattr(host_gpu, "upload", no_memory)
+    with pytest.raises(TiltrecError, match=r"ran out of memory with slabs of \d+ slices .*; try --memory \S+ for "
+                                           r"slabs of about \d+$"):
+        tiltrec.reconstruct(views, angles, thickness=11, alg="wbp", backend="cuda")
+
+
+def test_device_plan_sizes_slabs_from_the_budget(series):
+    from tiltrec.algorithms import ALGORITHMS
+    from tiltrec.strategies.gpu_pipeline import SLAB, device_plan
+    from tiltrec.strategies.run import Job, Target
+
+    views, angles = series
+    geom = Geometry(nx=33, ny=300, angles=angles, thickness=11)
+    job = Job(source=None, geometry=geom, algorithm="wbp", settings=None, targets=[Target([], None)], memory=0)
+    per_slice = ALGORITHMS["wbp"].footprint.per_slice(11, 33, 21, 33) + 4 * (2 * 21 * 33 + 11 * 33)
+    slabs, managed = device_plan(job, geom, 10 * per_slice, 1 << 40)
+    assert [s.y1 - s.y0 for s in slabs] == [10] * 30 and not managed
+    slabs, _ = device_plan(job, geom, 1000 * per_slice, 1 << 40)
+    assert [s.y1 - s.y0 for s in slabs] == [SLAB, SLAB, 300 - 2 * SLAB]
+    host_per_slice = 4 * 2 * (21 * 33 + 11 * 33)
+    slabs, _ = device_plan(job, geom, 1000 * per_slice, 7 * host_per_slice)
+    assert slabs[0].y1 - slabs[0].y0 == 7
+    job.unified = True
+    slabs, managed = device_plan(job, geom, 300 * per_slice, 1 << 40)
+    assert [(s.y0, s.y1) for s in slabs] == [(0, 300)] and not managed
+    slabs, managed = device_plan(job, geom, 299 * per_slice, 1 << 40)
+    assert [(s.y0, s.y1) for s in slabs] == [(0, 300)] and managed
+    with pytest.raises(InputError, match="tiltrec-cuda"):
+        device_plan(job, geom, 299 * per_slice, 300 * per_slice)

@@ -14,7 +14,7 @@ import tiltrec
 from cuda_emulation.emulator import EmulatedLauncher, compiler
 from cuda_emulation.host_device import HostDevice
 from tiltrec.errors import InputError, TiltrecError
-from tiltrec.formats import read_volume
+from tiltrec.formats import read_volume, write_stack
 from tiltrec.filters import fbp_filter, imod_radial_filter
 from tiltrec.geometry import Geometry
 from tiltrec.projectors.cpu import CpuProjector
@@ -137,6 +137,26 @@ def close(ours, ref, rtol=1e-5):
     np.testing.assert_allclose(ours, ref, rtol=0, atol=rtol * scale)
 
 
+@pytest.mark.parametrize("positivity", [False, True])
+def test_emulated_update_kernels_equal_the_cpu_steps(pair, positivity):
+    """SIRT's and SART's element-wise steps: the kernels of update.cu against the NumPy methods of the base class."""
+    cpu, gpu = pair
+    rng = np.random.default_rng(6)
+    measured, weight = (rng.standard_normal(cpu.proj_shape, dtype=np.float32) for _ in range(2))
+    x, update, volume_weight = (rng.standard_normal(cpu.vol_shape, dtype=np.float32) for _ in range(3))
+    results = []
+    for op in (cpu, gpu):
+        projected, volume = measured[::-1].copy(), x.copy()
+        op.weighted_residual(measured, projected, weight)
+        op.add_weighted(volume, update.copy(), volume_weight, positivity)
+        clipped = x.copy()
+        op.clip_negative(clipped)
+        results.append((projected, volume, clipped))
+    for ours, ref in zip(results[1], results[0]):
+        close(ours, ref)
+    assert (results[1][1] >= 0).all() == positivity and results[1][2].min() == 0.0
+
+
 def test_emulated_projectors_equal_the_cpu_backend(pair):
     cpu, gpu = pair
     rng = np.random.default_rng(0)
@@ -227,6 +247,8 @@ def test_pipeline_equals_the_cpu_reconstruction(host_gpu, series, alg, pitch):
     ours = tiltrec.reconstruct(views, angles, backend="cuda", **options)
     close(ours, ref, 1e-4)
     assert host_gpu.launcher.launches and host_gpu.uploads == 1
+    if alg == "sirt":
+        assert host_gpu.launcher.launches["add_weighted"] == 4  # the update ran on the GPU, once per iteration
 
 
 def test_pipeline_overlaps_slabs_and_writes_every_target(host_gpu, series, tmp_path):
@@ -243,6 +265,44 @@ def test_pipeline_overlaps_slabs_and_writes_every_target(host_gpu, series, tmp_p
     assert host_gpu.uploads == 3 and host_gpu.downloads == 3 * 3 and host_gpu.host_buffers == 2 + 2 * 3
     tiltrec.reconstruct(views, angles, tmp_path / "out.mrc", backend="cuda", **options)
     close(read_volume(tmp_path / "out.mrc")[0], ref[0], 1e-4)
+
+
+def test_admm_runs_through_the_unified_gpu_pipeline(host_gpu, series):
+    views, angles = series
+    options = dict(thickness=11, alg="admm", iterations=3, unified=True)
+    close(tiltrec.reconstruct(views, angles, backend="cuda", **options), tiltrec.reconstruct(views, angles, **options),
+          1e-4)
+    assert host_gpu.uploads == 1
+
+
+def test_gpu_checkpoint_resume_equals_the_uninterrupted_run(host_gpu, series, tmp_path, monkeypatch):
+    from tiltrec.strategies.checkpoint import Checkpoint
+
+    views, angles = series
+    host_gpu.free = 280_000  # 3 slabs: the interruption comes after the first is on disk
+    stack, tlt = tmp_path / "in.mrc", tmp_path / "in.tlt"
+    write_stack(stack, views)
+    tlt.write_text("".join(f"{a}\n" for a in angles))
+    options = dict(thickness=11, alg="sirt", iterations=3, backend="cuda")
+    tiltrec.reconstruct(stack, tlt, tmp_path / "whole.mrc", **options)
+    write, calls = Checkpoint._write, []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Checkpoint, "_write", interrupted)
+    out, ck = tmp_path / "out.mrc", tmp_path / "run.ckpt"
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="--resume"):
+        tiltrec.reconstruct(stack, tlt, out, checkpoint=ck, **options)
+    monkeypatch.setattr(Checkpoint, "_write", write)
+    uploads = host_gpu.uploads
+    tiltrec.reconstruct(stack, tlt, out, checkpoint=ck, resume=True, **options)
+    assert host_gpu.uploads - uploads < 3  # the slabs already written were not computed again
+    np.testing.assert_array_equal(read_volume(out)[0], read_volume(tmp_path / "whole.mrc")[0])
+    assert not ck.exists()
 
 
 def test_unified_strategy_falls_back_to_managed_memory_and_says_so(host_gpu, series):

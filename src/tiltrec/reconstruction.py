@@ -143,8 +143,6 @@ class Options:
         if self.checkpoint is not None and not alg.iterative:
             raise InputError(f"--checkpoint applies to the iterative algorithms (SIRT, SART, ADMM), not "
                              f"{alg.name.upper()}")
-        if self.checkpoint is not None and self.backend != "cpu":
-            raise InputError("--checkpoint is not available on the GPU yet: use the -mpi command")
 
 
 def _geometry(opt: Options, source: ProjectionSource) -> Geometry:

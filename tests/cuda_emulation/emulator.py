@@ -31,14 +31,18 @@ def _wrapper(k: Kernel) -> str:
     decls = ", ".join(f"{t} {n}" for t, n in k.params)
     names = ", ".join(n for _, n in k.params)
     return f"""
-extern "C" void emu_{k.name}(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, {decls})
+extern "C" void emu_{k.name}(unsigned emu_gx, unsigned emu_gy, unsigned emu_gz, unsigned emu_nx, unsigned emu_ny,
+                             unsigned emu_nz, {decls})
 {{
-    gridDim = {{gx, gy, gz}};
-    blockDim = {{bx, by, bz}};
-    for (unsigned k = 0; k < gz; ++k) for (unsigned j = 0; j < gy; ++j) for (unsigned i = 0; i < gx; ++i) {{
-        blockIdx = {{i, j, k}};
-        for (unsigned z = 0; z < bz; ++z) for (unsigned y = 0; y < by; ++y) for (unsigned x = 0; x < bx; ++x) {{
-            threadIdx = {{x, y, z}};
+    gridDim = {{emu_gx, emu_gy, emu_gz}};
+    blockDim = {{emu_nx, emu_ny, emu_nz}};
+    // loop variables named so that they never hide a kernel parameter
+    for (unsigned emu_bz = 0; emu_bz < emu_gz; ++emu_bz) for (unsigned emu_by = 0; emu_by < emu_gy; ++emu_by)
+    for (unsigned emu_bx = 0; emu_bx < emu_gx; ++emu_bx) {{
+        blockIdx = {{emu_bx, emu_by, emu_bz}};
+        for (unsigned emu_tz = 0; emu_tz < emu_nz; ++emu_tz) for (unsigned emu_ty = 0; emu_ty < emu_ny; ++emu_ty)
+        for (unsigned emu_tx = 0; emu_tx < emu_nx; ++emu_tx) {{
+            threadIdx = {{emu_tx, emu_ty, emu_tz}};
             {k.name}({names});
         }}
     }}

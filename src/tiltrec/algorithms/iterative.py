@@ -26,11 +26,6 @@ def _row_weights(op):
     return _inverse(op.xp, op.forward(ones_volume))
 
 
-def _clip_positive(xp, x, settings: Settings):
-    if settings.positivity:
-        xp.maximum(x, 0.0, out=x)
-
-
 def _restore(xp, x, checkpoint, callback) -> int:
     """The iteration to start from: 0, or that of the saved state, which is then loaded into ``x``."""
     saved = checkpoint.restore()
@@ -56,12 +51,9 @@ def sirt(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
     update = op.zeros_volume()
     for k in range(_restore(xp, x, checkpoint, callback), settings.iterations_for("sirt")):
         op.forward(x, out=residual)
-        xp.subtract(p, residual, out=residual)
-        residual *= row_weight
+        op.weighted_residual(p, residual, row_weight)
         op.back(residual, out=update)
-        update *= col_weight
-        x += update
-        _clip_positive(xp, x, settings)
+        op.add_weighted(x, update, col_weight, settings.positivity)
         if callback:
             callback(1)
         checkpoint.save(k + 1, {"x": x})
@@ -90,10 +82,10 @@ def sart(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
         for t in spread_order(op.geom.nviews):
             view = slice(int(t), int(t) + 1)
             op.forward(x, out=residual, views=view)
-            xp.subtract(p[view], residual, out=residual)
-            residual *= row_weight[view]
+            op.weighted_residual(p[view], residual, row_weight[view])
             op.back(residual, out=x, accumulate=True, views=view)
-            _clip_positive(xp, x, settings)
+            if settings.positivity:
+                op.clip_negative(x)
         if callback:
             callback(1)
         checkpoint.save(k + 1, {"x": x})

@@ -109,7 +109,7 @@ def read_params(path: Path | str) -> tuple[dict[str, list[Entry]], Path]:
         text = path.read_text(errors="replace")
     except OSError as err:
         raise file_error(path, f"cannot read the parameter file ({err.strerror or err})") from None
-    return parse_params(text, str(path)), path.resolve().parent
+    return parse_params(text, str(path)), path.absolute().parent
 
 
 # ------------------------------------------------------------------------------------------ values

@@ -71,6 +71,24 @@ class SlabProjector(ABC):
         self._back(proj, out, self.coef.subset(views))
         return out
 
+    # --- the iterative algorithms' element-wise steps (kernels on the GPU) ---
+    def weighted_residual(self, measured, projected, weight) -> None:
+        """``projected <- (measured - projected) * weight``, in place."""
+        self.xp.subtract(measured, projected, out=projected)
+        projected *= weight
+
+    def add_weighted(self, x, update, weight, positivity: bool) -> None:
+        """``x <- x + update * weight`` (``update`` may be overwritten), then negative values to 0 with
+        ``positivity``."""
+        update *= weight
+        x += update
+        if positivity:
+            self.clip_negative(x)
+
+    def clip_negative(self, x) -> None:
+        """``x <- max(x, 0)``, in place."""
+        self.xp.maximum(x, 0.0, out=x)
+
     @abstractmethod
     def _forward(self, vol, proj, coef: SlabCoefficients) -> None:
         """Accumulate ``A vol`` into ``proj``."""

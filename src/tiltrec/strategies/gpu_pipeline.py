@@ -27,7 +27,7 @@ from ..errors import InputError, TiltrecError
 from ..projectors.cuda.projector import CudaProjector
 from ..projectors.cuda.launcher import Launcher
 from .plan import BYTES, Slab, available_memory, format_bytes, plan_slabs, slab_height
-from .run import Job, compute_geometry, figures, initial_slab
+from .run import Job, Session, compute_geometry, figures, initial_slab
 
 SLAB = 128  # slices per slab when slices are independent: enough threads to fill a GPU, and slabs to overlap
 
@@ -136,6 +136,11 @@ class _Writer:
         self._raise()
         self.work.put((writer, y0, buffer, shape, copied, keep))
 
+    def drain(self) -> None:
+        """Wait until every slab handed over so far is written."""
+        self.work.join()
+        self._raise()
+
     def close(self, failed: bool) -> None:
         if failed:
             self.error = self.error or RuntimeError("stopped")
@@ -160,6 +165,7 @@ class _Writer:
             except BaseException as exc:  # reported to the main thread at its next call
                 self.error = self.error or exc
             self.free.put(buffer)
+            self.work.task_done()
 
 
 def _view(buffer: np.ndarray, shape) -> np.ndarray:
@@ -171,9 +177,6 @@ def run_on_device(job: Job) -> dict:
     """Reconstruct the job's volumes on ``job.device``; returns timing figures like ``run.run``."""
     device = job.device
     alg = ALGORITHMS[job.algorithm]
-    if alg.couples_slices or job.checkpoint is not None:  # not wired into the pipeline yet: say so, run nothing
-        what = "--checkpoint" if job.checkpoint is not None else alg.name.upper()
-        raise InputError(f"{what} is not available on the GPU yet: use the -mpi command")
     subsets = [(t, compute_geometry(job, job.geometry.with_views(t.views))) for t in job.targets]
     budget = min(job.world.allgather(min(job.memory, device.free_memory())))  # every rank plans the same slabs
     host = available_memory() // 2 // job.world.local_size
@@ -200,28 +203,38 @@ def run_on_device(job: Job) -> dict:
 def _pipeline(job: Job, device: Device, alg, subsets, slabs: list[Slab]) -> None:
     from ..progress import Progress
 
+    progress = Progress(len(slabs) * len(subsets) * alg.steps(job.settings), label=job.algorithm.upper(),
+                        quiet=job.quiet or job.world.rank > 0)
+    with Session(job, alg, slabs, progress) as session:  # checkpoints, and ADMM's ranks in lockstep
+        todo = [index for index in range(len(slabs)) if not session.finished(index)]
+        if todo:  # none: more ranks than slabs, or all written before an interruption
+            _slabs_on_device(job, device, alg, subsets, slabs, todo, session, progress)
+    progress.finish()
+
+
+def _slabs_on_device(job: Job, device: Device, alg, subsets, slabs: list[Slab], todo: list[int], session: Session,
+                     progress) -> None:
     xp = device.xp
     g = job.geometry
     first, width = g.slices[0], g.width
-    progress = Progress(len(slabs) * len(subsets) * alg.steps(job.settings), label=job.algorithm.upper(),
-                        quiet=job.quiet or job.world.rank > 0)
-    if not slabs:  # more ranks than slabs
-        return
-    rows_of = [g.rows_needed(s.c0, s.c1) for s in slabs]
+    rows_of = {index: g.rows_needed(slabs[index].c0, slabs[index].c1) for index in todo}
     # one slab: nothing to overlap, so plain host memory (pinning a whole volume costs time and locked RAM)
-    host_buffer = device.host_buffer if len(slabs) > 1 else (lambda n: np.empty(n, np.float32))
-    uploads = _Uploads(device, max(g.nviews * (r1 - r0) * g.nx for r0, r1 in rows_of), host_buffer)
-    result = g.thickness * width * max(s.y1 - s.y0 for s in slabs)
-    writer = _Writer(host_buffer, result, len(subsets) * (2 if len(slabs) > 1 else 1))
+    host_buffer = device.host_buffer if len(todo) > 1 else (lambda n: np.empty(n, np.float32))
+    uploads = _Uploads(device, max(g.nviews * (r1 - r0) * g.nx for r0, r1 in rows_of.values()), host_buffer)
+    result = g.thickness * width * max(slabs[index].y1 - slabs[index].y0 for index in todo)
+    writer = _Writer(host_buffer, result, len(subsets) * (2 if len(todo) > 1 else 1))
     compute, download = device.stream(), device.stream()
     failed = True
     try:
-        pending = uploads.put(job.source.rows(*rows_of[0]))
-        for index, slab in enumerate(slabs):
+        pending = uploads.put(session.rows(*rows_of[todo[0]]))
+        for step, index in enumerate(todo):
+            slab = slabs[index]
             slot, (r0, r1) = pending, rows_of[index]
             compute.wait_event(slot.uploaded)
             with compute:
-                for target, geom in subsets:
+                for t, (target, geom) in enumerate(subsets):
+                    if session.finished(index, t):
+                        continue
                     op = CudaProjector(geom, slab.c0, slab.c1, xp, device.launcher)
                     x_off = geom.width // 2 - width // 2
                     every_row = len(target.views) == slot.rows.shape[0] and (op.r0, op.r1) == (r0, r1)
@@ -230,7 +243,8 @@ def _pipeline(job: Job, device: Device, alg, subsets, slabs: list[Slab]) -> None
                     x0 = None
                     if job.init is not None:
                         x0 = xp.asarray(initial_slab(job, np.zeros(op.vol_shape, np.float32), slab, x_off))
-                    vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance)
+                    vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance,
+                                  **session.extras(index, t))
                     out = xp.ascontiguousarray(vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0])
                     ready = compute.record()
                     buffer = writer.buffer()
@@ -238,9 +252,12 @@ def _pipeline(job: Job, device: Device, alg, subsets, slabs: list[Slab]) -> None
                     with download:
                         device.download(out, _view(buffer, out.shape), download)
                     writer.put(target.writer, slab.y0 - first, buffer, out.shape, download.record(), keep=out)
+                    if session.checkpoint is not None:  # a slab counts as finished once it is on disk
+                        writer.drain()
+                        session.done(index, t)
                 slot.released = compute.record()
-            if index + 1 < len(slabs):  # read from disk while the GPU computes
-                pending = uploads.put(job.source.rows(*rows_of[index + 1]))
+            if step + 1 < len(todo):  # read from disk while the GPU computes
+                pending = uploads.put(session.rows(*rows_of[todo[step + 1]]))
         device.synchronize()
         failed = False
     finally:
@@ -248,4 +265,3 @@ def _pipeline(job: Job, device: Device, alg, subsets, slabs: list[Slab]) -> None
             with suppress(Exception):  # a failed device may fail again; the first error is the one to report
                 device.synchronize()  # nothing in flight may touch memory that is about to be freed
         writer.close(failed)
-    progress.finish()

@@ -15,6 +15,7 @@ from ..coefficients import SlabCoefficients
 from .launcher import Launcher, blocks
 
 BLOCK = (32, 8, 1)  # 32 consecutive Y (contiguous in memory) per warp, 8 columns
+FLAT_BLOCK = 256  # threads per block of the element-wise kernels (kernels/update.cu)
 
 
 class CudaProjector(SlabProjector):
@@ -30,6 +31,21 @@ class CudaProjector(SlabProjector):
         """One thread per element of a (planes, slow, fast) output, ``fast`` contiguous."""
         grid = (blocks(fast, BLOCK[0]), blocks(slow, BLOCK[1]), planes)
         self.launcher.launch(name, grid, BLOCK, args)
+
+    def _launch_flat(self, name: str, n: int, args: tuple) -> None:
+        """One thread per element of flat arrays of ``n`` elements."""
+        self.launcher.launch(name, (blocks(n, FLAT_BLOCK), 1, 1), (FLAT_BLOCK, 1, 1), (*args, np.int64(n)))
+
+    def weighted_residual(self, measured, projected, weight) -> None:
+        self._launch_flat("weighted_residual", projected.size, (measured, projected, weight))
+
+    def add_weighted(self, x, update, weight, positivity: bool) -> None:
+        n = x.size
+        self.launcher.launch("add_weighted", (blocks(n, FLAT_BLOCK), 1, 1), (FLAT_BLOCK, 1, 1),
+                             (x, update, weight, np.int64(n), np.int32(bool(positivity))))
+
+    def clip_negative(self, x) -> None:
+        self._launch_flat("clip_negative", x.size, (x,))
 
     def _sizes(self, proj, vol) -> tuple:
         nv, ncol, nrow = proj.shape

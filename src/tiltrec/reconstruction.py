@@ -9,7 +9,7 @@ import resource
 import sys
 import warnings
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from .geometry import Geometry
 from .inputs import ProjectionSource, open_source
 from .mpi import World, collectively, detect_world
 from .strategies.plan import available_memory, format_bytes
-from .strategies.run import Job, Target, run
+from .strategies.run import Job, Target, rank_slabs, run
 
 HALVES = ("odd", "even")
 
@@ -172,13 +172,13 @@ def _geometry(opt: Options, source: ProjectionSource) -> Geometry:
                     pitch=pitch, xshift=xshift / b, zshift=opt.zshift / b, center_shift=(shift_x, shift_y))
 
 
-def _settings(opt: Options, source: ProjectionSource) -> Settings:
+def _settings(opt: Options) -> Settings:
+    """The algorithm's settings; the data mean (a pass over the whole stack) is added once the job is known to fit."""
     return Settings(iterations=opt.iterations, relax=opt.relax, positivity=opt.positivity, filter=opt.filter,
                     cutoff=opt.cutoff, radial=opt.radial, density_weighting=opt.density_weighting,
                     true_sigma=opt.true_sigma, fake_sirt_iterations=opt.fake_sirt, hamming=opt.hamming,
                     multiply_gaussian=opt.multiply_gaussian, interp=opt.interp, cosine_stretch=opt.cosine_stretch,
-                    scale=opt.scale, data_mean=source.mean() if opt.alg in ("wbp", "imod-sirt") else 0.0,
-                    threads=opt.threads or -1,
+                    scale=opt.scale, threads=opt.threads or -1,
                     reg=opt.reg, lam=opt.lam, rho=opt.rho, cg_iterations=opt.cg_iterations)
 
 
@@ -247,13 +247,17 @@ def _prepare(stack, angles, output, opt: Options, init, world: World, files: Exi
     source = open_source(stack, angles, exclude=opt.exclude, include=opt.include, binning=opt.binning,
                          log=opt.log)
     geom = _geometry(opt, source)
-    settings = _settings(opt, source)
+    settings = _settings(opt)
     if init is not None:
         init = open_volume(init, opt.layout, (geom.width, geom.nslices, geom.thickness))
         files.callback(init.close)
     job = Job(source=source, geometry=geom, algorithm=opt.alg, settings=settings, targets=[], memory=budget,
               unified=opt.unified, pad_x=opt.pad_x, init=init, quiet=opt.quiet, world=world, device=gpu,
               log_file=opt.log_file)
+    if gpu is None:
+        rank_slabs(job)  # a volume that does not fit --memory is refused now, before the stack is read
+    if opt.alg in ("wbp", "imod-sirt"):  # IMOD's fill value comes from the mean of the whole stack
+        job.settings = replace(job.settings, data_mean=source.mean())
     if opt.checkpoint is not None:
         job.checkpoint = _checkpoint(opt, job, output)
     if world.rank == 0:
@@ -268,7 +272,6 @@ def _checkpoint(opt: Options, job: Job, output):
     """This rank's checkpoint (strategies.checkpoint): read back with ``--resume``, else new."""
     from .formats.hdf5 import SUFFIXES as HDF5
     from .strategies.checkpoint import Checkpoint, CheckpointOptions, fingerprint
-    from .strategies.run import rank_slabs
 
     if output is None or Path(output).suffix.lower() in HDF5:
         raise InputError("--checkpoint needs an MRC output file (the slices written so far stay in it)")

@@ -93,3 +93,17 @@ def run_group(command, timeout=180):
     with process_group(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
         _, err = proc.communicate(timeout=timeout)
     return proc.returncode, err
+
+
+def phantom_series(folder: Path, angles, noise_seed: int) -> Path:
+    """``folder/in.mrc`` and ``in.tlt``: the simulated cell (64 x 40 x 24, seed 3) projected at ``angles`` with
+    noise (SNR 2, seed ``noise_seed``), 5 A pixels; returns ``folder``."""
+    from tiltrec.formats import write_stack
+    from tiltrec.simulate.noise import add_noise
+    from tiltrec.simulate.phantom import cell_phantom
+    from tiltrec.simulate.project import project_volume
+
+    views = add_noise(project_volume(cell_phantom(64, 40, 24, seed=3), angles), snr=2.0, rng=noise_seed)
+    write_stack(folder / "in.mrc", views, pixel_size=5.0)
+    (folder / "in.tlt").write_text("".join(f"{a}\n" for a in angles))
+    return folder

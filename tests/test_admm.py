@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from cli_helpers import MPIEXEC, cli, needs_mpi, one_line, run_group
+from cli_helpers import MPIEXEC, cli, needs_mpi, one_line, phantom_series, run_group
 
 from tiltrec.algorithms import ALGORITHMS
 from tiltrec.algorithms.reductions import local_dot
@@ -305,11 +305,7 @@ def test_admm_result_scales_with_the_data(noisy_wedge):
 # ------------------------------------------------------------------------------------------------ command line
 @pytest.fixture(scope="module")
 def series(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("admm")
-    views = add_noise(project_volume(cell_phantom(64, 40, 24, seed=3), WEDGE), snr=2.0, rng=2)
-    write_stack(folder / "in.mrc", views, pixel_size=5.0)
-    (folder / "in.tlt").write_text("".join(f"{a}\n" for a in WEDGE))
-    return folder
+    return phantom_series(tmp_path_factory.mktemp("admm"), WEDGE, noise_seed=2)
 
 
 def test_admm_on_the_slice_based_command_points_to_tiltrecz(series, tmp_path):

@@ -9,14 +9,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cli_helpers import BIN, MPIEXEC, cli, needs_mpi, one_line, process_group, run_group
+from cli_helpers import BIN, MPIEXEC, cli, needs_mpi, one_line, phantom_series, process_group, run_group
 
 import tiltrec
 from tiltrec.algorithms import ALGORITHMS
-from tiltrec.formats import read_volume, write_stack
-from tiltrec.simulate.noise import add_noise
-from tiltrec.simulate.phantom import cell_phantom
-from tiltrec.simulate.project import project_volume
+from tiltrec.formats import read_volume
 from tiltrec.strategies.checkpoint import Checkpoint
 
 ANGLES = np.arange(-60.0, 61.0, 4.0)
@@ -24,11 +21,7 @@ ANGLES = np.arange(-60.0, 61.0, 4.0)
 
 @pytest.fixture(scope="module")
 def series(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("checkpoint")
-    views = add_noise(project_volume(cell_phantom(64, 40, 24, seed=3), ANGLES), snr=2.0, rng=4)
-    write_stack(folder / "in.mrc", views, pixel_size=5.0)
-    (folder / "in.tlt").write_text("".join(f"{a}\n" for a in ANGLES))
-    return folder
+    return phantom_series(tmp_path_factory.mktemp("checkpoint"), ANGLES, noise_seed=4)
 
 
 def reconstruct(series, out, **options):

@@ -29,7 +29,7 @@ from benchmarks.procs import run_measured, program, shell_line  # noqa: E402
 from tiltrec.strategies.plan import format_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "admm", "mpi", "startup", "gpu")
+SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "admm", "mpi", "startup", "gpu", "standard")
 NVIEWS = 61
 MAX_TILT = 60.0
 
@@ -423,6 +423,11 @@ def main(argv=None) -> int:
                     from benchmarks.gpu import bench_gpu
 
                     report.add(bench_gpu(opts.quick, plan.wbp_repeats, tmp, write_series, table, log))
+                elif section == "standard":
+                    from benchmarks.standard import bench_standard
+
+                    report.add(bench_standard(opts.quick, threads, thread_args(opts.threads), tmp, ceiling,
+                                              write_series, angles, NVIEWS, table, log))
             except Exception as exc:  # report it, go on with the other sections
                 failed.append(section)
                 report.add(f"## {section}: FAILED\n\n```\n{type(exc).__name__}: {exc}\n```")

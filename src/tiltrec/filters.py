@@ -291,6 +291,14 @@ def _gaussian_tail(base, k, nx, npad, cutoff_px: float, falloff_px: float, true_
     return w
 
 
+def imod_view_attenuation(angles_deg, density_weighting: bool | int = True) -> np.ndarray:
+    """Each view's weight under ``DENSWEIGHT``: True (IMOD's default, 2 neighbours), False/0 (all 1) or the number
+    of neighbours (see :func:`imod_density_weights`)."""
+    angles = np.atleast_1d(np.asarray(angles_deg, dtype=np.float64)).ravel()
+    neighbours = 2 if density_weighting is True else int(density_weighting)
+    return imod_density_weights(angles, neighbours=neighbours) if neighbours > 0 else np.ones(angles.size)
+
+
 def imod_density_weights(angles_deg, neighbours: int = 2, neighbour_weights=None) -> np.ndarray:
     """IMOD's per-view weighting by the local density of tilt angles (``DENSWEIGHT``), in the input order.
 
@@ -354,9 +362,7 @@ def imod_radial_filter(nx: int, angles_deg, *, cutoff: float | None = None, fall
     npad = imod_pad_length(nx)
     base = imod_radial_weights(nx, npad, cutoff=cutoff, falloff=falloff, true_sigma=true_sigma,
                                fake_sirt_iterations=fake_sirt_iterations, hamming=hamming, multiply=multiply)
-    nb = 2 if density_weighting is True else int(density_weighting)
-    dens = imod_density_weights(angles, neighbours=nb) if nb > 0 else np.ones(angles.size)
-    w = dens[:, None] * base[None, :]
+    w = imod_view_attenuation(angles, density_weighting)[:, None] * base[None, :]
     if cosine_stretch:
         nu = np.arange(npad // 2 + 1) / npad
         cb = np.abs(np.cos(np.radians(angles)))

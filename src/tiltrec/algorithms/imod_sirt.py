@@ -81,14 +81,19 @@ def backprojector(angle: float, nx: int, width: int, thick: int):
         rows += [voxel, voxel]
         cols += [ip - 1, ip]
         vals += [1.0 - frac, frac]
-    matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                           shape=(thick * width, nx)) if rows else sp.csr_matrix((thick * width, nx))
-    return matrix, outside.ravel()
+    return _sparse(rows, cols, vals, (thick * width, nx)), outside.ravel()
+
+
+def _sparse(rows: list, cols: list, vals: list, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A sparse matrix from lists of index and value arrays (empty lists: all zero)."""
+    if not rows:
+        return sp.csr_matrix(shape)
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
 
 
 def _ray_span(start: float, step: float, limit: int) -> tuple[int, float]:
-    """IMOD's first and last 1-based output pixels whose samples ``start + (i - first) * step`` stay within
-    ``[1, limit)``, and the sample at the first."""
+    """IMOD's first 1-based output pixel whose sample ``start + (i - 1) * step`` lies within ``[1, limit)``, and
+    that sample."""
     first = 1
     if start < 1:
         first = math.ceil((1.0 - start) / step + 1.0)
@@ -155,19 +160,14 @@ def reprojector(angle: float, width: int, thick: int):
                 add(i, io, ii, fo, inner - ii, weight)
             else:
                 add(i, ii, io, inner - ii, fo, weight)
-    if not rows:
-        return sp.csr_matrix((width, thick * width)), fill
-    matrix = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                           shape=(width, thick * width))
-    return matrix, fill
+    return _sparse(rows, cols, vals, (width, thick * width)), fill
 
 
 def _weights(geom, settings: Settings, npad: int, filter_scale: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Filter set 1 (the start), set 2 (the differences) and IMOD's ``zeroWeight``."""
-    nx, nv = geom.nx, geom.nviews
+    nx = geom.nx
     cutoff, falloff = settings.radial if settings.radial else (None, None)
-    neighbours = 2 if settings.density_weighting is True else int(settings.density_weighting)
-    atten = filters.imod_density_weights(geom.angles, neighbours=neighbours) if neighbours else np.ones(nv)
+    atten = filters.imod_view_attenuation(geom.angles, settings.density_weighting)
     flat = filters.imod_radial_weights(nx, npad, cutoff=cutoff, falloff=falloff, flat=1.0)
     start = atten[:, None] * filter_scale * flat[None, :]
     start[:, 0] = 0.2 * atten

@@ -25,11 +25,6 @@ _JIT = dict(cache=True, nogil=True, fastmath=False, boundscheck=False, error_mod
 MAX_STRETCH_ANGLE = 80.0  # IMOD stretches only when every tilt angle lies within +-80 degrees
 
 
-def _nint(x: float) -> float:
-    """Fortran NINT: round half away from zero."""
-    return math.copysign(math.floor(abs(x) + 0.5), x)
-
-
 class ImodCpuBackprojector:
     """Back-projection of one slab of ``geom`` the way IMOD's CPU code computes it.
 
@@ -54,7 +49,7 @@ class ImodCpuBackprojector:
     # --- layout of the stretched lines ---
     def _row_shift(self, row: float) -> float:
         """Whole-pixel Z shift of the vertical slice of 1-based input row ``row``."""
-        return _nint(math.tan(math.radians(self.pitch)) * (row - self.geom.center_slice)) if self.pitch else 0.0
+        return _fnint(math.tan(math.radians(self.pitch)) * (row - self.geom.center_slice)) if self.pitch else 0.0
 
     def _stretch_extent(self):
         """Per view: the offset and length of the stretched line, from where the volume's corners project."""
@@ -111,7 +106,7 @@ class ImodCpuBackprojector:
         """Per view and thickness row (Z centre ``zcen``): the 1-based view column of output column 1 (``a0``) and
         its sample position in the line (``s0``)."""
         g = self.geom
-        z = np.arange(1, self.thick_bp + 1 if g.has_pitch else g.thickness + 1) - zcen
+        z = np.arange(1, self.thick_bp + 1) - zcen
         zpart = z[None, :] * self.sb[:, None] + g.xcen_in
         x1 = 1.0 - g.xcen_out
         a0 = zpart + x1 * self.cb[:, None]
@@ -187,6 +182,7 @@ def _back_lines(S, V, a0, da, s0, ds, count, nx):
 
 @njit(**_JIT)
 def _fnint(x):
+    """Fortran NINT: round half away from zero (also called from Python)."""
     return math.copysign(math.floor(abs(x) + 0.5), x)
 
 

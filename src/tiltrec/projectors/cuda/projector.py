@@ -32,20 +32,20 @@ class CudaProjector(SlabProjector):
         grid = (blocks(fast, BLOCK[0]), blocks(slow, BLOCK[1]), planes)
         self.launcher.launch(name, grid, BLOCK, args)
 
-    def _launch_flat(self, name: str, n: int, args: tuple) -> None:
-        """One thread per element of flat arrays of ``n`` elements."""
-        self.launcher.launch(name, (blocks(n, FLAT_BLOCK), 1, 1), (FLAT_BLOCK, 1, 1), (*args, np.int64(n)))
+    def _launch_flat(self, name: str, arrays: tuple, *scalars) -> None:
+        """One thread per element of the flat ``arrays`` (the first one's size, passed after them, then
+        ``scalars``)."""
+        n = arrays[0].size
+        self.launcher.launch(name, (blocks(n, FLAT_BLOCK), 1, 1), (FLAT_BLOCK, 1, 1), (*arrays, np.int64(n), *scalars))
 
     def weighted_residual(self, measured, projected, weight) -> None:
-        self._launch_flat("weighted_residual", projected.size, (measured, projected, weight))
+        self._launch_flat("weighted_residual", (measured, projected, weight))
 
     def add_weighted(self, x, update, weight, positivity: bool) -> None:
-        n = x.size
-        self.launcher.launch("add_weighted", (blocks(n, FLAT_BLOCK), 1, 1), (FLAT_BLOCK, 1, 1),
-                             (x, update, weight, np.int64(n), np.int32(bool(positivity))))
+        self._launch_flat("add_weighted", (x, update, weight), np.int32(bool(positivity)))
 
     def clip_negative(self, x) -> None:
-        self._launch_flat("clip_negative", x.size, (x,))
+        self._launch_flat("clip_negative", (x,))
 
     def _sizes(self, proj, vol) -> tuple:
         nv, ncol, nrow = proj.shape

@@ -52,7 +52,7 @@ class Plan:
     tiny: tuple[int, int, int] = (64, 8, 32)  # view size, views, output thickness
 
 
-FULL = Plan(kernel_width=1024, kernel_thickness=256, kernel_slabs=(32, 64), pitches=(0.0, 5.0), repeats=3,
+FULL = Plan(kernel_width=1024, kernel_thickness=256, kernel_slabs=(32, 64, 128), pitches=(0.0, 5.0), repeats=3,
             wbp_cases=((1024, 256), (512, 128)), wbp_repeats=3, sirt_size=512, sirt_thickness=128, sirt_slab=512,
             sirt_iterations=10)
 QUICK = Plan(kernel_width=512, kernel_thickness=128, kernel_slabs=(32, 64), pitches=(0.0, 5.0), repeats=1,

@@ -63,13 +63,13 @@ def _passes(alg: str, iterations: int | None) -> int:
     return a.passes(Settings(iterations=iterations)) if a.iterative else 1
 
 
-def _unified_bytes(alg: str, n: int, thickness: int, nviews: int, angles) -> int:
+def _unified_bytes(alg: str, n: int, thickness: int, angles) -> int:
     """Working memory of a whole-volume (unified) run, on the X-padded width the command line uses."""
     from tiltrec.algorithms import ALGORITHMS
     from tiltrec.geometry import Geometry
 
-    width = Geometry(nx=n, ny=n, angles=angles, thickness=thickness, width=n).min_padding_width()
-    return n * ALGORITHMS[alg].footprint.per_slice(thickness, width, nviews, n)
+    geom = Geometry(nx=n, ny=n, angles=angles, thickness=thickness, width=n)
+    return n * ALGORITHMS[alg].footprint.per_slice(geom.with_width(geom.min_padding_width()))
 
 
 def _fits_on_disk(n: int, thickness: int, nviews: int, tmp: Path) -> tuple[bool, int]:
@@ -113,7 +113,7 @@ def bench_standard(quick: bool, threads: int, threads_args: list[str], tmp: Path
             row = Row(size, job, f"`{shell_line(argv)}`")
             rows.append(row)
             if command == "tiltrecz-mpi":
-                need, budget = _unified_bytes(alg, n, thick, nviews, angles(nviews)), available_memory() // 2
+                need, budget = _unified_bytes(alg, n, thick, angles(nviews)), available_memory() // 2
                 if need > budget:
                     row.note = (f"skipped: the whole volume needs about {format_bytes(need)}, the command's "
                                 f"default memory budget is {format_bytes(budget)}")

@@ -384,7 +384,7 @@ def test_device_plan_sizes_slabs_from_the_budget(series):
     views, angles = series
     geom = Geometry(nx=33, ny=300, angles=angles, thickness=11)
     job = Job(source=None, geometry=geom, algorithm="wbp", settings=None, targets=[Target([], None)], memory=0)
-    per_slice = ALGORITHMS["wbp"].footprint.per_slice(11, 33, 21, 33) + 4 * (2 * 21 * 33 + 11 * 33)
+    per_slice = ALGORITHMS["wbp"].footprint.per_slice(geom) + 4 * (2 * 21 * 33 + 11 * 33)
     slabs, managed = device_plan(job, geom, 10 * per_slice, 1 << 40)
     assert [s.y1 - s.y0 for s in slabs] == [10] * 30 and not managed
     slabs, _ = device_plan(job, geom, 1000 * per_slice, 1 << 40)

@@ -32,18 +32,43 @@ def test_adjoint_dot_product(geom):
     assert abs(lhs - rhs) / abs(lhs) < 1e-5
 
 
-def test_back_projection_matches_plain_model(geom):
+def test_back_projection_matches_plain_model():
     """Same samples and IMOD's legal range in X (views with zero first and last rows: the models differ only in
     whether a sample exactly on the last row counts)."""
+    geom = Geometry(**GEOMETRIES["flat"])
     rng = np.random.default_rng(1)
     views = rng.random((geom.nviews, geom.ny, geom.nx)).astype(np.float32)
     views[:, :1] = views[:, -1:] = 0
     ref = backproject_reference(views, geom.angles, width=geom.width, thickness=geom.thickness,
-                                offset=geom.offset, pitch=float(geom.pitch), xshift=geom.xshift,
-                                zshift=geom.zshift)
+                                offset=geom.offset, xshift=geom.xshift, zshift=geom.zshift)
     op = CpuProjector(geom, 0, geom.ny)
     ours = op.back(op.pack(views[:, op.r0:op.r1])).transpose(2, 0, 1)
     np.testing.assert_allclose(ours, ref, atol=2e-5 * np.abs(ref).max())
+
+
+def linear_views(geom, seed: int = 5) -> np.ndarray:
+    """Views that are linear in column and row, different per view: bilinear interpolation is exact on them."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:geom.ny, 0:geom.nx]
+    c = rng.standard_normal((geom.nviews, 3, 1, 1))
+    return (c[:, 0] + 0.1 * c[:, 1] * cols + 0.1 * c[:, 2] * rows + 5).astype(np.float32)
+
+
+@pytest.mark.parametrize("pitch", [5.0, -12.0])
+def test_pitch_frame_is_exact_where_interpolation_is(pitch):
+    """With one X-axis tilt, the projector back-projects into the tilted frame and interpolates the slab from it
+    (pitch_frame.py).  Both steps are exact for views linear in column and row, so inside the views it equals the
+    single bilinear interpolation of the plain model."""
+    geom = Geometry(nx=64, ny=40, angles=np.linspace(-55, 50, 9), thickness=12, width=30, offset=1.0, pitch=pitch,
+                    xshift=-1.5, zshift=0.75)
+    views = linear_views(geom)
+    ref = backproject_reference(views, geom.angles, width=geom.width, thickness=geom.thickness, offset=geom.offset,
+                                pitch=pitch, xshift=geom.xshift, zshift=geom.zshift)
+    y0, y1 = 8, 32  # rows of every voxel's samples exist
+    op = CpuProjector(geom, y0, y1)
+    assert op.frame is not None
+    ours = op.back(op.pack(views[:, op.r0:op.r1])).transpose(2, 0, 1)
+    np.testing.assert_allclose(ours, ref[y0:y1], rtol=2e-5)
 
 
 def test_slabs_assemble_the_whole_volume(geom):

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..geometry import Geometry
 from .coefficients import SlabCoefficients
+from .pitch_frame import PitchFrame
 
 
 class SlabProjector(ABC):
@@ -25,10 +26,12 @@ class SlabProjector(ABC):
         self.geom = geom
         self.y0, self.y1 = y0, y1
         self.r0, self.r1 = geom.rows_needed(y0, y1)
-        self.pitched = geom.has_pitch
         self.vol_shape = (geom.thickness, geom.width, y1 - y0)
         self.proj_shape = (geom.nviews, geom.nx, self.r1 - self.r0)
-        self.coef = SlabCoefficients.of(geom, y0, self.r0)
+        # one X-axis tilt for all views: flat kernels in the tilted frame; else (per-view tilts) bilinear kernels
+        self.frame = PitchFrame.of(geom, y0, y1, self.r0, self.r1) if PitchFrame.applies(geom) else None
+        self.pitched = geom.has_pitch and self.frame is None
+        self.coef = self.frame.coef if self.frame else SlabCoefficients.of(geom, y0, self.r0)
 
     # --- layout ---
     def zeros_volume(self):

@@ -18,20 +18,40 @@ def _z_block(nz: int) -> int:
 class CpuProjector(SlabProjector):
     """Numba implementation of the slab projector."""
 
+    def __init__(self, geom, y0: int, y1: int):
+        super().__init__(geom, y0, y1)
+        self._q = None  # the tilted frame's array, allocated on first use
+
     def zeros_volume(self):
         return k.aligned_zeros(self.vol_shape)
 
     def zeros_projections(self):
         return k.aligned_zeros(self.proj_shape)
 
+    def _frame(self):
+        """The tilted frame's array (pitch_frame.py), zeroed; allocated once per projector."""
+        if self._q is None:
+            self._q = k.aligned_zeros(self.frame.shape)
+        else:
+            self._q[...] = 0
+        return self._q
+
     def _forward(self, vol, proj, c):
-        if self.pitched:
+        if self.frame is not None:
+            f, q = self.frame, self._frame()
+            k.compose_transposed(vol, q, f.w, f.runs, f.run_start, k.COMPOSE_X_BLOCK)
+            k.forward_flat(q, proj, c.u_row, c.u_dx, Z_BLOCK)
+        elif self.pitched:
             k.forward_pitched(vol, proj, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
         else:
             k.forward_flat(vol, proj, c.u_row, c.u_dx, Z_BLOCK)
 
     def _back(self, proj, vol, c):
-        if self.pitched:
+        if self.frame is not None:
+            f, q = self.frame, self._frame()
+            k.back_flat(proj, q, c.u_row, c.u_dx, _z_block(q.shape[0]))
+            k.compose(q, vol, f.w, f.runs, f.run_start, k.COMPOSE_X_BLOCK)
+        elif self.pitched:
             k.back_pitched(proj, vol, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
         else:
             k.back_flat(proj, vol, c.u_row, c.u_dx, _z_block(vol.shape[0]))

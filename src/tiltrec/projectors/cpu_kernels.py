@@ -132,6 +132,45 @@ def forward_pitched(V, P, u_row, u_dx, u_dy, r_row, r_dy):
                     P[t, i + 1, k + 1] += g * fa
 
 
+COMPOSE_X_BLOCK = 32  # columns per task of compose: consecutive columns are adjacent in memory (bin/bench kernels)
+
+
+@njit(parallel=True, **_JIT)
+def compose(Q, V, w, runs, run_start, x_block):
+    """V[z, x, y] += bilinear interpolation of the tilted frame Q[:, x, :] (pitch_frame.py), run by run; parallel
+    over blocks of columns, each thread sweeping its block row by row (memory order)."""
+    nz, nx, _ = V.shape
+    for xb in prange((nx + x_block - 1) // x_block):
+        for z in range(nz):
+            for x in range(xb * x_block, min(nx, (xb + 1) * x_block)):
+                for r in range(run_start[z], run_start[z + 1]):
+                    y0, n, a, d = runs[r, 0], runs[r, 1] - runs[r, 0], runs[r, 2], runs[r, 3]
+                    for j in range(n):
+                        y = y0 + j
+                        b = y + d
+                        V[z, x, y] += (w[0, z, y] * Q[a, x, b] + w[1, z, y] * Q[a, x, b + 1]
+                                       + w[2, z, y] * Q[a + 1, x, b] + w[3, z, y] * Q[a + 1, x, b + 1])
+
+
+@njit(parallel=True, **_JIT)
+def compose_transposed(V, Q, w, runs, run_start, x_block):
+    """Q[:, x, :] += transpose of compose; parallel over blocks of columns (no two threads write the same column)."""
+    nz, nx, _ = V.shape
+    for xb in prange((nx + x_block - 1) // x_block):
+        for z in range(nz):
+            for x in range(xb * x_block, min(nx, (xb + 1) * x_block)):
+                for r in range(run_start[z], run_start[z + 1]):
+                    y0, n, a, d = runs[r, 0], runs[r, 1] - runs[r, 0], runs[r, 2], runs[r, 3]
+                    for j in range(n):
+                        y = y0 + j
+                        b = y + d
+                        v = V[z, x, y]
+                        Q[a, x, b] += w[0, z, y] * v
+                        Q[a, x, b + 1] += w[1, z, y] * v
+                        Q[a + 1, x, b] += w[2, z, y] * v
+                        Q[a + 1, x, b + 1] += w[3, z, y] * v
+
+
 def set_threads(n: int | None) -> int:
     """Use ``n`` Numba threads (default: all the process may use); returns the number in effect."""
     limit = numba.config.NUMBA_NUM_THREADS

@@ -59,7 +59,7 @@ def device_plan(job: Job, geom, budget: int, host: int) -> tuple[list[Slab], boo
     alg = ALGORITHMS[job.algorithm]
     halo = g.pitch_halo() if alg.iterative else 0
     rows, result = g.nviews * g.nx, g.thickness * g.width
-    on_device = alg.footprint.per_slice(geom.thickness, geom.width, geom.nviews, geom.nx) + BYTES * (2 * rows + result)
+    on_device = alg.footprint.per_slice(geom) + BYTES * (2 * rows + result)
     on_host = BYTES * 2 * (rows + len(job.targets) * result)
     share = -(-g.nslices // job.world.size)
     if job.unified:

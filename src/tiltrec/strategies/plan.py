@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import InputError
+from ..projectors.pitch_frame import PitchFrame
 
 BYTES = 4  # float32
+FRAME_VOLUMES = 2
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,12 @@ class Footprint:
     volumes: int
     projections: int
 
-    def per_slice(self, thickness: int, width: int, nviews: int, nx: int) -> int:
-        return BYTES * (self.volumes * thickness * width + self.projections * nviews * (nx + 2))
+    def per_slice(self, geom) -> int:
+        """Per slice of ``geom`` (a Geometry); with one X-axis tilt for all views the projector's tilted frame
+        (projectors/pitch_frame.py) counts as two volumes, which covers its extra rows for slabs of 40 slices and
+        more at 5 degrees."""
+        volumes = self.volumes + (FRAME_VOLUMES if PitchFrame.applies(geom) else 0)
+        return BYTES * (volumes * geom.thickness * geom.width + self.projections * geom.nviews * (geom.nx + 2))
 
 
 def plan_slabs(first: int, stop: int, height: int, halo: int, ny: int) -> list[Slab]:

@@ -74,7 +74,7 @@ def plan(job: Job, geom: Geometry) -> list[Slab]:
         raise InputError(f"{alg.name.upper()} with an X-axis tilt (--pitch) runs on one rank: the tilt couples "
                          f"slices of different ranks' blocks in every projection")
     halo = g.pitch_halo() if alg.iterative else 0
-    per_slice = alg.footprint.per_slice(geom.thickness, geom.width, geom.nviews, geom.nx)
+    per_slice = alg.footprint.per_slice(geom)
     share = -(-g.nslices // job.world.size)
     if job.unified:
         need = per_slice * (share + 2 * halo)

@@ -48,22 +48,46 @@ class CudaProjector(SlabProjector):
         self._launch_flat("clip_negative", (x,))
 
     def _sizes(self, proj, vol) -> tuple:
-        nv, ncol, nrow = proj.shape
-        nz, nx, ny = vol.shape
-        return nv, ncol, nrow, nz, nx, ny
+        """``nv, ncol, nrow, nz, nx, ny`` as the kernels' ``int`` parameters."""
+        return tuple(np.int32(n) for n in proj.shape + vol.shape)
+
+    def _frame_args(self, vol) -> tuple:
+        """The frame's sizes and map (kernels/frame.cu) for the slab volume ``vol``."""
+        f = self.frame
+        nq, nx, nr = (np.int32(n) for n in f.shape)
+        nz, ny = (np.int32(n) for n in (vol.shape[0], vol.shape[2]))
+        return (nq, nx, nr, nz, ny) + tuple(np.float64(v) for v in (f.y_first, f.z_first, f.sin_a, f.cos_a, f.k0,
+                                                                      f.r_first))
 
     def _back(self, proj, vol, c):
-        nv, ncol, nrow, nz, nx, ny = (np.int32(n) for n in self._sizes(proj, vol))
-        if self.pitched:
+        if self.frame is not None:
+            q = self.xp.zeros(self.frame.shape, dtype=np.float32)
+            self._back_flat(proj, q, c)
+            self._launch("compose", vol.shape[2], vol.shape[1], vol.shape[0], (q, vol) + self._frame_args(vol))
+        elif self.pitched:
+            nv, ncol, nrow, nz, nx, ny = self._sizes(proj, vol)
             args = (proj, vol, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy, nv, ncol, nrow, nz, nx, ny)
             self._launch("back_pitched", ny, nx, nz, args)
         else:
-            self._launch("back_flat", ny, nx, nz, (proj, vol, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))
+            self._back_flat(proj, vol, c)
+
+    def _back_flat(self, proj, vol, c):
+        nv, ncol, nrow, nz, nx, ny = self._sizes(proj, vol)
+        self._launch("back_flat", ny, nx, nz, (proj, vol, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))
 
     def _forward(self, vol, proj, c):
-        nv, ncol, nrow, nz, nx, ny = (np.int32(n) for n in self._sizes(proj, vol))
-        if self.pitched:
+        if self.frame is not None:
+            q = self.xp.zeros(self.frame.shape, dtype=np.float32)
+            nq, nx, nr = self.frame.shape
+            self._launch("compose_transposed", nr, nx, nq, (vol, q) + self._frame_args(vol))
+            self._forward_flat(q, proj, c)
+        elif self.pitched:
+            nv, ncol, nrow, nz, nx, ny = self._sizes(proj, vol)
             args = (vol, proj, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy, nv, ncol, nrow, nz, nx, ny)
             self._launch("forward_pitched", nrow, ncol, nv, args)
         else:
-            self._launch("forward_flat", ny, ncol, nv, (vol, proj, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))
+            self._forward_flat(vol, proj, c)
+
+    def _forward_flat(self, vol, proj, c):
+        nv, ncol, nrow, nz, nx, ny = self._sizes(proj, vol)
+        self._launch("forward_flat", ny, ncol, nv, (vol, proj, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))

@@ -54,7 +54,7 @@ _FUNCS = {
     "run": ("tiltrec/strategies/run.py", "run"),
     "stack_mean": ("tiltrec/inputs.py", "stack_stats"),
     "open_source": ("tiltrec/inputs.py", "open_source"),
-    "rows": ("tiltrec/inputs.py", "rows"),
+    "rows": ("concurrent/futures/_base.py", "result"),  # the main thread waiting for the reader thread
     "filter": ("tiltrec/filters.py", "apply"),
     "weighting": ("tiltrec/algorithms/backprojection.py", "imod_weighting"),
     "wbp": ("tiltrec/algorithms/backprojection.py", "wbp"),
@@ -62,7 +62,8 @@ _FUNCS = {
     "back": ("tiltrec/projectors/base.py", "back"),
     "kernel": ("tiltrec/projectors/cpu.py", "_back"),
     "projector_init": ("tiltrec/projectors/base.py", "__init__"),
-    "write_slab": ("tiltrec/formats/writer.py", "write_slab"),
+    "stage": ("tiltrec/formats/writer.py", "stage"),
+    "write_wait": ("tiltrec/strategies/worker.py", "wait"),  # the main thread waiting for the writer thread
     "store": ("tiltrec/formats/slab_store.py", "store_slab"),
     "writer_init": ("tiltrec/formats/writer.py", "__init__"),
     "commit": ("tiltrec/formats/writer.py", "commit"),
@@ -113,8 +114,8 @@ def phases(stats_path: str, times_path: str, launched: float, wall: float) -> li
     kernel = t["kernel"] - t["numba_load"]
     back_other = t["back"] - t["kernel"]
     wbp_rest = t["wbp"] - t["filter"] - t["pack"] - t["back"] - t["weighting"]
-    write_io = t["write_slab"] - t["store"]
-    in_run = t["rows"] + t["wbp"] + t["write_slab"] + t["projector_init"]
+    stage_rest = t["stage"] - t["store"]
+    in_run = t["rows"] + t["wbp"] + t["stage"] + t["write_wait"] + t["projector_init"]
     run_rest = t["run"] - in_run
     setup = main - t["parse"] - t["run"] - t["stack_mean"] - t["writer_init"] - t["commit"]
     rows = [
@@ -124,7 +125,7 @@ def phases(stats_path: str, times_path: str, launched: float, wall: float) -> li
         ("open input, angles, geometry, threads", setup, "what main does besides the phases below"),
         ("mean of the whole stack (WBP fill value)", t["stack_mean"], "reads every pixel once more"),
         ("create + fallocate output file", t["writer_init"], ""),
-        (f"read projection rows ({n['rows']} slabs)", t["rows"], "memmap copy + finiteness check"),
+        ("wait for the projection rows", t["rows"], "read on the reader thread while the slab before computes"),
         ("R-weighting filter (FFT)", t["filter"], "scipy.fft rfft/irfft"),
         ("build the weighting filter", t["weighting"], ""),
         ("pack rows into projector layout", t["pack"], "transpose copy"),
@@ -134,7 +135,9 @@ def phases(stats_path: str, times_path: str, launched: float, wall: float) -> li
         ("WBP element-wise (fill, scale, add)", wbp_rest, ""),
         ("slab set-up (coefficients)", t["projector_init"], ""),
         ("store slab: transpose, convert, statistics", t["store"], "one Numba pass into a file-order buffer"),
-        ("write slab to the file", write_io, "positioned writes into the page cache"),
+        ("allocate the file-order buffer", stage_rest, "VolumeWriter.stage minus the store"),
+        ("wait for the writer thread", t["write_wait"], "positioned writes into the page cache, on its thread "
+                                                       "while the next slab computes"),
         ("other work in the slab loop", run_rest, "progress, slicing"),
         ("commit (header, rename)", t["commit"], ""),
         ("writing the profile", dump, "profiling only"),

@@ -139,7 +139,7 @@ def close(ours, ref, rtol=1e-5):
 
 @pytest.mark.parametrize("positivity", [False, True])
 def test_emulated_update_kernels_equal_the_cpu_steps(pair, positivity):
-    """SIRT's and SART's element-wise steps: the kernels of update.cu against the NumPy methods of the base class."""
+    """SIRT's and SART's element-wise steps: the kernels of update.cu against the CPU projector's (Numba)."""
     cpu, gpu = pair
     rng = np.random.default_rng(6)
     measured, weight = (rng.standard_normal(cpu.proj_shape, dtype=np.float32) for _ in range(2))

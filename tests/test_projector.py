@@ -95,6 +95,23 @@ def test_view_subsets_match_all_views(geom):
     np.testing.assert_allclose(back_sum, back_all, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("positivity", [False, True])
+def test_element_wise_steps_equal_their_numpy_forms(positivity):
+    """SIRT's and SART's update steps, one fused pass each on the CPU, against the plain NumPy expressions."""
+    op = CpuProjector(Geometry(**GEOMETRIES["flat"]), 2, 9)
+    rng = np.random.default_rng(7)
+    measured, projected, weight = (rng.standard_normal(op.proj_shape, dtype=np.float32) for _ in range(3))
+    x, update, vweight = (rng.standard_normal(op.vol_shape, dtype=np.float32) for _ in range(3))
+    expected_residual = (measured - projected) * weight
+    expected_x = x + update * vweight
+    if positivity:
+        expected_x = np.maximum(expected_x, 0)
+    op.weighted_residual(measured, projected, weight)
+    op.add_weighted(x, update, vweight, positivity)
+    np.testing.assert_allclose(projected, expected_residual, rtol=1e-6)
+    np.testing.assert_allclose(x, expected_x, rtol=1e-6, atol=1e-7)
+
+
 def test_pitch_needs_a_halo_of_rows():
     geom = Geometry(**GEOMETRIES["pitched"])
     r0, r1 = geom.rows_needed(8, 12)

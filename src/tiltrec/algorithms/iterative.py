@@ -14,9 +14,12 @@ from .state import NO_CHECKPOINT, load_into
 
 
 def _inverse(xp, a, tiny: float = 1e-6):
-    """1/a where a > tiny, else 0."""
-    safe = xp.where(a > tiny, a, 1.0)
-    return xp.where(a > tiny, 1.0 / safe, 0.0).astype(np.float32)
+    """1/a where a > tiny, else 0; in place (``a`` is returned), so that no volume-sized temporaries are made."""
+    small = a <= tiny
+    a[small] = 1.0
+    xp.reciprocal(a, out=a)
+    a[small] = 0.0
+    return a
 
 
 def _row_weights(op):
@@ -44,7 +47,10 @@ def sirt(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
     relax = np.float32(settings.relax_for("sirt"))
     p = op.pack(rows)
     row_weight = _row_weights(op)
-    col_weight = _inverse(xp, op.back(op.pack(xp.ones_like(rows))))
+    ones = op.zeros_projections()
+    ones[...] = 1.0
+    col_weight = _inverse(xp, op.back(ones))
+    del ones
     col_weight *= relax
     x = op.zeros_volume() if x0 is None else x0
     residual = op.zeros_projections()

@@ -49,8 +49,14 @@ class MemoryWriter:
 
     def write_slab(self, y0: int, slab) -> None:
         """Store slices ``y0 ..`` from ``slab`` shaped (thickness, width, nys)."""
+        self.stage(y0, slab)()
+
+    def stage(self, y0: int, slab):
+        """Store the slab (all a memory writer does) and return a call that has nothing left to do, as
+        ``VolumeWriter.stage``."""
         slices_view(self.layout, self.volume)[y0:y0 + slab.shape[2]] = slab.transpose(2, 0, 1)
         self.stats = self.stats.merge(VolumeStats.of(np.asarray(slab, np.float32)))
+        return _nothing
 
     def commit(self) -> None:
         pass
@@ -60,3 +66,7 @@ class MemoryWriter:
 
     def abort(self) -> None:
         pass
+
+
+def _nothing() -> None:
+    """The completion of a memory writer's stage: nothing is left to do."""

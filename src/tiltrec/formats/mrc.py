@@ -1,9 +1,11 @@
 """MRC files as IMOD reads and writes them: lazy tilt-series reading, volume and stack output."""
 
 import math
+import mmap
 import operator
 import os
 import warnings
+from functools import partial
 from pathlib import Path
 
 import mrcfile
@@ -33,11 +35,13 @@ class TiltStack:
     axis).
 
     ``read_view(view, rows)`` returns the stored values of those rows of one view; ``linear``
-    holds an optional per-view ``(scale, offset)`` that decodes them.
+    holds an optional per-view ``(scale, offset)`` that decodes them; ``release()``, if given,
+    drops the pages a read touched from the process (a memory map's pages count in its RSS and
+    would grow it by the whole stack; the page cache keeps them).
     """
 
     def __init__(self, path, *, shape, pixel_size, header_angles, read_view, close,
-                 linear=None):
+                 linear=None, release=None):
         self.path = Path(path)
         self.nviews, self.ny, self.nx = shape
         self.pixel_size = pixel_size
@@ -45,6 +49,7 @@ class TiltStack:
         self._read_view = read_view
         self._close = close
         self._linear = linear
+        self._release = release
 
     def read(self, views, rows: slice) -> np.ndarray:
         """Decoded float32 copy of ``rows`` of ``views`` (0-based indices or a slice).
@@ -66,6 +71,8 @@ class TiltStack:
                 _apply_linear(block, *self._linear[view])
             if not np.isfinite(block).all():
                 raise file_error(self.path, f"view {view + 1} contains NaN or Inf values")
+        if self._release is not None:
+            self._release()
         return out
 
     def close(self) -> None:
@@ -210,10 +217,12 @@ def _stack(path: Path, mrc) -> TiltStack:
             linear = [(1.0, 128.0)] * nz
         else:
             data = data.view(np.uint8)
+    mapping = getattr(mrc.data, "_mmap", None)
+    release = None if mapping is None else partial(mapping.madvise, mmap.MADV_DONTNEED)
     return TiltStack(path, shape=(nz, ny, nx), pixel_size=_pixel_size(header),
                      header_angles=_header_tilts(mrc, nz),
                      read_view=lambda view, rows: data[view, rows], close=mrc.close,
-                     linear=linear)
+                     linear=linear, release=release)
 
 
 def imod_words(header, offset: int, dtype: str, count: int) -> np.ndarray:

@@ -7,6 +7,7 @@ everything is written; a failure removes it and leaves any older output untouche
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,11 @@ class VolumeWriter:
     def write_slab(self, y0: int, slab) -> None:
         """Store slices ``y0 .. y0+nys-1`` from ``slab`` shaped (thickness, width, nys),
         the compute order [z][x][y]."""
+        self.stage(y0, slab)()
+
+    def stage(self, y0: int, slab):
+        """The part of ``write_slab`` that needs no file: convert ``slab`` into a block in file order and count its
+        statistics; returns the call that writes the block (on the slab loop's writer thread, strategies.worker)."""
         self._require_open()
         slab = np.asarray(slab, dtype=np.float32)
         if (slab.ndim != 3 or slab.shape[:2] != (self.thickness, self.width)
@@ -141,10 +147,14 @@ class VolumeWriter:
         else:
             low, high, total, squares = store_slab(view.transpose(1, 0, 2), slab)
             stats = VolumeStats(slab.size, low, high, total, squares)
+        self.stats = self.stats.merge(stats)
+        return partial(self._write_block, y0, block)
+
+    def _write_block(self, y0: int, block: np.ndarray) -> None:
+        self._require_open()
         with os_errors(self.path, "write"):
             self._file.write_block(slice_axis(self.layout), y0, block)
         stall("write")
-        self.stats = self.stats.merge(stats)
 
     def commit(self) -> None:
         """Complete the header from ``stats`` and move the file into place."""

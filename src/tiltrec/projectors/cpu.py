@@ -28,6 +28,12 @@ class CpuProjector(SlabProjector):
     def zeros_projections(self):
         return k.aligned_zeros(self.proj_shape)
 
+    def weighted_residual(self, measured, projected, weight) -> None:
+        k.weighted_residual(_flat(measured), _flat(projected), _flat(weight))
+
+    def add_weighted(self, x, update, weight, positivity: bool) -> None:
+        k.add_weighted(_flat(x), _flat(update), _flat(weight), bool(positivity))
+
     def _frame(self):
         """The tilted frame's array (pitch_frame.py), zeroed; allocated once per projector."""
         if self._q is None:
@@ -55,3 +61,10 @@ class CpuProjector(SlabProjector):
             k.back_pitched(proj, vol, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
         else:
             k.back_flat(proj, vol, c.u_row, c.u_dx, _z_block(vol.shape[0]))
+
+
+def _flat(a):
+    """A C-contiguous array as a flat view (the element-wise kernels index flat arrays)."""
+    if not a.flags.c_contiguous:
+        raise ValueError("the element-wise kernels need C-contiguous arrays")
+    return a.reshape(-1)

@@ -171,6 +171,21 @@ def compose_transposed(V, Q, w, runs, run_start, x_block):
                         Q[a + 1, x, b + 1] += w[3, z, y] * v
 
 
+@njit(parallel=True, **_JIT)
+def weighted_residual(measured, projected, weight):
+    """projected <- (measured - projected) * weight, over flat arrays in one pass."""
+    for i in prange(projected.size):
+        projected[i] = (measured[i] - projected[i]) * weight[i]
+
+
+@njit(parallel=True, **_JIT)
+def add_weighted(x, update, weight, positivity):
+    """x <- x + update * weight, then max(x, 0) with ``positivity``, over flat arrays in one pass."""
+    for i in prange(x.size):
+        v = x[i] + update[i] * weight[i]
+        x[i] = max(v, np.float32(0.0)) if positivity else v
+
+
 def set_threads(n: int | None) -> int:
     """Use ``n`` Numba threads (default: all the process may use); returns the number in effect."""
     limit = numba.config.NUMBA_NUM_THREADS

@@ -1,4 +1,5 @@
-"""Run a reconstruction slab by slab: read the rows a slab needs, reconstruct it, write it, move on.
+"""Run a reconstruction slab by slab: read the rows a slab needs, reconstruct it, write it, move on; on the CPU
+the next slab's rows are read and the last slab's block written on worker threads while a slab computes.
 
 The slice-based strategy sizes slabs from the memory budget; the unified strategy makes the whole volume one slab.
 Neither changes how an algorithm computes, only which data it sees.
@@ -7,6 +8,7 @@ Neither changes how an algorithm computes, only which data it sees.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,8 @@ from ..inputs import ProjectionSource
 from ..mpi import World, agree
 from ..mpi.lockstep import lockstep
 from ..progress import Progress
-from .plan import Slab, format_bytes, plan_slabs, slab_height
+from .plan import BYTES, Slab, format_bytes, plan_slabs, slab_height
+from .worker import Worker
 
 SLAB = 64  # slices per slab when slices are independent (fastest in bin/bench: a view plane of a slab fits L2)
 
@@ -74,7 +77,7 @@ def plan(job: Job, geom: Geometry) -> list[Slab]:
         raise InputError(f"{alg.name.upper()} with an X-axis tilt (--pitch) runs on one rank: the tilt couples "
                          f"slices of different ranks' blocks in every projection")
     halo = g.pitch_halo() if alg.iterative else 0
-    per_slice = alg.footprint.per_slice(geom)
+    per_slice = alg.footprint.per_slice(geom) + BYTES * geom.nviews * geom.nx  # + the next slab's rows, read ahead
     share = -(-g.nslices // job.world.size)
     if job.unified:
         need = per_slice * (share + 2 * halo)
@@ -99,35 +102,59 @@ def run(job: Job) -> dict:
         from .gpu_pipeline import run_on_device
 
         return run_on_device(job)
-    from ..projectors.cpu import CpuProjector
-
     alg = ALGORITHMS[job.algorithm]
     subsets = [(t, compute_geometry(job, job.geometry.with_views(t.views))) for t in job.targets]
     slabs = rank_slabs(job)
     progress = Progress(len(slabs) * len(subsets) * alg.steps(job.settings), label=job.algorithm.upper(),
                         quiet=job.quiet or job.world.rank > 0)
-    first, width = job.geometry.slices[0], job.geometry.width
     start = time.perf_counter()
-    with Session(job, alg, slabs, progress) as session:
-        for index, slab in enumerate(slabs):
-            if session.finished(index):
-                continue
-            r0, r1 = job.geometry.rows_needed(slab.c0, slab.c1)
-            rows = session.rows(r0, r1)
+    with Session(job, alg, slabs, progress) as session, Worker("tiltrec-reader") as reader, \
+            Worker("tiltrec-writer") as writer:
+        todo = [index for index in range(len(slabs)) if not session.finished(index)]
+        # reading has no collectives unless ranks run in lockstep (ADMM): then it stays on the main thread
+        read = reader.submit if session.coupled is None else _now
+        rows = read(session.rows, *job.geometry.rows_needed(slabs[todo[0]].c0, slabs[todo[0]].c1)) if todo else None
+        for step, index in enumerate(todo):
+            slab, current = slabs[index], rows.result()
+            if step + 1 < len(todo):
+                following = slabs[todo[step + 1]]
+                rows = read(session.rows, *job.geometry.rows_needed(following.c0, following.c1))
             for t, (target, geom) in enumerate(subsets):
                 if session.finished(index, t):
                     continue
-                op = CpuProjector(geom, slab.c0, slab.c1)
-                x_off = geom.width // 2 - width // 2
-                x0 = initial_slab(job, op.zeros_volume(), slab, x_off) if job.init is not None else None
-                every_row = len(target.views) == rows.shape[0] and (op.r0, op.r1) == (r0, r1)
-                part = rows if every_row else rows[target.views, op.r0 - r0:op.r1 - r0]  # the halves: a copy
-                vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance, **session.extras(index, t))
-                target.writer.write_slab(slab.y0 - first,
-                                         vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0])
-                session.done(index, t)
+                vol = _reconstruct(job, alg, geom, target, slab, current, session.extras(index, t), progress)
+                writer.wait()  # at most one block in flight
+                finish = target.writer.stage(slab.y0 - job.geometry.slices[0], vol)
+                del vol  # not kept while the next slab computes: the budget counts one volume and one block
+                writer.submit(finish)
+                if session.checkpoint is not None:  # a slab counts as finished once it is on disk
+                    writer.wait()
+                    session.done(index, t)
     progress.finish()
     return figures(job, alg, slabs, time.perf_counter() - start)
+
+
+def _reconstruct(job: Job, alg, geom: Geometry, target: Target, slab: Slab, rows, extras: dict, progress):
+    """The output slices of ``slab`` for ``target`` (a view of the reconstruction of the slab with its halo), from
+    the slab's projection rows."""
+    from ..projectors.cpu import CpuProjector
+
+    r0, r1 = job.geometry.rows_needed(slab.c0, slab.c1)
+    op = CpuProjector(geom, slab.c0, slab.c1)
+    width = job.geometry.width
+    x_off = geom.width // 2 - width // 2
+    x0 = initial_slab(job, op.zeros_volume(), slab, x_off) if job.init is not None else None
+    every_row = len(target.views) == rows.shape[0] and (op.r0, op.r1) == (r0, r1)
+    part = rows if every_row else rows[target.views, op.r0 - r0:op.r1 - r0]  # the halves: a copy
+    vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance, **extras)
+    return vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0]
+
+
+def _now(fn, *args) -> Future:
+    """``fn(*args)``, run here, as a finished future."""
+    future: Future = Future()
+    future.set_result(fn(*args))
+    return future
 
 
 class Session:

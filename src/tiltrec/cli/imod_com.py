@@ -257,7 +257,7 @@ def request_values(params: TiltParams, ignore_unsupported: bool = False) -> tupl
         stretch = 0 if order_factor[0] == 0 else (order_factor[1] if len(order_factor) > 1 else 2)
     values["interp"], values["cosine_stretch"] = "imod", stretch
     if p.has("XTILTINTERP") and p.numbers("XTILTINTERP", 1, int)[0] <= 0:
-        values["interp"] = "linear"  # IMOD's old-style X-tilt: one bilinear interpolation, as tiltrec's own
+        values["interp"] = "linear"  # IMOD's old-style X-tilt path: tiltrec's own interpolation is the nearest
     return values, ignored
 
 

@@ -18,8 +18,9 @@ __device__ __forceinline__ bool sample(double u, double limit, int* i, float* f)
     return true;
 }
 
-// The index range [lo, hi) of n positions p = start + j * step that contains every j with p in [c - 1, c + 1),
-// widened by one on each side; the caller tests each j exactly.
+// The index range [lo, hi) of n positions p = start + j * step that contains every j with p in [c - 1, c + 1):
+// the bounds' rounding errors are far below one index, so one extra index on each side covers them; the caller
+// tests each j exactly.
 __device__ __forceinline__ void near(double start, double step, int c, int n, int* lo, int* hi)
 {
     if (step == 0.0) {
@@ -33,8 +34,8 @@ __device__ __forceinline__ void near(double start, double step, int c, int n, in
     if (a > b) { double s = a; a = b; b = s; }
     a = fmax(a, -2.0);
     b = fmin(b, n + 2.0);
-    *lo = max(0, (int)floor(a) - 1);
-    *hi = min(n, (int)ceil(b) + 2);
+    *lo = max(0, (int)floor(a));
+    *hi = min(n, (int)ceil(b) + 1);
 }
 
 // V[z][x][y] += sum_t lerp(P[t][:][y], u); threads: y (x dimension), x (y dimension), z (grid z).

@@ -45,7 +45,7 @@ class CpuProjector(SlabProjector):
     def _forward(self, vol, proj, c):
         if self.frame is not None:
             f, q = self.frame, self._frame()
-            k.compose_transposed(vol, q, f.w, f.runs, f.run_start, k.COMPOSE_X_BLOCK)
+            k.compose_transposed(vol, q, f.k, f.m, f.w, k.COMPOSE_X_BLOCK)
             k.forward_flat(q, proj, c.u_row, c.u_dx, Z_BLOCK)
         elif self.pitched:
             k.forward_pitched(vol, proj, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
@@ -56,7 +56,7 @@ class CpuProjector(SlabProjector):
         if self.frame is not None:
             f, q = self.frame, self._frame()
             k.back_flat(proj, q, c.u_row, c.u_dx, _z_block(q.shape[0]))
-            k.compose(q, vol, f.w, f.runs, f.run_start, k.COMPOSE_X_BLOCK)
+            k.compose(q, vol, f.k, f.m, f.w, k.COMPOSE_X_BLOCK)
         elif self.pitched:
             k.back_pitched(proj, vol, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
         else:

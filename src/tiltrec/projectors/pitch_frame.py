@@ -32,7 +32,7 @@ class PitchFrame:
     Voxel ``(z, y)`` of the slab lies at lattice position ``kf = (y_first + y) sin a + (z_first + z) cos a - z_first
     - k0`` and slab projection row ``r = r_first + (y_first + y) cos a - (z_first + z) sin a``; it interpolates
     lattice rows ``floor(kf)`` and ``+1`` and projection rows ``floor(r)`` and ``+1``, where ``0 <= r < rows - 1``.
-    The CPU kernels read these as tables (``w``, ``runs``); the CUDA kernels recompute them from the scalars.
+    The CPU kernels read these as tables (``k``, ``m``, ``w``); the CUDA kernels recompute them from the scalars.
     """
 
     coef: SlabCoefficients  # flat coefficients (u_dy = 0, r_dy = 1) of the lattice rows, per view
@@ -43,9 +43,9 @@ class PitchFrame:
     cos_a: float
     k0: int  # the frame's first lattice row (from the origin)
     r_first: float  # r of Y = Z = 0
+    k: np.ndarray  # (thickness, slices) int32: the lattice row below each voxel
+    m: np.ndarray  # (thickness, slices) int32: the slab projection row below each voxel (any row where outside)
     w: np.ndarray  # (4, thickness, slices) float32: weights of (k, m), (k, m+1), (k+1, m), (k+1, m+1); 0 outside
-    runs: np.ndarray  # (nruns, 4) int32: (first slice, end slice, k, m - slice), runs in order of z then slice
-    run_start: np.ndarray  # (thickness + 1,) int32: the runs of thickness row z are run_start[z]:run_start[z + 1]
 
     @staticmethod
     def applies(geom: Geometry) -> bool:
@@ -81,22 +81,6 @@ class PitchFrame:
         f32 = np.float32
         coef = SlabCoefficients(u_row=np.ascontiguousarray(u_row, dtype=f32), u_dx=np.cos(theta).astype(f32),
                                 u_dy=np.zeros(nv, f32), r_row=np.zeros((nv, nq), f32), r_dy=np.ones(nv, f32))
-        runs, run_start = _runs(k, m)
         return cls(coef=coef, shape=(nq, geom.width, nrows), y_first=y_first, z_first=z_first, sin_a=sin_a,
-                   cos_a=cos_a, k0=k0, r_first=r_first, w=np.ascontiguousarray(w, dtype=np.float32), runs=runs,
-                   run_start=run_start)
+                   cos_a=cos_a, k0=k0, r_first=r_first, k=k, m=m, w=np.ascontiguousarray(w, dtype=np.float32))
 
-
-def _runs(k: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maximal runs of consecutive slices along which ``k`` and ``m - slice`` stay the same, per thickness row: along
-    a run the frame's samples are contiguous, so the kernels vectorise over it."""
-    nz, ny = k.shape
-    d = m - np.arange(ny, dtype=np.int32)[None, :]
-    starts = np.ones((nz, ny), dtype=bool)
-    starts[:, 1:] = (k[:, 1:] != k[:, :-1]) | (d[:, 1:] != d[:, :-1])
-    z, y = np.nonzero(starts)  # row-major: in order of z, then slice
-    ends = np.append(y[1:], ny)
-    ends[np.append(z[1:] != z[:-1], True)] = ny
-    runs = np.stack([y, ends, k[z, y], d[z, y]], axis=1).astype(np.int32)
-    run_start = np.searchsorted(z, np.arange(nz + 1)).astype(np.int32)
-    return runs, run_start

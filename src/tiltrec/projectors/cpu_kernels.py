@@ -44,16 +44,19 @@ def back_flat(P, V, u_row, u_dx, z_block):
 
 
 @njit(parallel=True, **_JIT)
-def forward_flat(V, P, u_row, u_dx, z_block):
-    """P[t, :, y] += transpose of back_flat.  Blocks of z rows in turn (a block stays in cache while every view
-    reads it), the views of a block in parallel, so no two threads write the same view."""
-    nv, ncol, _ = P.shape
+def forward_flat(V, P, u_row, u_dx, z_block, parts):
+    """P[t * parts + s, :, y] += part ``s`` of the transpose of back_flat for view t: the thickness rows z with
+    ``z % parts == s``; the caller sums the parts.  Blocks of z rows in turn (a block stays in cache while every view
+    reads it), the (view, part) tasks of a block in parallel, so no two threads write the same array plane; parts
+    > 1 keep every thread busy with fewer views than threads (SART projects one view at a time)."""
+    tasks, ncol, _ = P.shape
     nz, nx, ny = V.shape
     umax = ncol - 1.0
     for zb in range((nz + z_block - 1) // z_block):
-        for t in prange(nv):
+        for task in prange(tasks):
+            t = task // parts
             c = u_dx[t]
-            for z in range(zb * z_block, min(nz, (zb + 1) * z_block)):
+            for z in range(zb * z_block + task % parts, min(nz, (zb + 1) * z_block), parts):
                 base = u_row[t, z]
                 for x in range(nx):
                     u = base + x * c
@@ -64,8 +67,8 @@ def forward_flat(V, P, u_row, u_dx, z_block):
                     g = np.float32(1.0) - f
                     for y in range(ny):
                         a = V[z, x, y]
-                        P[t, i, y] += g * a
-                        P[t, i + 1, y] += f * a
+                        P[task, i, y] += g * a
+                        P[task, i + 1, y] += f * a
 
 
 @njit(parallel=True, **_JIT)

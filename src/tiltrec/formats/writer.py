@@ -104,6 +104,7 @@ class VolumeWriter:
         self.layout, self.mode = layout, mode
         self.pixel_size, self.origin, self.labels = pixel_size, tuple(origin), tuple(labels)
         self.stats = VolumeStats()
+        self._block = None  # the file-order buffer of the last slab, reused by the next one
         self._target = OutputTarget(self.path, overwrite, join)
         shape = file_shape(layout, width, nslices, thickness)
         try:
@@ -128,7 +129,9 @@ class VolumeWriter:
 
     def stage(self, y0: int, slab):
         """The part of ``write_slab`` that needs no file: convert ``slab`` into a block in file order and count its
-        statistics; returns the call that writes the block (on the slab loop's writer thread, strategies.worker)."""
+        statistics; returns the call that writes the block (on the slab loop's writer thread, strategies.worker).
+        That call must have returned before the next ``stage``: the block's buffer is reused from slab to slab
+        instead of allocated (and its pages faulted in and freed) for each."""
         self._require_open()
         slab = np.asarray(slab, dtype=np.float32)
         if (slab.ndim != 3 or slab.shape[:2] != (self.thickness, self.width)
@@ -138,7 +141,10 @@ class VolumeWriter:
                              f"{self.nslices} slices")
         nys = slab.shape[2]
         dtype = _STORED[self.mode]
-        block = np.empty(file_shape(self.layout, self.width, nys, self.thickness), dtype)
+        shape = file_shape(self.layout, self.width, nys, self.thickness)
+        if self._block is None or self._block.shape != shape or self._block.dtype != dtype:
+            self._block = np.empty(shape, dtype)
+        block = self._block
         view = slices_view(self.layout, block)  # [L, j, x]
         if dtype == np.float16:
             stored = _stored_values(slab, dtype)
@@ -159,6 +165,7 @@ class VolumeWriter:
     def commit(self) -> None:
         """Complete the header from ``stats`` and move the file into place."""
         self._require_open()
+        self._block = None
         expected = self.width * self.nslices * self.thickness
         try:
             if self.stats.count != expected:
@@ -188,6 +195,7 @@ class VolumeWriter:
             pass  # the failure being cleaned up (a full disk) can fail the close too; the file goes anyway
         finally:
             self._file = None
+            self._block = None
             self._target.discard()
 
     def _require_open(self) -> None:

@@ -218,7 +218,9 @@ def _stack(path: Path, mrc) -> TiltStack:
         else:
             data = data.view(np.uint8)
     mapping = getattr(mrc.data, "_mmap", None)
-    release = None if mapping is None else partial(mapping.madvise, mmap.MADV_DONTNEED)
+    release = None
+    if hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):  # not on Windows
+        release = partial(mapping.madvise, mmap.MADV_DONTNEED)
     return TiltStack(path, shape=(nz, ny, nx), pixel_size=_pixel_size(header),
                      header_angles=_header_tilts(mrc, nz),
                      read_view=lambda view, rows: data[view, rows], close=mrc.close,

@@ -30,7 +30,7 @@ class SlabProjector(ABC):
         self.proj_shape = (geom.nviews, geom.nx, self.r1 - self.r0)
         # one X-axis tilt for all views: flat kernels in the tilted frame; else (per-view tilts) bilinear kernels
         self.frame = PitchFrame.of(geom, y0, y1, self.r0, self.r1) if PitchFrame.applies(geom) else None
-        self.pitched = geom.has_pitch and self.frame is None
+        self.per_view_pitch = geom.has_pitch and self.frame is None
         self.coef = self.frame.coef if self.frame else SlabCoefficients.of(geom, y0, self.r0)
 
     # --- layout ---

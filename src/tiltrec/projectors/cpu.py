@@ -49,7 +49,7 @@ class CpuProjector(SlabProjector):
             f, q = self.frame, self._frame()
             k.compose_transposed(vol, q, f.k, f.m, f.w, k.COMPOSE_X_BLOCK)
             _forward_flat(q, proj, c)
-        elif self.pitched:
+        elif self.per_view_pitch:
             k.forward_pitched(vol, proj, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
         else:
             _forward_flat(vol, proj, c)
@@ -59,7 +59,7 @@ class CpuProjector(SlabProjector):
             f, q = self.frame, self._frame()
             k.back_flat(proj, q, c.u_row, c.u_dx, _z_block(q.shape[0]))
             k.compose(q, vol, f.k, f.m, f.w, k.COMPOSE_X_BLOCK)
-        elif self.pitched:
+        elif self.per_view_pitch:
             k.back_pitched(proj, vol, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
         else:
             k.back_flat(proj, vol, c.u_row, c.u_dx, _z_block(vol.shape[0]))

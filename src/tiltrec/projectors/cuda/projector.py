@@ -64,7 +64,7 @@ class CudaProjector(SlabProjector):
             q = self.xp.zeros(self.frame.shape, dtype=np.float32)
             self._back_flat(proj, q, c)
             self._launch("compose", vol.shape[2], vol.shape[1], vol.shape[0], (q, vol) + self._frame_args(vol))
-        elif self.pitched:
+        elif self.per_view_pitch:
             nv, ncol, nrow, nz, nx, ny = self._sizes(proj, vol)
             args = (proj, vol, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy, nv, ncol, nrow, nz, nx, ny)
             self._launch("back_pitched", ny, nx, nz, args)
@@ -81,7 +81,7 @@ class CudaProjector(SlabProjector):
             nq, nx, nr = self.frame.shape
             self._launch("compose_transposed", nr, nx, nq, (vol, q) + self._frame_args(vol))
             self._forward_flat(q, proj, c)
-        elif self.pitched:
+        elif self.per_view_pitch:
             nv, ncol, nrow, nz, nx, ny = self._sizes(proj, vol)
             args = (vol, proj, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy, nv, ncol, nrow, nz, nx, ny)
             self._launch("forward_pitched", nrow, ncol, nv, args)

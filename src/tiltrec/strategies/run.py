@@ -111,18 +111,19 @@ def run(job: Job) -> dict:
     with Session(job, alg, slabs, progress) as session, Worker("tiltrec-reader") as reader, \
             Worker("tiltrec-writer") as writer:
         todo = [index for index in range(len(slabs)) if not session.finished(index)]
+        rows_of = {index: job.geometry.rows_needed(slabs[index].c0, slabs[index].c1) for index in todo}
         # reading has no collectives unless ranks run in lockstep (ADMM): then it stays on the main thread
         read = reader.submit if session.coupled is None else _now
-        rows = read(session.rows, *job.geometry.rows_needed(slabs[todo[0]].c0, slabs[todo[0]].c1)) if todo else None
+        rows = read(session.rows, *rows_of[todo[0]]) if todo else None
         for step, index in enumerate(todo):
             slab, current = slabs[index], rows.result()
             if step + 1 < len(todo):
-                following = slabs[todo[step + 1]]
-                rows = read(session.rows, *job.geometry.rows_needed(following.c0, following.c1))
+                rows = read(session.rows, *rows_of[todo[step + 1]])
             for t, (target, geom) in enumerate(subsets):
                 if session.finished(index, t):
                     continue
-                vol = _reconstruct(job, alg, geom, target, slab, current, session.extras(index, t), progress)
+                vol = _reconstruct(job, alg, geom, target, slab, current, rows_of[index], session.extras(index, t),
+                                   progress)
                 writer.wait()  # at most one block in flight
                 finish = target.writer.stage(slab.y0 - job.geometry.slices[0], vol)
                 del vol  # not kept while the next slab computes: the budget counts one volume and one block
@@ -134,12 +135,13 @@ def run(job: Job) -> dict:
     return figures(job, alg, slabs, time.perf_counter() - start)
 
 
-def _reconstruct(job: Job, alg, geom: Geometry, target: Target, slab: Slab, rows, extras: dict, progress):
+def _reconstruct(job: Job, alg, geom: Geometry, target: Target, slab: Slab, rows, row_range: tuple[int, int],
+                 extras: dict, progress):
     """The output slices of ``slab`` for ``target`` (a view of the reconstruction of the slab with its halo), from
-    the slab's projection rows."""
+    the slab's projection rows (input rows ``row_range``)."""
     from ..projectors.cpu import CpuProjector
 
-    r0, r1 = job.geometry.rows_needed(slab.c0, slab.c1)
+    r0, r1 = row_range
     op = CpuProjector(geom, slab.c0, slab.c1)
     width = job.geometry.width
     x_off = geom.width // 2 - width // 2

@@ -1,6 +1,6 @@
 """Row filters for weighted / filtered back-projection: IMOD's radial weighting and textbook FBP filters.
 
-A :class:`RowFilter` filters every row (constant Y, running along X) of every view in one batched real FFT:
+A :class:`RowFilter` filters every row (constant Y, running along X) of every view in batched real FFTs:
 the row is padded to ``npad`` samples, transformed, multiplied by a real weight per frequency index
 ``k = 0 .. npad//2`` (one weight row per view, or one shared row) and transformed back; the first ``nx``
 samples are kept.  The forward/inverse FFT pair is normalised (round trip = identity), as IMOD's ``odfft``
@@ -45,10 +45,11 @@ the references in ``shared/reference/imod-4.8.2`` (see ``tests/test_filters.py``
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
 from .errors import InputError
 
@@ -72,8 +73,8 @@ __all__ = [
 
 FBP_FILTERS: tuple[str, ...] = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
 
-# Elements per FFT batch in RowFilter.apply (a few tens of MB of complex64 working memory).
-_BATCH_ELEMENTS = 1 << 23
+# Padded samples per chunk of rows in RowFilter.apply: a thread's buffers (~3 MB) stay in the CPU's cache.
+_CHUNK_ELEMENTS = 1 << 18
 
 
 class FilterNameError(InputError, ValueError):
@@ -134,13 +135,17 @@ class RowFilter:
         ``width`` (default ``nx``) samples of each filtered padded row.
 
         Rows are padded to ``npad`` with IMOD's linear taper from the row's end back to its start (mean of the
-        last 3 samples -> mean of the first 3), so the periodic FFT sees no jump; then batched ``scipy.fft``.
+        last 3 samples -> mean of the first 3), so the periodic FFT sees no jump.  Chunks of rows small enough to
+        stay in the CPU's cache are padded, transformed (``scipy.fft``), weighted, transformed back and cropped
+        one after another on each of ``workers`` threads (scipy.fft's convention: -1 = all CPUs).
         Views on a GPU (a CuPy array) are filtered there, by ``projectors.cuda.filtering``.
         """
         if hasattr(views, "__cuda_array_interface__"):
             from .projectors.cuda.filtering import filter_on_gpu
 
             return filter_on_gpu(self, views)
+        import scipy.fft  # here, so that runs on a GPU never import it
+
         views = np.asarray(views)
         self.check_views(views.shape)
         nv, ny, nx = views.shape
@@ -149,29 +154,35 @@ class RowFilter:
         if nv == 0 or ny == 0:
             return out
         npad, pad = self.npad, self.npad - nx
-        ramp = (np.arange(1, pad + 1, dtype=np.float32) / np.float32(pad + 1)) if pad else None
-        nedge = min(3, nx)
-        if ny * npad <= _BATCH_ELEMENTS:  # whole views per batch
-            vstep, rstep = _BATCH_ELEMENTS // (ny * npad), ny
+        ramp = np.arange(1, pad + 1, dtype=np.float32) / np.float32(pad + 1)
+        if ny * npad <= _CHUNK_ELEMENTS:  # whole views per chunk
+            vstep, rstep = _CHUNK_ELEMENTS // (ny * npad), ny
         else:  # large views: blocks of rows of one view
-            vstep, rstep = 1, max(1, _BATCH_ELEMENTS // npad)
-        for v0 in range(0, nv, vstep):
-            v1 = min(nv, v0 + vstep)
+            vstep, rstep = 1, max(1, _CHUNK_ELEMENTS // npad)
+        nedge = min(3, nx)
+
+        def filter_chunk(v0: int, r0: int) -> None:
+            v1, r1 = min(nv, v0 + vstep), min(ny, r0 + rstep)
             w = self.weights if self.nviews == 1 else self.weights[v0:v1]
-            w = w[:, None, :]
-            for r0 in range(0, ny, rstep):
-                r1 = min(ny, r0 + rstep)
-                block = views[v0:v1, r0:r1]
-                buf = np.empty((v1 - v0, r1 - r0, npad), dtype=np.float32)
-                buf[..., :nx] = block
-                if pad:
-                    start = buf[..., :nedge].mean(axis=-1, dtype=np.float32)
-                    end = buf[..., nx - nedge:nx].mean(axis=-1, dtype=np.float32)
-                    buf[..., nx:] = ramp * start[..., None] + (np.float32(1) - ramp) * end[..., None]
-                spec = scipy.fft.rfft(buf, axis=-1, workers=workers, overwrite_x=True)
-                spec *= w
-                res = scipy.fft.irfft(spec, n=npad, axis=-1, workers=workers, overwrite_x=True)
-                out[v0:v1, r0:r1] = res[..., :width]
+            buf = np.empty((v1 - v0, r1 - r0, npad), dtype=np.float32)
+            buf[..., :nx] = views[v0:v1, r0:r1]
+            if pad:
+                start = buf[..., :nedge].mean(axis=-1, dtype=np.float32)
+                end = buf[..., nx - nedge:nx].mean(axis=-1, dtype=np.float32)
+                buf[..., nx:] = ramp * start[..., None] + (np.float32(1) - ramp) * end[..., None]
+            spec = scipy.fft.rfft(buf, axis=-1, workers=1, overwrite_x=True)
+            spec *= w[:, None, :]
+            res = scipy.fft.irfft(spec, n=npad, axis=-1, workers=1, overwrite_x=True)
+            out[v0:v1, r0:r1] = res[..., :width]
+
+        chunks = [(v0, r0) for v0 in range(0, nv, vstep) for r0 in range(0, ny, rstep)]
+        threads = min(len(chunks), workers if workers > 0 else (os.cpu_count() or 1) + 1 + workers)
+        if threads <= 1:
+            for chunk in chunks:
+                filter_chunk(*chunk)
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                list(pool.map(lambda chunk: filter_chunk(*chunk), chunks))
         return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,14 +73,21 @@ class ProjectionSource:
         return mean if self.log is None else float(np.log10(max(mean + self.log, self._log_floor())))
 
 
+STATS_THREADS = 4  # row blocks read and reduced at once by stack_stats (copies and reductions release the GIL)
+
+
 def stack_stats(stack: TiltStack, rows_per_read: int = 64) -> tuple[float, float, float]:
-    """Minimum, maximum and mean of every pixel of every view, read in row blocks."""
-    total, low, high = 0.0, np.inf, -np.inf
-    for r0 in range(0, stack.ny, rows_per_read):
+    """Minimum, maximum and mean of every pixel of every view, read in row blocks on up to STATS_THREADS
+    threads."""
+
+    def block_stats(r0: int) -> tuple[float, float, float]:
         block = stack.read(slice(None), slice(r0, min(stack.ny, r0 + rows_per_read)))
-        total += float(block.sum(dtype=np.float64))
-        low, high = min(low, float(block.min())), max(high, float(block.max()))
-    return low, high, total / (stack.nviews * stack.ny * stack.nx)
+        return float(block.min()), float(block.max()), float(block.sum(dtype=np.float64))
+
+    starts = range(0, stack.ny, rows_per_read)
+    with ThreadPoolExecutor(max(1, min(STATS_THREADS, len(starts)))) as pool:
+        low, high, total = zip(*pool.map(block_stats, starts))
+    return min(low), max(high), sum(total) / (stack.nviews * stack.ny * stack.nx)
 
 
 def _angles(tilts, nviews: int) -> np.ndarray:

@@ -2,11 +2,14 @@
 emulation in ``cuda_emulation`` where it must agree with the CPU backend; the GPU pipeline runs with NumPy and the
 emulated kernels against the CPU reconstruction."""
 
+import os
 import shutil
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pytest
 
@@ -14,7 +17,7 @@ import tiltrec
 from cuda_emulation.emulator import EmulatedLauncher, compiler
 from cuda_emulation.host_device import HostDevice
 from tiltrec.errors import InputError, TiltrecError
-from tiltrec.formats import read_volume, write_stack
+from tiltrec.formats import VolumeStats, read_volume, write_stack
 from tiltrec.filters import fbp_filter, imod_radial_filter
 from tiltrec.geometry import Geometry
 from tiltrec.projectors.cpu import CpuProjector
@@ -93,6 +96,28 @@ def test_importing_tiltrec_does_not_import_cupy():
     code = ("import sys, tiltrec, tiltrec.api, tiltrec.cli.commands, tiltrec.strategies.run, tiltrec.filters; "
             "sys.exit('cupy' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_gpu_run_imports_neither_numba_nor_scipy(tmp_path):
+    """Start-up time: the CPU kernels' Numba (~0.2 s to import) stays out of a GPU run, and SciPy (its FFT, ~0.2 s)
+    out of its modules (the emulated GPU's arrays are NumPy's, so its filter runs SciPy's FFT here)."""
+    _need_compiler()
+    code = f"""
+import sys
+import numpy as np
+import tiltrec
+from cuda_emulation.host_device import HostDevice
+from tiltrec.projectors.cuda import device
+device.open_device = lambda *args: HostDevice()
+views = np.random.default_rng(0).random((9, 8, 16), dtype=np.float32)
+import tiltrec.strategies.gpu_pipeline, tiltrec.cli.job_builder
+assert "scipy" not in sys.modules
+tiltrec.reconstruct(views, np.linspace(-40, 40, 9), {str(tmp_path / "v.mrc")!r}, thickness=6, backend="cuda")
+assert "numba" not in sys.modules
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), *sys.path]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
 
 
 # ------------------------------------------------------------------------------- projector pair, emulated
@@ -219,6 +244,37 @@ def test_emulated_row_filters_equal_the_numpy_path(emu, nx, rows):
         close(filter_rows(rfilter, views, np, emu), rfilter.apply(views))
 
 
+# ---------------------------------------------------------------------------------------- file-order kernel
+
+
+@pytest.mark.parametrize("layout", ["xzy", "xyz", "parallel"])
+@pytest.mark.parametrize("mode", [2, 1, 0, 12])
+@pytest.mark.parametrize("scale", [1.0, 1e-6])
+def test_emulated_file_order_writes_what_the_cpu_store_writes(emu, tmp_path, layout, mode, scale):
+    """The same file, bit for bit, from a slab converted by kernels/store.cu as from one the CPU converts (order,
+    integer rounding with ties to even, float16 rounding, subnormals too, clipping), and the statistics of the
+    stored values."""
+    from tiltrec.formats import VolumeWriter
+    from tiltrec.projectors.cuda.file_order import stored_block
+
+    rng = np.random.default_rng(5)
+    rows = np.array([1e-6, 0.3, 40.0, 300.0, 5e4, 1e5, 1.0])[:, None, None]  # per thickness row
+    vol = (rng.standard_normal((7, 13, 9)) * rows * scale).astype(np.float32)
+    x0, y0, width, nys = 2, 3, 10, 5  # part of a slab with X padding and a halo, as the pipeline passes it
+    vol[0, :, y0] = np.arange(13) - 6.5  # ties
+    options = dict(width=width, nslices=nys + 1, thickness=7, layout=layout, mode=mode)
+    with VolumeWriter(tmp_path / "cpu.mrc", **options) as cpu, VolumeWriter(tmp_path / "gpu.mrc", **options) as gpu:
+        cpu.write_slab(1, vol[:, x0:x0 + width, y0:y0 + nys])
+        block, stats = stored_block(gpu, vol, x0, y0, width, nys, np, emu)
+        gpu.write_stored(1, block, VolumeStats(block.size, *stats))
+        for writer in (cpu, gpu):
+            writer.write_slab(0, vol[:, x0:x0 + width, :1])
+    with mrcfile.open(tmp_path / "cpu.mrc") as a, mrcfile.open(tmp_path / "gpu.mrc") as b:
+        assert a.data.dtype == b.data.dtype and np.array_equal(a.data, b.data)
+    stored = block.astype(np.float64)
+    np.testing.assert_allclose(stats, [stored.min(), stored.max(), stored.sum(), (stored ** 2).sum()], rtol=1e-12)
+
+
 # -------------------------------------------------------------------- the GPU pipeline with NumPy + emulation
 
 
@@ -262,7 +318,8 @@ def test_pipeline_overlaps_slabs_and_writes_every_target(host_gpu, series, tmp_p
     ours = tiltrec.reconstruct(views, angles, backend="cuda", **options)
     for a, b in zip(ours, ref):
         close(a, b, 1e-4)
-    assert host_gpu.uploads == 3 and host_gpu.downloads == 3 * 3 and host_gpu.host_buffers == 2 + 2 * 3
+    # a block and its statistics per slab and volume
+    assert host_gpu.uploads == 3 and host_gpu.downloads == 2 * 3 * 3 and host_gpu.host_buffers == 2 + 2 * 3
     tiltrec.reconstruct(views, angles, tmp_path / "out.mrc", backend="cuda", **options)
     close(read_volume(tmp_path / "out.mrc")[0], ref[0], 1e-4)
 
@@ -350,12 +407,12 @@ def test_a_failing_write_stops_the_pipeline_with_its_error(host_gpu, series, mon
     host_gpu.free = 100_000
     calls = []
 
-    def fail_second(self, y0, slab):
+    def fail_second(self, y0, block, stats):
         calls.append(y0)
         if len(calls) == 2:
             raise TiltrecError("disk full")
 
-    monkeypatch.setattr(MemoryWriter, "write_slab", fail_second)
+    monkeypatch.setattr(MemoryWriter, "write_stored", fail_second)
     with pytest.raises(TiltrecError, match="disk full"):
         tiltrec.reconstruct(views, angles, thickness=11, alg="wbp", backend="cuda")
     assert len(calls) == 2
@@ -378,17 +435,20 @@ def test_device_out_of_memory_says_which_memory_to_try(host_gpu, series, monkeyp
 
 def test_device_plan_sizes_slabs_from_the_budget(series):
     from tiltrec.algorithms import ALGORITHMS
+    from tiltrec.formats import MemoryWriter
     from tiltrec.strategies.gpu_pipeline import SLAB, device_plan
     from tiltrec.strategies.run import Job, Target
 
     views, angles = series
     geom = Geometry(nx=33, ny=300, angles=angles, thickness=11)
-    job = Job(source=None, geometry=geom, algorithm="wbp", settings=None, targets=[Target([], None)], memory=0)
-    per_slice = ALGORITHMS["wbp"].footprint.per_slice(geom) + 4 * (2 * 21 * 33 + 11 * 33)
+    job = Job(source=None, geometry=geom, algorithm="wbp", settings=None, targets=[Target([], MemoryWriter)],
+              memory=0)
+    # the footprint, two row buffers, the float32 result and its statistics
+    per_slice = ALGORITHMS["wbp"].footprint.per_slice(geom) + 4 * (2 * 21 * 33 + 11 * 33) + 32 * 11
     slabs, managed = device_plan(job, geom, 10 * per_slice, 1 << 40)
     assert [s.y1 - s.y0 for s in slabs] == [10] * 30 and not managed
     slabs, _ = device_plan(job, geom, 1000 * per_slice, 1 << 40)
-    assert [s.y1 - s.y0 for s in slabs] == [SLAB, SLAB, 300 - 2 * SLAB]
+    assert [s.y1 - s.y0 for s in slabs] == [SLAB] * (300 // SLAB) + [300 % SLAB] * (300 % SLAB > 0)
     host_per_slice = 4 * 2 * (21 * 33 + 11 * 33)
     slabs, _ = device_plan(job, geom, 1000 * per_slice, 7 * host_per_slice)
     assert slabs[0].y1 - slabs[0].y0 == 7

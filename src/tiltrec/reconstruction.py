@@ -241,9 +241,10 @@ def _prepare(stack, angles, output, opt: Options, init, world: World, files: Exi
         raise InputError("under MPI the volume must be written to a file")
     gpu = _open_gpu(opt, world) if opt.backend == "cuda" else None
     budget = opt.memory or (gpu.free_memory() if gpu else available_memory() // 2 // world.local_size)
-    from .projectors.cpu_kernels import set_threads
+    if gpu is None:  # (runs on a GPU never import Numba)
+        from .projectors.cpu_kernels import set_threads
 
-    set_threads(opt.threads or world.default_threads())
+        set_threads(opt.threads or world.default_threads())
     source = open_source(stack, angles, exclude=opt.exclude, include=opt.include, binning=opt.binning,
                          log=opt.log)
     geom = _geometry(opt, source)

@@ -108,8 +108,9 @@ def _argument(kernel: str, decl: tuple[str, str], arg):
     """The ctypes value of one argument, checked against its declaration as a GPU launch would need it."""
     ctype, name = decl
     if "*" in ctype:
-        if not isinstance(arg, np.ndarray) or arg.dtype != np.float32:
-            raise TypeError(f"kernel {kernel}: {name} must be a float32 array")
+        dtype = np.float64 if "double" in ctype else np.float32
+        if not isinstance(arg, np.ndarray) or arg.dtype != dtype:
+            raise TypeError(f"kernel {kernel}: {name} must be a {np.dtype(dtype).name} array")
         return ctypes.c_void_p(arg.ctypes.data)
     c_type, np_type = _CTYPES[ctype]
     if not isinstance(arg, np_type):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import filters
-from ..projectors.imod_cpu import ImodCpuBackprojector
 from .settings import Settings
 
 
@@ -63,6 +62,8 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     filtered = rfilter.apply(rows, workers=settings.threads)
     filtered -= fill
     if imod_interpolation(g, settings):
+        from ..projectors.imod_cpu import ImodCpuBackprojector  # Numba: not imported by runs on a GPU
+
         vol = ImodCpuBackprojector(g, settings.cosine_stretch).back(op.pack(filtered), op.y0, op.y1, op.r0)
     else:
         vol = op.back(op.pack(filtered))

@@ -24,7 +24,6 @@ import functools
 import math
 
 import numpy as np
-import scipy.sparse as sp
 
 from .. import filters
 from ..errors import InputError
@@ -84,8 +83,10 @@ def backprojector(angle: float, nx: int, width: int, thick: int):
     return _sparse(rows, cols, vals, (thick * width, nx)), outside.ravel()
 
 
-def _sparse(rows: list, cols: list, vals: list, shape: tuple[int, int]) -> sp.csr_matrix:
-    """A sparse matrix from lists of index and value arrays (empty lists: all zero)."""
+def _sparse(rows: list, cols: list, vals: list, shape: tuple[int, int]):
+    """A SciPy CSR matrix from lists of index and value arrays (empty lists: all zero)."""
+    import scipy.sparse as sp  # here: only this compatibility path needs it
+
     if not rows:
         return sp.csr_matrix(shape)
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)

@@ -32,6 +32,16 @@ def slice_axis(layout: str) -> int:
     return 0 if layout == "xzy" else 1
 
 
+def slices_strides(layout: str, width: int, nslices: int, thickness: int) -> tuple[int, int, int]:
+    """Where ``slices_view``'s element ``[L, j, x]`` lies in a C-ordered file array, in elements:
+    ``origin + L * stride_L + j * stride_j + x``; returns ``(origin, stride_L, stride_j)``."""
+    if layout == "xzy":
+        return 0, thickness * width, width
+    if layout == "xyz":
+        return (thickness - 1) * nslices * width, width, -nslices * width
+    return 0, width, nslices * width
+
+
 def slices_view(layout: str, block: np.ndarray) -> np.ndarray:
     """A view ``[L, j, x]`` (slice, thickness row in the tomogram's own order, column) of a file-ordered array."""
     if layout == "xzy":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from .layout import check_layout, file_shape, slices_view
+from .layout import check_layout, file_shape, slice_axis, slices_view
 from .writer import VolumeStats
 
 
@@ -40,6 +40,7 @@ class MemoryWriter:
 
     path = "memory"
     temporary = None
+    mode = 2  # float32
 
     def __init__(self, *, width: int, nslices: int, thickness: int, layout: str = "xzy"):
         check_layout(layout)
@@ -57,6 +58,13 @@ class MemoryWriter:
         slices_view(self.layout, self.volume)[y0:y0 + slab.shape[2]] = slab.transpose(2, 0, 1)
         self.stats = self.stats.merge(VolumeStats.of(np.asarray(slab, np.float32)))
         return _nothing
+
+    def write_stored(self, y0: int, block, stats: VolumeStats) -> None:
+        """Store slices from ``y0`` given in file order (as ``VolumeWriter.write_stored``)."""
+        axis = slice_axis(self.layout)
+        index = (slice(None),) * axis + (slice(y0, y0 + block.shape[axis]),)
+        self.volume[index] = block
+        self.stats = self.stats.merge(stats)
 
     def commit(self) -> None:
         pass

@@ -366,10 +366,10 @@ class VolumeFile:
         n0, n1, n2 = self._shape
         plane = n1 * n2 * self._itemsize
         if axis == 0:
-            os.pwrite(self._fd, block, self._offset + start * plane)
+            _pwrite_all(self._fd, block, self._offset + start * plane)
             return
         for index in range(n0):
-            os.pwrite(self._fd, block[index], self._offset + index * plane + start * n2 * self._itemsize)
+            _pwrite_all(self._fd, block[index], self._offset + index * plane + start * n2 * self._itemsize)
 
     def finish(self, stats, *, pixel_size: float, origin, labels) -> None:
         """Complete the header (volume, stats, pixel size, origin, labels) and close."""
@@ -390,6 +390,14 @@ class VolumeFile:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _pwrite_all(fd: int, data: np.ndarray, offset: int) -> None:
+    """``os.pwrite`` until every byte is written (one call writes at most ~2 GiB on Linux, and may write less)."""
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
 def write_stack(path: Path, views: np.ndarray, *, pixel_size: float, angles) -> None:

@@ -16,12 +16,16 @@ from ..errors import InputError, file_error
 from . import hdf5, mrc
 from .atomic import OutputTarget, os_errors
 from .layout import check_layout, file_shape, slice_axis, slices_view
-from .slab_store import store_slab
 from .stall import stall
 
 VOLUME_SUFFIXES = frozenset({".mrc", ".rec", ".st", ".ali", ".map"})
 _STORED = {0: np.dtype(np.uint8), 1: np.dtype(np.int16), 2: np.dtype(np.float32),
            12: np.dtype(np.float16)}
+
+
+def stored_dtype(mode: int) -> np.dtype:
+    """The NumPy type of an output mode's values."""
+    return _STORED[mode]
 
 
 def backend_for(path: Path, mrc_suffixes=mrc.SUFFIXES):
@@ -151,10 +155,25 @@ class VolumeWriter:
             view[...] = stored.transpose(2, 0, 1)
             stats = VolumeStats.of(stored)
         else:
+            from .slab_store import store_slab  # Numba: imported by the runs that convert on the CPU only
+
             low, high, total, squares = store_slab(view.transpose(1, 0, 2), slab)
             stats = VolumeStats(slab.size, low, high, total, squares)
         self.stats = self.stats.merge(stats)
         return partial(self._write_block, y0, block)
+
+    def write_stored(self, y0: int, block: np.ndarray, stats: VolumeStats) -> None:
+        """Write slices from ``y0`` already converted elsewhere (on a GPU: projectors/cuda/file_order.py): ``block``
+        in file order and the stored type, ``stats`` those of its values."""
+        self._require_open()
+        nys = block.shape[slice_axis(self.layout)]
+        if (block.shape != file_shape(self.layout, self.width, nys, self.thickness)
+                or block.dtype != _STORED[self.mode] or not 0 <= y0 <= y0 + nys <= self.nslices):
+            raise ValueError(f"{self.path}: block of shape {block.shape} and type {block.dtype} at y0={y0} does not "
+                             f"fit layout {self.layout}, mode {self.mode}, width {self.width}, thickness "
+                             f"{self.thickness}, {self.nslices} slices")
+        self.stats = self.stats.merge(stats)
+        self._write_block(y0, block)
 
     def _write_block(self, y0: int, block: np.ndarray) -> None:
         self._require_open()

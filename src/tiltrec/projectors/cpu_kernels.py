@@ -187,6 +187,18 @@ def add_weighted(x, update, weight, positivity):
         x[i] = max(v, np.float32(0.0)) if positivity else v
 
 
+@njit(parallel=True, cache=True, nogil=True, fastmath=True, boundscheck=False)
+def dot_rows(a, b):
+    """``sum(a * b)`` of two same-shape 2-D float32 arrays, accumulated in float64 (algorithms/reductions.py)."""
+    total = 0.0
+    for i in prange(a.shape[0]):
+        row = 0.0
+        for j in range(a.shape[1]):
+            row += np.float64(a[i, j]) * np.float64(b[i, j])
+        total += row
+    return total
+
+
 def set_threads(n: int | None) -> int:
     """Use ``n`` Numba threads (default: all the process may use); returns the number in effect."""
     limit = numba.config.NUMBA_NUM_THREADS

@@ -1,11 +1,11 @@
 """Run a reconstruction on a GPU: slabs sized from the device's memory, and reading, uploading, computing,
 downloading and writing overlapped.
 
-Per slab, in issue order: the compute stream runs the algorithm on the slab's rows (already on the device); the
-download stream copies each result into a page-locked host buffer as soon as it is ready, and a writer thread
-writes it to disk once the copy is done; meanwhile the main thread reads the next slab's rows from disk and the
-upload stream copies them into the second device buffer.  So the GPU waits for the disk only when reading or
-writing one slab takes longer than computing one.
+Per slab, in issue order: the compute stream runs the algorithm on the slab's rows (already on the device) and
+puts the result into the file's order and stored type, with its statistics; the download stream copies it into
+a page-locked host buffer as soon as it is ready, and a writer thread writes it to disk once the copy is done;
+meanwhile the main thread reads the next slab's rows from disk and the upload stream copies them into the second
+device buffer.  So the GPU waits for the disk only when reading or writing one slab takes longer than computing one.
 
 The device is a parameter (``Device``): CuPy on a GPU (``projectors.cuda.device``); NumPy with the CPU emulation
 of the kernels in the tests, where streams and events do nothing and copies happen at once.
@@ -24,12 +24,17 @@ import numpy as np
 
 from ..algorithms import ALGORITHMS
 from ..errors import InputError, TiltrecError
-from ..projectors.cuda.projector import CudaProjector
+from ..formats.writer import VolumeStats, stored_dtype
+from ..projectors.cuda.file_order import STATS_BYTES, stored_block
 from ..projectors.cuda.launcher import Launcher
+from ..projectors.cuda.projector import CudaProjector
 from .plan import BYTES, Slab, available_memory, format_bytes, plan_slabs, slab_height
 from .run import Job, Session, compute_geometry, figures, initial_slab
 
-SLAB = 128  # slices per slab when slices are independent: enough threads to fill a GPU, and slabs to overlap
+# slices per slab when slices are independent: 2048 x 512 x 32 voxels fill a GPU, and smaller slabs start the
+# overlap sooner and pin less host memory (tiltrec-cuda WBP 2048^2 -> 512 on an H100: 4.60-4.82 s with 32,
+# 4.85-4.87 s with 64, 5.25-5.51 s with 128)
+SLAB = 32
 
 
 class Device(Protocol):
@@ -52,14 +57,17 @@ def device_plan(job: Job, geom, budget: int, host: int) -> tuple[list[Slab], boo
     """Slabs for the device budget (bytes) and host memory, and whether the unified strategy needs managed memory.
 
     Per computed slice the device holds the algorithm's working arrays, two row buffers and the result being
-    downloaded; the host holds two pinned row buffers and two result buffers per target.
+    downloaded (float32, in the stored type if that differs, and its statistics); the host holds two pinned row
+    buffers and two result buffers per target.
     """
     g = job.geometry
     first, stop = g.slices
     alg = ALGORITHMS[job.algorithm]
     halo = g.pitch_halo() if alg.iterative else 0
     rows, result = g.nviews * g.nx, g.thickness * g.width
-    on_device = alg.footprint.per_slice(geom) + BYTES * (2 * rows + result)
+    stored = stored_dtype(job.targets[0].writer.mode).itemsize
+    on_device = (alg.footprint.per_slice(geom) + BYTES * (2 * rows + result) + (stored != BYTES) * stored * result
+                 + STATS_BYTES * g.thickness)
     on_host = BYTES * 2 * (rows + len(job.targets) * result)
     share = -(-g.nslices // job.world.size)
     if job.unified:
@@ -110,15 +118,17 @@ class _Slot:
 
 
 class _Writer:
-    """A thread that writes downloaded slabs once their copy has finished, with a pool of pinned buffers."""
+    """A thread that writes downloaded slabs once their copy has finished, with a pool of pinned buffers (each
+    with room for ``size`` float32 values and, before them, the four float64 statistics).  The thread allocates
+    the pool first, while the first slab is read and computed (pinning the pool and the row buffers of a 2048^2
+    WBP in slabs of 128 slices, 1.1 GiB, took 0.74-1.08 s on H100 hosts)."""
 
     def __init__(self, host_buffer, size: int, count: int):
         self.free: queue.Queue = queue.Queue()
-        for _ in range(count):
-            self.free.put(host_buffer(size))
         self.work: queue.Queue = queue.Queue()
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._loop, name="tiltrec-writer", daemon=True)
+        self.thread = threading.Thread(target=self._loop, args=(host_buffer, _STATS_FLOATS + size, count),
+                                       name="tiltrec-writer", daemon=True)
         self.thread.start()
 
     def buffer(self) -> np.ndarray:
@@ -130,11 +140,11 @@ class _Writer:
             except queue.Empty:
                 continue
 
-    def put(self, writer, y0: int, buffer: np.ndarray, shape, copied, keep) -> None:
-        """Write the start of ``buffer``, shaped ``shape``, with ``writer.write_slab(y0, ...)`` once the event
-        ``copied`` has passed; ``keep`` (the device array being copied) lives until then."""
+    def put(self, writer, y0: int, buffer: np.ndarray, block: np.ndarray, stats: np.ndarray, copied, keep) -> None:
+        """Write ``block`` with ``writer.write_stored(y0, ...)`` once the event ``copied`` has passed (it and
+        ``stats`` are views of the pool's ``buffer``); ``keep`` (the device arrays being copied) lives until then."""
         self._raise()
-        self.work.put((writer, y0, buffer, shape, copied, keep))
+        self.work.put((writer, y0, buffer, block, stats, copied, keep))
 
     def drain(self) -> None:
         """Wait until every slab handed over so far is written."""
@@ -153,24 +163,38 @@ class _Writer:
         if self.error is not None:
             raise self.error
 
-    def _loop(self) -> None:
+    def _loop(self, host_buffer, size: int, count: int) -> None:
+        try:
+            for _ in range(count):
+                self.free.put(host_buffer(size))
+        except BaseException as exc:  # reported to the main thread when it asks for a buffer
+            self.error = exc
         while (item := self.work.get()) is not None:
-            writer, y0, buffer, shape, copied, keep = item
+            writer, y0, buffer, block, stats, copied, keep = item
             del item
             try:
                 copied.synchronize()
-                del keep  # the copy is done: the device array may go back to CuPy's pool
+                del keep  # the copy is done: the device arrays may go back to CuPy's pool
                 if self.error is None:
-                    writer.write_slab(y0, _view(buffer, shape))
+                    writer.write_stored(y0, block, VolumeStats(block.size, *(float(v) for v in stats)))
             except BaseException as exc:  # reported to the main thread at its next call
                 self.error = self.error or exc
             self.free.put(buffer)
             self.work.task_done()
 
 
+_STATS_FLOATS = 8  # a result buffer starts with its four float64 statistics
+
+
 def _view(buffer: np.ndarray, shape) -> np.ndarray:
     """The start of a flat buffer as an array of ``shape``."""
     return buffer[:int(np.prod(shape))].reshape(shape)
+
+
+def _result_views(buffer: np.ndarray, block) -> tuple[np.ndarray, np.ndarray]:
+    """A result buffer's statistics, and after them a host array of ``block``'s shape and type."""
+    data = buffer[_STATS_FLOATS:].view(np.uint8)[:block.size * block.dtype.itemsize]
+    return buffer[:_STATS_FLOATS].view(np.float64), data.view(block.dtype).reshape(block.shape)
 
 
 def run_on_device(job: Job) -> dict:
@@ -245,13 +269,17 @@ def _slabs_on_device(job: Job, device: Device, alg, subsets, slabs: list[Slab], 
                         x0 = xp.asarray(initial_slab(job, np.zeros(op.vol_shape, np.float32), slab, x_off))
                     vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance,
                                   **session.extras(index, t))
-                    out = xp.ascontiguousarray(vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0])
+                    block, stats = stored_block(target.writer, vol, x_off, slab.y0 - slab.c0, width,
+                                                slab.y1 - slab.y0, xp, device.launcher)
                     ready = compute.record()
                     buffer = writer.buffer()
+                    host_stats, host_block = _result_views(buffer, block)
                     download.wait_event(ready)
                     with download:
-                        device.download(out, _view(buffer, out.shape), download)
-                    writer.put(target.writer, slab.y0 - first, buffer, out.shape, download.record(), keep=out)
+                        device.download(block, host_block, download)
+                        device.download(stats, host_stats, download)
+                    writer.put(target.writer, slab.y0 - first, buffer, host_block, host_stats, download.record(),
+                               keep=(block, stats))
                     if session.checkpoint is not None:  # a slab counts as finished once it is on disk
                         writer.drain()
                         session.done(index, t)

@@ -70,8 +70,10 @@ class CupyDevice:
         return self.xp.cuda.Stream(non_blocking=True)
 
     def host_buffer(self, size: int) -> np.ndarray:
-        """``size`` float32 in page-locked host memory (copies from and to it run asynchronously)."""
-        return self._cupyx.empty_pinned((size,), dtype=np.float32)
+        """``size`` float32 in page-locked host memory (copies from and to it run asynchronously); from any
+        thread (allocated in this device's context)."""
+        with self.xp.cuda.Device(self.index):
+            return self._cupyx.empty_pinned((size,), dtype=np.float32)
 
     def upload(self, host: np.ndarray, device_array, stream) -> None:
         device_array.set(host, stream=stream)

@@ -1,8 +1,9 @@
 """Kernel sources and how to launch them: ``launch(name, grid, block, args)`` on a GPU through CuPy, or on the CPU
 through the test suite's emulator (``tests/cuda_emulation``), from the same ``.cu`` files.
 
-Arguments are C-contiguous float32 arrays (of the launcher's array module) and NumPy scalars whose type matches
-the kernel's parameter (``np.int32`` for ``int``, ``np.float32`` for ``float``).
+Arguments are C-contiguous arrays (of the launcher's array module; float32 for ``float*``, float64 for
+``double*``) and NumPy scalars whose type matches the kernel's parameter (``np.int32`` for ``int``, ``np.float32``
+for ``float``).
 """
 
 from __future__ import annotations

@@ -523,3 +523,33 @@ def test_console_script_cuda(series, tmp_path):
     assert done.returncode != 0
     assert "tiltrec-mpi" in one_line(done.stderr)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("mpi, args, exits_now", [
+    (False, ["--thickness", str(THICK)], True),  # success: straight out, without Python's teardown
+    (False, [], False),  # an error (no thickness): the usual exit, with its code
+    (True, ["--thickness", str(THICK)], False),  # MPI's finalisation must run
+])
+def test_a_successful_command_leaves_without_teardown_unless_under_mpi(series, tmp_path, monkeypatch, mpi, args,
+                                                                       exits_now):
+    from tiltrec.cli import commands
+
+    class ExitedNow(Exception):
+        pass
+
+    def exit_now(code):
+        raise ExitedNow(code)
+
+    monkeypatch.setattr(commands.os, "_exit", exit_now)
+    if mpi:
+        monkeypatch.setitem(sys.modules, "mpi4py", sys.modules.get("mpi4py") or SimpleNamespace())
+    else:
+        monkeypatch.delitem(sys.modules, "mpi4py", raising=False)
+    monkeypatch.setattr(sys, "argv", ["tiltrec-mpi", str(series.stack), str(series.tlt), str(tmp_path / "v.mrc"),
+                                      "-q", *args])
+    with pytest.raises(ExitedNow if exits_now else SystemExit) as raised:
+        commands.tiltrec_mpi()
+    if exits_now:
+        assert raised.value.args == (0,) and dims(tmp_path / "v.mrc") == (WIDTH, THICK, ROWS)
+    else:
+        assert raised.value.code == (0 if mpi else 2)

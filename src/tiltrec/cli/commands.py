@@ -6,6 +6,9 @@ commands) and the backend (CPU, or a CUDA GPU: the ``-cuda`` commands).
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -162,9 +165,25 @@ def make_app(flavor: Flavor) -> typer.Typer:
 def _entry(flavor: Flavor):
     def run() -> None:
         app = make_app(flavor)
-        app(prog_name=flavor.name)
+        try:
+            app(prog_name=flavor.name)
+        except SystemExit as done:
+            if done.code in (0, None) and "mpi4py" not in sys.modules:
+                exit_now()
+            raise
 
     return run
+
+
+def exit_now() -> None:
+    """End a successful run without Python's teardown of its modules: unloading Numba's compiled code and the
+    rest took 0.25-0.3 s of every run (WBP 1024^2 x 61, five alternating pairs: 0.40-0.44 s from the end of the
+    command to the process's exit, 0.12-0.16 s this way).  Outputs are committed and closed by then, and the
+    standard streams are flushed here.  Not under MPI, whose finalisation must run."""
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):  # a closed pipe or stream: nothing left to say
+            stream.flush()
+    os._exit(0)
 
 
 tiltrec_mpi = _entry(Flavor("tiltrec-mpi", unified=False, backend="cpu"))

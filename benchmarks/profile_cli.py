@@ -58,13 +58,15 @@ def _child(argv: list[str]) -> int:
 
 # ------------------------------------------------------------------------------------------------ parent side
 
-# (label, file suffix, function name): cumulative time of that function
+# label: (file suffix, function name[, caller's file suffix]): cumulative time of that function (called from there)
 _FUNCS = {
     "build_and_run": ("tiltrec/cli/job_builder.py", "build_and_run"),
     "run": ("tiltrec/strategies/run.py", "run"),
     "stack_mean": ("tiltrec/inputs.py", "stack_stats"),
     "open_source": ("tiltrec/inputs.py", "open_source"),
-    "rows": ("concurrent/futures/_base.py", "result"),  # the main thread waiting for the reader thread
+    # the main thread waiting for the reader thread (the slab loop's waits only, not those of the thread pools in
+    # the filter and the stack's statistics)
+    "rows": ("concurrent/futures/_base.py", "result", "tiltrec/strategies/run.py"),
     "filter": ("tiltrec/filters.py", "apply"),
     "weighting": ("tiltrec/algorithms/backprojection.py", "imod_weighting"),
     "wbp": ("tiltrec/algorithms/backprojection.py", "wbp"),
@@ -88,12 +90,15 @@ def _cumulative(stats_path: str) -> tuple[dict[str, float], dict[str, int]]:
     raw = pstats.Stats(stats_path).stats
     times = {k: 0.0 for k in _FUNCS}
     calls = {k: 0 for k in _FUNCS}
-    for (filename, _line, func), (_cc, nc, _tt, ct, _callers) in raw.items():
+    for (filename, _line, func), (_cc, nc, _tt, ct, callers) in raw.items():
         path = filename.replace("\\", "/")
-        for key, (suffix, name) in _FUNCS.items():
+        for key, (suffix, name, *caller) in _FUNCS.items():
             if func == name and path.endswith(suffix):
                 if key == "writer_init" and "VolumeWriter" not in _class_hint(filename, _line):
                     continue
+                if caller:
+                    called = [v for c, v in callers.items() if c[0].replace("\\", "/").endswith(caller[0])]
+                    nc, ct = sum(v[1] for v in called), sum(v[3] for v in called)
                 times[key] += ct
                 calls[key] += nc
     return times, calls

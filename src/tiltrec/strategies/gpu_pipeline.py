@@ -35,6 +35,7 @@ from .run import Job, Session, compute_geometry, figures, initial_slab
 # overlap sooner and pin less host memory (tiltrec-cuda WBP 2048^2 -> 512 on an H100: 4.60-4.82 s with 32,
 # 4.85-4.87 s with 64, 5.25-5.51 s with 128)
 SLAB = 32
+_STATS_FLOATS = 8  # a pinned result buffer starts with its four float64 statistics
 
 
 class Device(Protocol):
@@ -181,9 +182,6 @@ class _Writer:
                 self.error = self.error or exc
             self.free.put(buffer)
             self.work.task_done()
-
-
-_STATS_FLOATS = 8  # a result buffer starts with its four float64 statistics
 
 
 def _view(buffer: np.ndarray, shape) -> np.ndarray:

@@ -324,6 +324,21 @@ def test_pipeline_overlaps_slabs_and_writes_every_target(host_gpu, series, tmp_p
     close(read_volume(tmp_path / "out.mrc")[0], ref[0], 1e-4)
 
 
+@pytest.mark.parametrize("mode", [1, 12])
+def test_pipeline_writes_integer_and_half_files_as_the_cpu_does(host_gpu, series, tmp_path, mode):
+    """Output modes other than float32 through the GPU pipeline (slabs of the stored type, several of them): the
+    same file as the CPU writes."""
+    views, angles = series
+    host_gpu.free = 100_000
+    options = dict(thickness=11, alg="wbp", mode=mode, scale=(0.0, 3000.0 if mode == 1 else 1.0))
+    tiltrec.reconstruct(views, angles, tmp_path / "cpu.mrc", **options)
+    tiltrec.reconstruct(views, angles, tmp_path / "gpu.mrc", backend="cuda", **options)
+    with mrcfile.open(tmp_path / "cpu.mrc") as a, mrcfile.open(tmp_path / "gpu.mrc") as b:
+        assert b.data.dtype == a.data.dtype and host_gpu.uploads > 2
+        np.testing.assert_allclose(b.data.astype(np.float64), a.data, rtol=0, atol=1 if mode == 1 else 1e-3)
+        assert np.isclose(b.header.dmean, a.header.dmean, rtol=1e-4, atol=1e-4)
+
+
 def test_admm_runs_through_the_unified_gpu_pipeline(host_gpu, series):
     views, angles = series
     options = dict(thickness=11, alg="admm", iterations=3, unified=True)

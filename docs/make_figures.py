@@ -96,7 +96,7 @@ def xz_panel(volume_yzx: np.ndarray, text: str, folder: Path) -> Image.Image:
     """The central XZ slice (high Z at the top), contrast as the previews, with a label."""
     xz = orthoslices(volume_yzx)[1][::-1]
     path = folder / f"xz-{next(_panel_numbers)}.png"
-    write_image(xz, path)
+    write_image(xz, path, overwrite=True)
     with Image.open(path) as im:
         return labelled(im.copy(), text)
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds[name] = reconstruct(name, stack, tlt, rec)
             volumes[name], _ = read_volume(rec)
             png = opts.out / f"{name}.png"
-            write_preview(volumes[name], png, title=f"{TITLES[name]}   EMPIAR-10009, 51 views")
+            write_preview(volumes[name], png, title=f"{TITLES[name]}   EMPIAR-10009, 51 views", overwrite=True)
             written.append(png)
         panels = [xz_panel(volumes[name], TITLES[name], tmp) for name in COMPARED]
         stack_vertically(panels, opts.out / "compare_xz.png")

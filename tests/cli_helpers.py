@@ -45,6 +45,13 @@ def cli(*args, prog="tiltrec-mpi"):
                               catch_exceptions=False)
 
 
+def tools_cli(*args):
+    """Run ``tiltrec args...`` (the tools command) in-process, as ``cli``."""
+    from tiltrec.cli.tools import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], prog_name="tiltrec", catch_exceptions=False)
+
+
 def one_line(text: str) -> str:
     """The single line of ``text`` (which must end with one newline)."""
     assert text.endswith("\n") and text.count("\n") == 1, repr(text)
@@ -107,3 +114,18 @@ def phantom_series(folder: Path, angles, noise_seed: int) -> Path:
     write_stack(folder / "in.mrc", views, pixel_size=5.0)
     (folder / "in.tlt").write_text("".join(f"{a}\n" for a in angles))
     return folder
+
+
+def interrupt_checkpoint_at(monkeypatch, count: int) -> None:
+    """Make the ``count``-th checkpoint write raise KeyboardInterrupt (as a signal would), before writing."""
+    from tiltrec.strategies.checkpoint import Checkpoint
+
+    write, calls = Checkpoint._write, []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == count:
+            raise KeyboardInterrupt
+        return write(self, *args, **kwargs)
+
+    monkeypatch.setattr(Checkpoint, "_write", interrupted)

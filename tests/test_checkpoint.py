@@ -9,12 +9,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from cli_helpers import BIN, MPIEXEC, cli, needs_mpi, one_line, phantom_series, process_group, run_group
+from cli_helpers import (BIN, MPIEXEC, cli, interrupt_checkpoint_at, needs_mpi, one_line, phantom_series, process_group,
+                         run_group)
 
 import tiltrec
 from tiltrec.algorithms import ALGORITHMS
 from tiltrec.formats import read_volume
-from tiltrec.strategies.checkpoint import Checkpoint
 
 ANGLES = np.arange(-60.0, 61.0, 4.0)
 
@@ -26,19 +26,6 @@ def series(tmp_path_factory):
 
 def reconstruct(series, out, **options):
     tiltrec.reconstruct(series / "in.mrc", series / "in.tlt", out, thickness=24, **options)
-
-
-def interrupt_at_save(monkeypatch, count: int):
-    """Make the ``count``-th checkpoint write raise KeyboardInterrupt (as a signal would), before writing."""
-    write, calls = Checkpoint._write, []
-
-    def interrupted(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == count:
-            raise KeyboardInterrupt
-        return write(self, *args, **kwargs)
-
-    monkeypatch.setattr(Checkpoint, "_write", interrupted)
 
 
 CASES = {
@@ -54,7 +41,7 @@ def test_resume_gives_the_uninterrupted_result(series, tmp_path, monkeypatch, ca
     options = CASES[case]
     reconstruct(series, tmp_path / "whole.mrc", **options)
     out, ck = tmp_path / "out.mrc", tmp_path / "run.ckpt"
-    interrupt_at_save(monkeypatch, stop_at)
+    interrupt_checkpoint_at(monkeypatch, stop_at)
     with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="kept: continue with --resume"):
         reconstruct(series, out, checkpoint=ck, checkpoint_every=every, **options)
     monkeypatch.undo()
@@ -73,7 +60,7 @@ def test_the_slices_written_before_the_interruption_are_kept(series, tmp_path, m
     options = dict(alg="sirt", iterations=3, memory=600_000)
     reconstruct(series, tmp_path / "whole.mrc", **options)
     out, ck = tmp_path / "out.mrc", tmp_path / "run.ckpt"
-    interrupt_at_save(monkeypatch, 3)  # two slabs done
+    interrupt_checkpoint_at(monkeypatch, 3)  # two slabs done
     with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning):
         reconstruct(series, out, checkpoint=ck, checkpoint_every=100, **options)
     monkeypatch.undo()
@@ -89,7 +76,7 @@ def test_the_slices_written_before_the_interruption_are_kept(series, tmp_path, m
 
 def test_a_checkpoint_of_another_job_is_refused(series, tmp_path, monkeypatch):
     out, ck = tmp_path / "out.mrc", tmp_path / "run.ckpt"
-    interrupt_at_save(monkeypatch, 2)
+    interrupt_checkpoint_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning):
         reconstruct(series, out, checkpoint=ck, checkpoint_every=2, alg="admm", unified=True, iterations=8)
     monkeypatch.undo()

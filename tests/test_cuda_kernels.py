@@ -2,7 +2,9 @@
 emulation in ``cuda_emulation`` where it must agree with the CPU backend; the GPU pipeline runs with NumPy and the
 emulated kernels against the CPU reconstruction."""
 
+import importlib.metadata
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +19,7 @@ import tiltrec
 from cuda_emulation.emulator import EmulatedLauncher, compiler
 from cuda_emulation.host_device import HostDevice
 from tiltrec.errors import InputError, TiltrecError
-from tiltrec.formats import VolumeStats, read_volume, write_stack
+from tiltrec.formats import read_volume, write_stack
 from tiltrec.filters import fbp_filter, imod_radial_filter
 from tiltrec.geometry import Geometry
 from tiltrec.projectors.cpu import CpuProjector
@@ -255,7 +257,7 @@ def test_emulated_file_order_writes_what_the_cpu_store_writes(emu, tmp_path, lay
     integer rounding with ties to even, float16 rounding, subnormals too, clipping), and the statistics of the
     stored values."""
     from tiltrec.formats import VolumeWriter
-    from tiltrec.projectors.cuda.file_order import stored_block
+    from tiltrec.projectors.cuda.file_order import block_stats, stored_block
 
     rng = np.random.default_rng(5)
     rows = np.array([1e-6, 0.3, 40.0, 300.0, 5e4, 1e5, 1.0])[:, None, None]  # per thickness row
@@ -266,13 +268,33 @@ def test_emulated_file_order_writes_what_the_cpu_store_writes(emu, tmp_path, lay
     with VolumeWriter(tmp_path / "cpu.mrc", **options) as cpu, VolumeWriter(tmp_path / "gpu.mrc", **options) as gpu:
         cpu.write_slab(1, vol[:, x0:x0 + width, y0:y0 + nys])
         block, stats = stored_block(gpu, vol, x0, y0, width, nys, np, emu)
-        gpu.write_stored(1, block, VolumeStats(block.size, *stats))
+        gpu.write_stored(1, block, block_stats(block.size, stats))
         for writer in (cpu, gpu):
             writer.write_slab(0, vol[:, x0:x0 + width, :1])
     with mrcfile.open(tmp_path / "cpu.mrc") as a, mrcfile.open(tmp_path / "gpu.mrc") as b:
         assert a.data.dtype == b.data.dtype and np.array_equal(a.data, b.data)
     stored = block.astype(np.float64)
-    np.testing.assert_allclose(stats, [stored.min(), stored.max(), stored.sum(), (stored ** 2).sum()], rtol=1e-12)
+    np.testing.assert_allclose(stats[:5], [stored.min(), stored.max(), stored.sum(), (stored ** 2).sum(), 0],
+                               rtol=1e-12)
+    assert (gpu.stats.computed_minimum, gpu.stats.computed_maximum, gpu.stats.clipped) == \
+        (cpu.stats.computed_minimum, cpu.stats.computed_maximum, cpu.stats.clipped)
+
+
+def test_emulated_file_order_counts_the_values_its_clipping_hides(emu, tmp_path):
+    """NaN and infinities become the type's limits in the kernel's clipping: the count of them tells the writer,
+    which then refuses the block."""
+    from tiltrec.errors import TiltrecError
+    from tiltrec.formats import VolumeWriter
+    from tiltrec.projectors.cuda.file_order import block_stats, stored_block
+
+    vol = np.ones((4, 6, 5), np.float32)
+    vol[1, 2, 3], vol[2, 3, 1], vol[0, 0, 0] = np.nan, -np.inf, np.nan  # the last outside the block
+    with pytest.raises(TiltrecError, match="has 2 NaN or infinite values"), \
+            VolumeWriter(tmp_path / "gpu.mrc", width=5, nslices=4, thickness=4, mode=1) as gpu:
+        block, stats = stored_block(gpu, vol, 1, 1, 5, 4, np, emu)
+        assert stats[4] == 2
+        gpu.write_stored(0, block, block_stats(block.size, stats))
+    assert not list(tmp_path.iterdir())
 
 
 # -------------------------------------------------------------------- the GPU pipeline with NumPy + emulation
@@ -413,6 +435,36 @@ def test_without_a_gpu_the_error_names_the_cpu_command():
         assert "no usable CUDA GPU" in str(exc) and "tiltrec-mpi" in str(exc) and "\n" not in str(exc)
     else:
         pytest.skip(f"this machine has a GPU: {gpu.describe()}")
+
+
+@pytest.mark.parametrize("direct_url, expected", [
+    ('{"url": "file:///home/me/tiltrec", "dir_info": {"editable": true}}',
+     "-m pip install -e '/home/me/tiltrec[cuda12]'"),
+    ('{"url": "file:///home/me/tiltrec", "dir_info": {}}', "-m pip install '/home/me/tiltrec[cuda12]'"),
+    ('{"url": "https://github.com/me/tiltrec", "vcs_info": {"vcs": "git"}}',
+     "-m pip install 'tiltrec[cuda12] @ git+https://github.com/me/tiltrec'"),
+    (None, "-m pip install 'tiltrec[cuda12]'"),  # from a package index: pip writes no direct_url.json
+    ("not installed", f"-m pip install -e '{Path(__file__).resolve().parents[1]}[cuda12]'"),  # a source tree
+], ids=["editable", "checkout", "git", "index", "source-tree"])
+def test_the_install_advice_fits_how_tiltrec_was_installed(monkeypatch, direct_url, expected):
+    """A checkout's tiltrec is not on the package index: `pip install 'tiltrec[cuda12]'` fails there, so the
+    message names the checkout (editable or not), the URL, or the index, with this Python's pip."""
+    class Distribution:
+        def read_text(self, name):
+            return direct_url if name == "direct_url.json" else None
+
+    def distribution(name):
+        if direct_url == "not installed":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return Distribution()
+
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution)
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` fails, as without the extra
+    with pytest.raises(TiltrecError) as error:
+        cuda_device.open_device(None, 0, 1, "tiltrec-mpi")
+    message = str(error.value)
+    assert f"install it with: {shlex.quote(sys.executable)} {expected}" in message, message
+    assert "cuda13" in message and "run tiltrec-mpi to reconstruct on CPUs" in message and "\n" not in message
 
 
 def test_a_failing_write_stops_the_pipeline_with_its_error(host_gpu, series, monkeypatch):

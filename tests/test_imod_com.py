@@ -224,12 +224,12 @@ def test_xtilt_file_of_a_constant_equals_the_opposite_axis_tilt(shared_dir, tmp_
 
 def test_scale_suggestion_maps_the_range_like_imod():
     from tiltrec.formats.writer import VolumeStats
-    from tiltrec.reconstruction import scale_suggestions
+    from tiltrec.output_range import scale_suggestions
 
     nviews, add, mult = 61, 3.0, 2.0
     sums = np.array([-400.0, 1250.0])  # IMOD's unscaled sums over the views
     written = (sums / nviews + add) * mult  # what SCALE add mult wrote
-    lines = scale_suggestions(VolumeStats.of(written), (add, mult), nviews)
+    lines = scale_suggestions(VolumeStats.of(written), (add, mult))
     for line, (low, high) in zip(lines, [(10.0, 245.0), (-15000.0, 15000.0)]):
         new_add, new_mult = (float(v) for v in line.split("--scale ")[1].split(" ")[0].split(","))
         np.testing.assert_allclose((sums / nviews + new_add) * new_mult, [low, high], atol=1e-4 * (high - low))

@@ -61,7 +61,7 @@ def test_generated_volume_layouts(tmp_path):
     assert info["pixel_size"] is None and info["angles"] is None
     assert_stats(info, np.rint(volume))
     text = format_info(info)
-    for fact in ("mode 0 (uint8)", "bytes unsigned (IMOD flag bit 0)", "pixel size:      unknown",
+    for fact in ("mode 0 (uint8)", "flags 0; bytes unsigned (IMOD flag bit 0 clear)", "pixel size:      unknown",
                  "xzy (IMOD PERPENDICULAR", "1.5, -2, 3", "label 2:", "second", "none in the file"):
         assert fact in text
     info = describe(xyz)
@@ -177,6 +177,6 @@ def test_real_unsigned_byte_stack(shared_dir):
     assert info["pixel_size"] == 4.0 and info["angles"] is None
     assert info["stats_mismatch"] == []  # the header says 16.06 .. 224.81
     text = format_info(info)
-    for fact in ("mode 0 (uint8)", "bytes unsigned (IMOD flag bit 0)", "min 16, max 225", "4 A",
+    for fact in ("mode 0 (uint8)", "flags 0; bytes unsigned (IMOD flag bit 0 clear)", "min 16, max 225", "4 A",
                  "NEWSTACK"):
         assert fact in text

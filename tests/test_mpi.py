@@ -97,3 +97,23 @@ def test_a_failing_rank_stops_every_rank(series, tmp_path):
     errors = [line for line in done.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "rank 1" in errors[0] and "NaN" in errors[0], done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mrc", "in.tlt"]
+
+
+@needs_mpi
+def test_the_summary_says_when_ranks_share_cores(series, tmp_path):
+    """MPICH's mpiexec starts more ranks than cores without a word (Open MPI would want --oversubscribe): the
+    summary says that the ranks share cores, and says nothing when each thread has a core."""
+    cores = len(os.sched_getaffinity(0))
+
+    def summary(*options):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}.mrc"
+        cmd = [MPIEXEC, "-n", "2", str(BIN / "tiltrec-mpi"), "--thickness", "24", *options, str(series / "in.mrc"),
+               str(series / "in.tlt"), str(out)]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    shared = summary("--threads", str(cores))  # 2 ranks x all the cores
+    assert f"ranks share cores (2 rank(s) x {cores} thread(s) on this node's {cores} cores)" in shared, shared
+    if cores >= 2:
+        assert "share cores" not in summary("--threads", "1")

@@ -74,3 +74,24 @@ def test_info_and_errors(tmp_path, shared_dir):
 def test_python_dash_m_runs_the_tools():
     done = subprocess.run([sys.executable, "-m", "tiltrec", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "simulate" in done.stdout and "frc" in done.stdout
+
+
+def test_preview_takes_the_layout_the_file_tells(tmp_path):
+    """Without --layout a volume is shown in the layout its sizes tell (as tiltrec info says): an xyz output
+    gives the same picture as the xzy one; a tilt series is not taken for a tomogram."""
+    from tiltrec.formats import write_stack
+
+    vol = np.zeros((10, 6, 20), np.float32)  # [y, z, x]
+    vol[5, 5, 10] = 1.0
+    write_stack(tmp_path / "xzy.mrc", vol)
+    write_stack(tmp_path / "xyz.mrc", vol.transpose(1, 0, 2)[::-1].copy())
+    for name in ("xzy", "xyz"):
+        done = invoke("preview", tmp_path / f"{name}.mrc", "-o", tmp_path / f"{name}.png", "--title", "same")
+        assert done.exit_code == 0, done.output
+    a, b = (np.asarray(Image.open(tmp_path / f"{n}.png")) for n in ("xzy", "xyz"))
+    assert np.array_equal(a, b)
+    write_stack(tmp_path / "series.mrc", np.ones((5, 16, 16), np.float32), angles=np.linspace(-60, 60, 5))
+    refused = invoke("preview", tmp_path / "series.mrc", "-o", tmp_path / "series.png")
+    assert refused.exit_code == 2 and "is a tilt series" in refused.output and not (tmp_path / "series.png").exists()
+    shown = invoke("preview", tmp_path / "series.mrc", "-o", tmp_path / "series.png", "--layout", "xzy")
+    assert shown.exit_code == 0

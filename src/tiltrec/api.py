@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import limits
 from .formats import ArrayStack
 from .reconstruction import Options, run_reconstruction
 
@@ -41,6 +42,7 @@ def reconstruct(stack, angles, output=None, *, thickness: int, alg: str = "wbp",
     """
     opt = Options(thickness=thickness, alg=alg, **options)
     if not isinstance(stack, (str, Path)):
+        limits.pixel_size("pixel_size").check(pixel_size)
         stack = ArrayStack(stack, pixel_size=pixel_size)
     if not isinstance(angles, (str, Path)):
         angles = np.asarray(angles, dtype=np.float64)

@@ -51,14 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     print(f"Simulating a {WIDTH} x {SLICES} x {THICKNESS} specimen, 41 views at -60..60 degrees, SNR {SNR} ...")
     stack, tlt, truth = simulate(out, opts.seed)
-    write_preview(truth, out / "truth.png", title="truth")
+    write_preview(truth, out / "truth.png", title="truth", overwrite=True)
     runs = {"wbp": ["--alg", "wbp", "--radial", "0.35,0.05"], "sirt": ["--alg", "sirt"]}
     rows = []
     for name, alg_args in runs.items():
         volume_path = out / f"{name}.mrc"
         seconds = reconstruct(alg_args, stack, tlt, volume_path, opts.quiet)
         volume, _ = read_volume(volume_path)
-        write_preview(volume, out / f"{name}.png", title=name.upper())
+        write_preview(volume, out / f"{name}.png", title=name.upper(), overwrite=True)
         score = compare_to_truth(central_region(volume), central_region(truth))
         rows.append((name.upper(), seconds, score["correlation"], score["nrmse"]))
     print(f"\nResults in {out}/ (volumes .mrc, previews .png); central 80% in X and Y against the truth:")

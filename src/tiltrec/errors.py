@@ -1,6 +1,7 @@
 """Error types: every failure the user can cause or meet ends as one of these, with a one-line message."""
 
 import errno
+import signal
 
 
 class TiltrecError(Exception):
@@ -37,8 +38,14 @@ def os_failure(path, action: str, exc: OSError) -> TiltrecError:
     return file_error(path, f"cannot {action}: {exc.strerror or exc}")
 
 
-INTERRUPTED = "interrupted; no output written"  # how a run stopped by SIGINT or SIGTERM ends
+INTERRUPTED = "interrupted; no output written"  # how a run stopped by a signal (SIGINT, SIGTERM, ...) ends
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that the same clean-up as for Ctrl-C runs (exit code 143)."""
+    """A signal other than SIGINT that ends a process by default (SIGTERM, SIGHUP, SIGUSR1, ...), raised in the main
+    thread so that the same clean-up as for Ctrl-C runs; exit code 128 + its number, as the shell reports it."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(int(signum))
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum

@@ -56,6 +56,7 @@ from .errors import InputError
 __all__ = [
     "FBP_FILTERS",
     "FilterNameError",
+    "FilterParameterError",
     "RowFilter",
     "fbp_filter",
     "fbp_filter_name",
@@ -77,8 +78,13 @@ FBP_FILTERS: tuple[str, ...] = ("ramp", "shepp-logan", "cosine", "hamming", "han
 _CHUNK_ELEMENTS = 1 << 18
 
 
-class FilterNameError(InputError, ValueError):
-    """An unknown filter name (a ValueError, and an InputError for the command line)."""
+class FilterParameterError(InputError, ValueError):
+    """A filter parameter that cannot be used (a ValueError, and an InputError for the command line: one line,
+    exit code 2), found where the row length is known."""
+
+
+class FilterNameError(FilterParameterError):
+    """An unknown filter name."""
 
 
 # --------------------------------------------------------------------------------------------- RowFilter
@@ -264,16 +270,16 @@ def imod_radial_weights(nx: int, npad: int | None = None, *, cutoff: float | Non
         base[:] = flat
     if hamming is not None:
         if cutoff is not None:
-            raise ValueError("HammingLikeFilter and RADIAL exclude each other")
+            raise FilterParameterError("HammingLikeFilter and RADIAL exclude each other")
         cutoff = float(int(nx * hamming)) or 0.0
         falloff, true_sigma, multiply = 0.438 * (0.5 * nx - cutoff), True, True
         return _gaussian_tail(base, k, nx, npad, cutoff, falloff, true_sigma, multiply)
     if cutoff is None:
         return base
     if falloff is None:
-        raise ValueError("a RADIAL cutoff needs a falloff too")
+        raise FilterParameterError("a RADIAL cutoff needs a falloff too")
     if not cutoff > 0 or not falloff >= 0:
-        raise ValueError(f"RADIAL cutoff must be > 0 and falloff >= 0, got {cutoff}, {falloff}")
+        raise FilterParameterError(f"RADIAL cutoff must be > 0 and falloff >= 0, got {cutoff}, {falloff}")
     return _gaussian_tail(base, k, nx, npad, _radial_index(cutoff, nx), _radial_index(falloff, nx), true_sigma,
                           multiply)
 
@@ -286,7 +292,8 @@ def _gaussian_tail(base, k, nx, npad, cutoff_px: float, falloff_px: float, true_
     sigma = float(np.float32(falloff_px) * stretch)
     sigma = max(0.01, sigma) if multiply else _nint(sigma)
     if ic < 1 and not multiply:
-        raise ValueError(f"RADIAL cutoff {cutoff_px} pixels leaves no frequency unfiltered for rows of {nx}")
+        raise FilterParameterError(f"RADIAL cutoff (--radial) of {cutoff_px} pixels leaves no frequency unfiltered "
+                                   f"for rows of {nx} pixels: give a larger cutoff")
     if ic >= base.size:
         return base
     w = base.copy()

@@ -11,6 +11,9 @@ import numpy as np
 
 from .errors import InputError, file_error
 from .formats import TiltStack, parse_view_list, read_angles
+from .limits import DATA_LIMIT
+
+MIN_WIDTH = 2  # pixels across a (binned) view: the projectors interpolate between neighbouring pixels
 
 
 @dataclass
@@ -62,9 +65,16 @@ class ProjectionSource:
         return 1e-3 * (high - low)
 
     def stats(self) -> tuple[float, float, float]:
-        """Minimum, maximum and mean of the whole stack (excluded views too, as IMOD's header), computed once."""
+        """Minimum, maximum and mean of the whole stack (excluded views too, as IMOD's header), computed once;
+        data beyond limits.DATA_LIMIT in magnitude are refused (float32 sums of them would overflow)."""
         if self._stats is None:
-            self._stats = stack_stats(self.stack)
+            low, high, mean = stack_stats(self.stack)
+            largest = max(abs(low), abs(high))
+            if largest > DATA_LIMIT:
+                raise file_error(self.stack.path, f"has values up to {largest:.3g} in magnitude, more than the "
+                                                  f"{DATA_LIMIT:g} tiltrec's single-precision arithmetic takes: "
+                                                  f"rescale the data (e.g. newstack -multadd)")
+            self._stats = low, high, mean
         return self._stats
 
     def mean(self) -> float:
@@ -101,8 +111,11 @@ def _angles(tilts, nviews: int) -> np.ndarray:
     else:
         angles = np.asarray(tilts, dtype=np.float64).ravel()
         where = "tilt angles"
-        if angles.size != nviews or not np.all(np.isfinite(angles)):
+        if angles.size != nviews:
             raise InputError(f"{where}: need {nviews} finite angles (one per view), got {angles.size}")
+        bad = np.flatnonzero(~np.isfinite(angles))
+        if bad.size:
+            raise InputError(f"{where}: the angle of view {bad[0] + 1} is {angles[bad[0]]:g}, not a finite number")
     outside = np.flatnonzero(np.abs(angles) >= 90)
     if outside.size:
         view = int(outside[0])
@@ -137,6 +150,24 @@ def open_source(stack: TiltStack, tilts, *, exclude: str | None = None, include:
     """Pair a tilt series with its angles (a file or numbers), keep the views asked for, and check the binning."""
     angles = _angles(tilts, stack.nviews)
     views = _views(stack.nviews, exclude, include)
-    if binning < 1 or stack.nx // binning < 2 or stack.ny // binning < 1:
-        raise InputError(f"binning {binning} does not fit views of {stack.nx} x {stack.ny} pixels")
-    return ProjectionSource(stack, views, angles[views], binning, log)
+    if stack.nx < MIN_WIDTH:
+        raise file_error(stack.path, f"the views are {stack.nx} pixel wide; a reconstruction needs at least "
+                                     f"{MIN_WIDTH}")
+    if binning < 1 or stack.nx // binning < MIN_WIDTH or stack.ny // binning < 1:
+        raise InputError(f"--bin {binning} does not fit views of {stack.nx} x {stack.ny} pixels (binned, they "
+                         f"must keep {MIN_WIDTH} pixels across and one row)")
+    source = ProjectionSource(stack, views, angles[views], binning, log)
+    if log is not None:
+        _check_log_base(source)
+    return source
+
+
+def _check_log_base(source: ProjectionSource) -> None:
+    """Warn when IMOD's LOG base leaves most of the data at the logarithm's floor (a blank tomogram): data of
+    negative values (-32650 on a signed 16-bit stack) with ``LOG 0``, say."""
+    low, high, mean = source.stats()
+    floor = source._log_floor()
+    if mean + source.log <= floor:
+        warnings.warn(f"{source.stack.path}: --log-base {source.log:g} (IMOD LOG) leaves most values at the "
+                      f"logarithm's floor (the data span {low:.6g} to {high:.6g}, mean {mean:.6g}): the tomogram will "
+                      f"be nearly blank; a base above {floor - low:.6g} keeps every value positive")

@@ -2,15 +2,20 @@
 
 Contrast maps the 0.5 and 99.5 percentiles to black and white.  Panels are pixel-exact, except that
 an image smaller than 256 px on its long side is enlarged by an integer factor (nearest neighbour).
-PNG files are written atomically (temporary file, then ``os.replace``).
+PNG files are written atomically (temporary file, then ``os.replace``), and an existing file is replaced only
+with ``overwrite``.
 """
 
-import os
-import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from .errors import file_error
+from .formats import open_stack
+from .formats.atomic import OutputTarget, check_output, os_errors
+from .formats.layout import layout_kind
 
 GAP = 2  # px between panels
 MIN_SIZE = 256  # px; smaller images are enlarged by an integer factor
@@ -34,7 +39,7 @@ def orthoslices(volume_yzx, *, slab=1):
     return tuple(p.astype(np.float32) for p in (xy, xz, yz))
 
 
-def write_preview(volume_yzx, path, *, slab=1, title=None) -> None:
+def write_preview(volume_yzx, path, *, slab=1, title=None, overwrite=False) -> None:
     """Write a PNG of the orthogonal slices: XY top-left, XZ below it (high z up), YZ to its right."""
     xy, xz, yz = orthoslices(volume_yzx, slab=slab)
     xz = xz[::-1]  # image rows run downwards; put high z at the top
@@ -49,17 +54,17 @@ def write_preview(volume_yzx, path, *, slab=1, title=None) -> None:
     image = Image.fromarray(canvas)
     if title:
         image = _with_title(image, title)
-    save_png(image, path)
+    save_png(image, path, overwrite)
 
 
-def write_image(array2d, path) -> None:
+def write_image(array2d, path, overwrite=False) -> None:
     """Write one 2-D array as a PNG (row 0 at the top) with the preview's contrast rule."""
     a = np.asarray(array2d, dtype=np.float32)
     if a.ndim != 2:
         raise ValueError(f"expected a 2-D array, got shape {a.shape}")
     lo, hi = _contrast_limits(a)
     f = _upscale_factor(max(a.shape))
-    save_png(Image.fromarray(_to_uint8(_enlarge(a, f), lo, hi)), path)
+    save_png(Image.fromarray(_to_uint8(_enlarge(a, f), lo, hi)), path, overwrite)
 
 
 def _central(n, slab):
@@ -103,17 +108,40 @@ def _with_title(image, title):
     return out
 
 
-def save_png(image, path):
-    """Save ``image`` as PNG at ``path`` via a temporary file in the same folder (usual permissions)."""
+def preview_layout(path: Path) -> str:
+    """The layout to show a volume file in when none is given: the one its sizes tell (the thickness is the
+    shortest axis); a tilt series or a single image is refused, and a volume that does not tell is shown as
+    IMOD's default with a warning."""
+    with open_stack(path) as stack:
+        kind = layout_kind(stack.nx, stack.ny, stack.nviews, stack.header_angles is not None)
+    if kind in ("tilt series", "image"):
+        what = "tilt series (it has per-view angles)" if kind == "tilt series" else "single image"
+        raise file_error(path, f"is a {what}, not a tomogram: preview a reconstruction, or give --layout to show "
+                               f"it anyway")
+    if kind is None:
+        warnings.warn(f"{path}: its sizes do not tell the layout; shown as xzy (give --layout xyz if the thickness "
+                      f"is the file's Z)")
+        return "xzy"
+    return kind
+
+
+def check_png(path: Path, overwrite: bool) -> None:
+    """Refuse a PNG path that is not named .png or that may not be written (formats.atomic.check_output)."""
+    if path.suffix.lower() != ".png":
+        raise file_error(path, "a picture is written as PNG: name it .png")
+    check_output(path, overwrite)
+
+
+def save_png(image, path, overwrite=False) -> None:
+    """Save ``image`` as PNG at ``path`` (named ``.png``) through a temporary file beside it, replacing an existing
+    file only with ``overwrite``; failures are one-line errors naming ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    check_png(path, overwrite)
+    target = OutputTarget(path, overwrite)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            image.save(fh, format="PNG")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        with os_errors(path, "write"):
+            image.save(target.temporary, format="PNG")
+        target.replace()
     except BaseException:
-        os.unlink(tmp)
+        target.discard()
         raise

@@ -5,6 +5,7 @@ The command line and the Python API (``tiltrec.reconstruct``) both end here.
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import warnings
@@ -23,12 +24,13 @@ from .filters import fbp_filter_name
 from .formats import MemoryWriter, VolumeStats, VolumeWriter, open_stack, open_volume
 from .geometry import Geometry
 from .inputs import ProjectionSource, open_source
-from .mpi import World, collectively, detect_world
+from .interrupts import deferred
+from .limits import OPTIONS as LIMITS, check_fields
+from .mpi import World, collectively, committing, detect_world
+from .output_range import check_stored_range, scale_suggestions
+from .run_files import HALVES, check_run_files, half_path, output_paths
 from .strategies.plan import available_memory, format_bytes
 from .strategies.run import Job, Target, rank_slabs, run
-
-HALVES = ("odd", "even")
-
 
 @dataclass(frozen=True)
 class Options:
@@ -60,7 +62,7 @@ class Options:
     interp: str = "linear"
     cosine_stretch: int = 2
     log: float | None = None
-    scale: tuple[float, float] = (0.0, 1.0)
+    scale: tuple[float, float] | None = None  # IMOD's SCALE (ADD, MULT); None: not given (output_range)
     width: int | None = None
     slices: tuple[int, int] | None = None
     offset: float = 0.0
@@ -95,21 +97,17 @@ class Options:
     resume: bool = False
     quiet: bool = True
     program: str = "tiltrec"
+    read_files: tuple = ()  # formats.file_roles.FileUse of the other files read (a tilt.com, an XTILTFILE)
 
     def check(self) -> None:
         """Reject impossible values before any file is opened."""
         if self.alg not in ALGORITHMS:
             raise InputError(f"unknown algorithm {self.alg!r}; choose one of {', '.join(ALGORITHMS)}")
-        if self.iterations is not None and self.iterations < 1:
-            raise InputError(f"iterations must be at least 1, got {self.iterations}")
         if self.thickness is None:
             raise InputError("--thickness is required (output thickness in pixels, e.g. --thickness 256)")
-        if self.thickness <= 0:
-            raise InputError(f"--thickness must be a positive number of pixels, got {self.thickness}")
-        if self.width is not None and self.width <= 0:
-            raise InputError(f"--width must be a positive number of pixels, got {self.width}")
-        if not 0.0 < self.cutoff <= 1.0:
-            raise InputError(f"--cutoff must be in (0, 1], got {self.cutoff}")
+        check_fields(vars(self), LIMITS)  # every number, however it came in (command line, tilt.com, API)
+        if self.alg == "imod-sirt" and self.iterations is None:
+            raise InputError("--alg imod-sirt needs --iter N (IMOD's SIRTIterations, which has no default)")
         if self.interp not in ("linear", "imod"):
             raise InputError(f"--interp takes linear or imod, got {self.interp!r}")
         if self.exclude and self.include:
@@ -128,16 +126,13 @@ class Options:
     def _check_iterative(self, alg) -> None:
         """ADMM's and the checkpoints' options."""
         if alg.couples_slices and not self.unified:
-            raise InputError(f"{alg.name.upper()} reconstructs the whole volume at once: run it with tiltrecz-mpi "
-                             f"(or tiltrecz-cuda; unified=True in tiltrec.reconstruct)")
+            how = f"run it with {self.program.replace('tiltrec-', 'tiltrecz-')}" if self.program.startswith(
+                "tiltrec-") else "pass unified=True"
+            raise InputError(f"{alg.name.upper()} reconstructs the whole volume at once: {how}")
         if self.reg not in REGULARIZERS:
             raise InputError(f"--reg takes {' or '.join(REGULARIZERS)}, got {self.reg!r}")
-        for name, weight, zero_allowed in (("--lambda", self.lam, True), ("--rho", self.rho, False)):
-            if weight is not None and not (weight > 0 or weight == 0 and zero_allowed):
-                raise InputError(f"{name} must be positive, got {weight}")
-        for name, count in (("--cg-iter", self.cg_iterations), ("--checkpoint-every", self.checkpoint_every)):
-            if count is not None and count < 1:
-                raise InputError(f"{name} must be at least 1, got {count}")
+        if self.log_file is not None and not alg.couples_slices:
+            raise InputError(f"--log applies to ADMM (its objective per iteration), not {alg.name.upper()}")
         if self.checkpoint is None and (self.resume or self.checkpoint_every is not None):
             raise InputError("--resume and --checkpoint-every need --checkpoint FILE")
         if self.checkpoint is not None and not alg.iterative:
@@ -167,9 +162,22 @@ def _geometry(opt: Options, source: ProjectionSource) -> Geometry:
     shift_x = (full_x / 2 - sub_x - source.stack.nx / 2) / b
     shift_y = (full_y / 2 - sub_y - source.stack.ny / 2) / b
     xshift = opt.xshift + opt.axis_offset - (source.stack.nx // 2 + sub_x - full_x // 2)
-    return Geometry(nx=source.nx, ny=source.ny, angles=source.angles, thickness=max(1, round(opt.thickness / b)),
-                    width=max(1, round(opt.width / b)) if opt.width else 0, slices=(first, stop), offset=opt.offset,
-                    pitch=pitch, xshift=xshift / b, zshift=opt.zshift / b, center_shift=(shift_x, shift_y))
+    if opt.split and len(source.views) < 2:
+        raise InputError(f"--split odd-even: the even half is empty (the reconstruction uses {len(source.views)} "
+                         f"view; each half needs at least one)")
+    return Geometry(nx=source.nx, ny=source.ny, angles=source.angles,
+                    thickness=_binned("--thickness", opt.thickness, b),
+                    width=_binned("--width", opt.width, b) if opt.width else 0, slices=(first, stop),
+                    offset=opt.offset, pitch=pitch, xshift=xshift / b, zshift=opt.zshift / b,
+                    center_shift=(shift_x, shift_y))
+
+
+def _binned(option: str, pixels: int, binning: int) -> int:
+    """A size in unbinned pixels, in binned ones: at least one."""
+    binned = round(pixels / binning)
+    if binned < 1:
+        raise InputError(f"{option} {pixels} is less than one pixel after --bin {binning}")
+    return binned
 
 
 def _settings(opt: Options) -> Settings:
@@ -178,7 +186,7 @@ def _settings(opt: Options) -> Settings:
                     cutoff=opt.cutoff, radial=opt.radial, density_weighting=opt.density_weighting,
                     true_sigma=opt.true_sigma, fake_sirt_iterations=opt.fake_sirt, hamming=opt.hamming,
                     multiply_gaussian=opt.multiply_gaussian, interp=opt.interp, cosine_stretch=opt.cosine_stretch,
-                    scale=opt.scale, threads=opt.threads or -1,
+                    scale=opt.scale or (0.0, 1.0), threads=opt.threads or -1,
                     reg=opt.reg, lam=opt.lam, rho=opt.rho, cg_iterations=opt.cg_iterations)
 
 
@@ -200,40 +208,40 @@ def _label(opt: Options, geom: Geometry, views: str) -> str:
     return f"{text[:55]:<55} {datetime.now():%d-%b-%y  %H:%M:%S}"
 
 
-def half_path(output: Path, half: str) -> Path:
-    """Where the odd or even half of ``output`` goes: NAME_odd.EXT, NAME_even.EXT."""
-    return output.with_name(f"{output.stem}_{half}{output.suffix}")
-
-
 def _targets(opt: Options, source: ProjectionSource, geom: Geometry, output, join: list | None) -> list[Target]:
     """The full reconstruction and, with ``split``, the odd and even halves (1st, 3rd, ... and 2nd, 4th, ...
-    of the views used), each with its writer; ``join`` lists the temporary files rank 0 created."""
+    of the views used), each with its writer; ``join`` lists the temporary files rank 0 created.  If one writer
+    cannot be made, those made before it are closed again (a resumed partial output is kept)."""
     every = list(range(len(source.views)))
-    views = [("", every)]
-    if opt.split:
-        views += [(h, every[i::2]) for i, h in enumerate(HALVES)]
+    subsets = [("", every)] + ([(h, every[i::2]) for i, h in enumerate(HALVES)] if opt.split else [])
     targets = []
-    for index, (half, subset) in enumerate(views):
-        if output is None:
-            writer = MemoryWriter(width=geom.width, nslices=geom.nslices, thickness=geom.thickness,
-                                  layout=opt.layout)
-        else:
-            path = half_path(output, half) if half else output
-            writer = VolumeWriter(path, width=geom.width, nslices=geom.nslices, thickness=geom.thickness,
-                                  layout=opt.layout, mode=opt.mode, pixel_size=source.pixel_size,
-                                  origin=_origin(geom, source.pixel_size, opt.layout),
-                                  labels=[_label(opt, geom, f" {half} views" if half else "")],
-                                  overwrite=opt.overwrite, join=join[index] if join else None)
-        targets.append(Target(subset, writer))
+    try:
+        for index, (half, subset) in enumerate(subsets):
+            if output is None:
+                writer = MemoryWriter(width=geom.width, nslices=geom.nslices, thickness=geom.thickness,
+                                      layout=opt.layout)
+            else:
+                writer = VolumeWriter(half_path(output, half) if half else output, width=geom.width,
+                                      nslices=geom.nslices, thickness=geom.thickness, layout=opt.layout,
+                                      mode=opt.mode, pixel_size=source.pixel_size,
+                                      origin=_origin(geom, source.pixel_size, opt.layout),
+                                      labels=[_label(opt, geom, f" {half} views" if half else "")],
+                                      overwrite=opt.overwrite, join=join[index] if join else None,
+                                      checkpoint=opt.checkpoint, resume=opt.resume)
+            targets.append(Target(subset, writer))
+    except BaseException:
+        for target in targets:
+            target.writer.release() if opt.resume or join else target.writer.abort()
+        raise
     return targets
 
 
 def _prepare(stack, angles, output, opt: Options, init, world: World, files: ExitStack) -> Job:
     """Check and open everything; rank 0 also creates the outputs' temporary files."""
     opt.check()
+    if world.rank == 0:
+        check_run_files(stack, angles, output, opt, init, world.size)
     if isinstance(stack, (str, Path)):
-        if output is not None and Path(output).resolve() == Path(stack).resolve():
-            raise InputError(f"{output}: output would overwrite the input tilt series")
         stack = files.enter_context(open_stack(stack))
     if init is not None and not ALGORITHMS[opt.alg].iterative:
         raise InputError(f"--init applies to SIRT, SART and ADMM, not {opt.alg.upper()}")
@@ -262,22 +270,15 @@ def _prepare(stack, angles, output, opt: Options, init, world: World, files: Exi
     if opt.checkpoint is not None:
         job.checkpoint = _checkpoint(opt, job, output)
     if world.rank == 0:
-        resumed = job.checkpoint.temporaries if job.checkpoint is not None else None
-        job.targets = _targets(opt, source, geom, output, [Path(t) for t in resumed] if resumed else None)
-        if job.checkpoint is not None:
-            job.checkpoint.temporaries = [str(t.writer.temporary) for t in job.targets]
+        job.targets = _targets(opt, source, geom, output, None)
     return job
 
 
 def _checkpoint(opt: Options, job: Job, output):
     """This rank's checkpoint (strategies.checkpoint): read back with ``--resume``, else new."""
-    from .formats.hdf5 import SUFFIXES as HDF5
     from .strategies.checkpoint import Checkpoint, CheckpointOptions, fingerprint
 
-    if output is None or Path(output).suffix.lower() in HDF5:
-        raise InputError("--checkpoint needs an MRC output file (the slices written so far stay in it)")
-    halves = [""] + (list(HALVES) if opt.split else [])
-    outputs = [str(half_path(Path(output).resolve(), h) if h else Path(output).resolve()) for h in halves]
+    outputs = [os.path.realpath(path) for _, path in output_paths(Path(output), opt.split)]
     options = CheckpointOptions(Path(opt.checkpoint), opt.checkpoint_every or 10, opt.resume)
     identity = fingerprint(job, rank_slabs(job), outputs + [opt.layout, str(opt.mode)])
     return Checkpoint.open(options, job.world, identity, len(outputs))
@@ -306,11 +307,11 @@ def run_reconstruction(stack, angles, output: Path | None, opt: Options, init: P
         keep = job is not None and job.checkpoint is not None and job.checkpoint.keeps_output()
         for target in job.targets if job else []:
             target.writer.release() if keep else target.writer.abort()
-        if keep and world.rank == 0:
+        if keep and world.rank == 0 and job.checkpoint.saved:  # news only if this run got further
             warnings.warn(f"{opt.checkpoint}: the checkpoint and the partial output are kept: continue with "
                           f"--resume")
 
-    with ExitStack() as files:
+    with ExitStack() as files, deferred():  # a signal stops the run in its collective blocks only, which clean up
         with collectively(world, abort):
             job = _prepare(stack, angles, output, opt, init, world, files)
         temporaries = world.bcast([t.writer.temporary for t in job.targets] if world.rank == 0 else None)
@@ -323,13 +324,14 @@ def run_reconstruction(stack, angles, output: Path | None, opt: Options, init: P
                 for target in job.targets:
                     target.writer.release()  # closed (and on NFS flushed) before rank 0 renames the file
         gathered = world.allgather([t.writer.stats for t in job.targets])
-        with collectively(world, abort):
+        with committing(world, abort):  # not after a signal; once done, the run has succeeded
             if world.rank == 0:
                 for index, target in enumerate(job.targets):
                     merged = VolumeStats()
                     for stats in gathered:
                         merged = merged.merge(stats[index])
                     target.writer.stats = merged
+                    check_stored_range(target.writer.path, merged, opt.mode, opt.scale)
                     target.writer.commit()
         if job.checkpoint is not None:
             job.checkpoint.remove()
@@ -337,6 +339,11 @@ def run_reconstruction(stack, angles, output: Path | None, opt: Options, init: P
     if not opt.quiet and world.rank == 0:
         _summary(opt, job, ranks, world, output)
     return None if output is not None else tuple(t.writer.volume for t in job.targets)
+
+
+def _rate(gups: float) -> str:
+    """Voxel-view updates per second, in units that keep small runs from reading "0.00"."""
+    return f"{gups:.2f} GUPS" if gups >= 0.1 else f"{gups * 1e3:.3g} MUPS"
 
 
 def _summary(opt: Options, job: Job, ranks: list[dict], world: World, output) -> None:
@@ -347,22 +354,27 @@ def _summary(opt: Options, job: Job, ranks: list[dict], world: World, output) ->
     on = f" on {world.size} ranks" if world.size > 1 else ""
     names = ", ".join(str(t.writer.path) for t in job.targets) if output is not None else "memory"
     print(f"{opt.program}: wrote {names} ({g.width} x {g.nslices} x {g.thickness} voxels, layout {opt.layout}, "
-          f"mode {opt.mode}) with {opt.alg.upper()} in {seconds:.2f} s{on}: {gups:.2f} GUPS, "
+          f"mode {opt.mode}) with {opt.alg.upper()} in {seconds:.2f} s{on}: {_rate(gups)}, "
           f"{sum(f['slabs'] for f in ranks)} slab(s), peak memory {format_bytes(peak)} (rank 0)", file=sys.stderr)
+    if job.device is None:
+        # MPICH's mpiexec starts any number of ranks without a word: say when they (or the threads) take turns
+        # on the cores, which makes the time above no measure of the machine.  The launcher's process (the
+        # parent) holds the cores the job may use on this node; a rank may be bound to fewer of them.
+        threads = opt.threads or world.default_threads()
+        try:
+            cores, own = len(os.sched_getaffinity(os.getppid())), len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # no affinity masks (macOS), or the parent has gone
+            cores = own = os.cpu_count() or 1
+        ranks_here = f"{world.local_size} rank(s) x " if world.size > 1 else ""
+        note = None
+        if world.local_size * threads > cores:
+            note = f"{ranks_here}{threads} thread(s) on this node's {cores} cores"
+        elif threads > own:
+            note = f"{threads} thread(s) on the {own} core(s) rank 0 is bound to"
+        if note:
+            who, fix = ("ranks", "fewer ranks or --threads") if world.size > 1 else ("threads", "--threads")
+            print(f"{opt.program}: {who} share cores ({note}): {fix} would give each thread a core", file=sys.stderr)
     if opt.alg == "wbp":
-        for line in scale_suggestions(job.targets[0].writer.stats, opt.scale, job.geometry.nviews):
+        for line in scale_suggestions(job.targets[0].writer.stats, opt.scale or (0.0, 1.0)):
             print(f"{opt.program}: {line}", file=sys.stderr)
-
-
-def scale_suggestions(stats: VolumeStats, scale: tuple[float, float], nviews: int) -> list[str]:
-    """IMOD's end-of-run advice: the ``SCALE add,mult`` that would map the WBP output to bytes 10-245 and to
-    -15000..15000, from the range written (IMOD's formula, on the sum over views before scaling)."""
-    add, mult = scale
-    if not stats.count or mult == 0 or stats.maximum <= stats.minimum:
-        return []
-    low, high = sorted(((stats.minimum / mult - add) * nviews, (stats.maximum / mult - add) * nviews))
-    span = high - low
-    return [f"to scale the output to {name}, use --scale {(bottom * span / width - low) / nviews:.3f},"
-            f"{nviews * width / span:.5g} (IMOD SCALE)"
-            for name, bottom, width in (("bytes (10-245)", 10.0, 235.0), ("-15000..15000", -15000.0, 30000.0))]
 

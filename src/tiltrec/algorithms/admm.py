@@ -32,7 +32,7 @@ from .cg import conjugate_gradient
 from .reductions import local_dot
 from .regularizers import make_regularizer
 from .settings import Settings
-from .state import NO_CHECKPOINT, load_into
+from .state import NO_CHECKPOINT
 
 def noise_level(xp, rows, world: World) -> float:
     """Standard deviation of the views' pixel noise, from the differences of neighbouring pixels along X
@@ -83,7 +83,7 @@ def admm(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
     if saved is not None:
         start, arrays = saved
         for name, target in (("x", x), ("z", z), ("u", u), ("r", r), ("ax", ax), ("h", h), ("g", g)):
-            load_into(xp, target, arrays[name])
+            arrays.load(xp, name, target)
         if callback:
             callback(start)
     else:  # z = D x0 and u = 0, so that b - M x0 = A^T P (p - A x0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .settings import Settings
-from .state import NO_CHECKPOINT, load_into
+from .state import NO_CHECKPOINT
 
 
 def _inverse(xp, a, tiny: float = 1e-6):
@@ -35,7 +35,7 @@ def _restore(xp, x, checkpoint, callback) -> int:
     if saved is None:
         return 0
     start, arrays = saved
-    load_into(xp, x, arrays["x"])
+    arrays.load(xp, "x", x)
     if callback:
         callback(start)
     return start

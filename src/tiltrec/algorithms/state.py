@@ -2,8 +2,9 @@
 
 The run gives the algorithm a store with two methods:
 
-- ``restore() -> (iteration, {name: array}) or None``: the state saved by an interrupted run of the same job
-  (host NumPy arrays), or None to start afresh;
+- ``restore() -> (iteration, saved) or None``: the state saved by an interrupted run of the same job, or None to
+  start afresh; ``saved.load(xp, name, array)`` copies its array ``name`` into the algorithm's ``array`` (NumPy or
+  CuPy), refusing one of another shape or with values that are not finite;
 - ``save(iteration, {name: array})``: offered after every iteration with everything needed to go on exactly as
   if uninterrupted; the store decides whether to write it (``--checkpoint-every``).
 """
@@ -22,8 +23,3 @@ class NoCheckpoint:
 
 
 NO_CHECKPOINT = NoCheckpoint()
-
-
-def load_into(xp, target, saved) -> None:
-    """Copy a restored host array into the algorithm's array ``target`` (NumPy or CuPy)."""
-    target[...] = xp.asarray(saved)

@@ -1,7 +1,13 @@
 """Fourier shell (ring) correlation of two maps, its threshold crossings, and a PNG plot of it.
 
 Frequencies are in cycles/pixel.  Each axis's frequency is normalised by that axis's own length, so
-non-cubic boxes work; shells are ``1 / n`` wide, ``n`` the longest transformed axis.
+non-cubic boxes work; shells are ``1 / n`` wide, ``n`` the longest transformed axis, except below ``LOW``
+cycles/pixel, where consecutive shells are merged until each holds at least ``SHELL_VOXELS`` Fourier voxels: a
+shell's correlation scatters by about ``1 / sqrt(voxels)`` (0.07 at 200), and there a thin shell of a few dozen
+voxels can dip below 0.5 by chance alone.
+
+The crossing of a threshold is where the curve (of those shells) first falls below it, interpolated between
+shells: what a reader takes off the plot.  Leading shells of fewer than ``MIN_VOXELS`` voxels are not judged.
 """
 
 from dataclasses import dataclass
@@ -12,11 +18,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import InputError
 from ..formats import read_volume
-from ..preview import save_png
+from ..formats.file_roles import FileUse, check_distinct
+from ..preview import check_png, save_png
 
 AXES = {"x": 2, "y": 1, "z": 0}  # file axes of a volume read in file order
 THRESHOLDS = (0.143, 0.5)
-MIN_VOXELS = 20  # a shell's correlation varies by about 1 / sqrt(voxels): fewer are not judged
+SHELL_VOXELS = 200  # voxels of a merged low shell (see the module)
+LOW = 0.05  # cycles/pixel: shells below are merged
+MIN_VOXELS = 20  # leading shells with fewer are not judged
 
 
 @dataclass(frozen=True)
@@ -29,10 +38,9 @@ class FrcCurve:
     counts: np.ndarray
 
     def crossing(self, threshold: float) -> float | None:
-        """First frequency where the curve falls below ``threshold``, interpolated linearly
-        between shells; None if it never does.  Leading shells of fewer than ``MIN_VOXELS`` voxels
-        (the zero-frequency shell, the lowest shells of flat boxes) are too noisy to judge and are
-        left out."""
+        """First frequency where the curve falls below ``threshold``, interpolated linearly between shells; None
+        if it never does.  Leading shells of fewer than ``MIN_VOXELS`` voxels (the zero-frequency shell, the
+        lowest shells of flat boxes) are too noisy to judge and are left out."""
         start = int(np.argmax(self.counts >= MIN_VOXELS))
         below = np.flatnonzero(self.correlation[start:] < threshold) + start
         if below.size == 0 or self.counts[start] < MIN_VOXELS:
@@ -50,13 +58,13 @@ class FrcCurve:
         return pixel_size / frequency if frequency else None
 
 
-def fourier_shell_correlation(a, b, *, axis=None, shells=None) -> FrcCurve:
+def fourier_shell_correlation(a, b, *, axis=None, shells=None, min_voxels=SHELL_VOXELS) -> FrcCurve:
     """FSC of two equal-shape 3-D volumes over spherical shells, or the FRC of two 2-D images.
 
     With ``axis`` ("x", "y" or "z": file axes 2, 1, 0 of a volume), the 2-D FRC of the sections
     perpendicular to it, summed over all sections (numerators and denominators alike).
     ``shells``: number of shells from 0 to 0.5 cycles/pixel [default: n // 2 + 1, n the longest
-    axis transformed].
+    axis transformed]; those below ``LOW`` are merged until each holds ``min_voxels`` (see the module).
     """
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
@@ -72,7 +80,7 @@ def fourier_shell_correlation(a, b, *, axis=None, shells=None) -> FrcCurve:
     axes = tuple(range(1, a.ndim))
     fa, fb = np.fft.rfftn(a, axes=axes), np.fft.rfftn(b, axes=axes)
     sums = [_section_sum(fa * fb.conj()), _section_sum(fa * fa.conj()), _section_sum(fb * fb.conj())]
-    return _curve(a.shape[1:], sums, shells, len(a))
+    return _curve(a.shape[1:], sums, shells, len(a), min_voxels)
 
 
 def _section_sum(values):
@@ -80,8 +88,9 @@ def _section_sum(values):
     return np.real(values).sum(axis=0, dtype=np.float64)
 
 
-def _curve(plane, sums, shells, nsections) -> FrcCurve:
-    """Bin the per-frequency ``sums`` (cross, power a, power b) of an rfft over ``plane``."""
+def _curve(plane, sums, shells, nsections, min_voxels) -> FrcCurve:
+    """Bin the per-frequency ``sums`` (cross, power a, power b) of an rfft over ``plane``; low shells merged up to
+    ``min_voxels`` voxels each."""
     shells = max(plane) // 2 + 1 if shells is None else int(shells)
     if shells < 2:
         raise InputError(f"need at least 2 shells, got {shells}")
@@ -92,11 +101,25 @@ def _curve(plane, sums, shells, nsections) -> FrcCurve:
     cross, power_a, power_b = (np.bincount(index, weights=(weight * s.reshape(-1)[keep]),
                                            minlength=shells) for s in sums)
     counts = np.bincount(index, weights=weight, minlength=shells) * nsections
-    denominator = np.sqrt(power_a * power_b)
-    correlation = np.divide(cross, denominator, out=np.zeros(shells), where=denominator > 0)
     filled = counts > 0
-    return FrcCurve(np.arange(shells)[filled] * width, correlation[filled],
-                    counts[filled].astype(np.int64))
+    group = _groups(counts[filled], np.arange(shells)[filled] * width, min_voxels)
+    merge = lambda values: np.bincount(group, weights=values[filled])  # noqa: E731
+    cross, power_a, power_b, counts, moments = (merge(v) for v in (cross, power_a, power_b, counts,
+                                                                     counts * np.arange(shells) * width))
+    denominator = np.sqrt(power_a * power_b)
+    correlation = np.divide(cross, denominator, out=np.zeros_like(cross), where=denominator > 0)
+    return FrcCurve(moments / counts, correlation, np.rint(counts).astype(np.int64))
+
+
+def _groups(counts, frequencies, min_voxels) -> np.ndarray:
+    """The group of each shell: below ``LOW`` shells join a group until it holds ``min_voxels``; above, each
+    shell is a group of its own."""
+    group, total, current = np.empty(len(counts), np.int64), 0.0, 0
+    for i, (n, f) in enumerate(zip(counts, frequencies)):
+        if i and (total >= min_voxels or f >= LOW):
+            current, total = current + 1, 0.0
+        group[i], total = current, total + n
+    return group
 
 
 def _shell_index(plane, width):
@@ -116,12 +139,17 @@ def _shell_index(plane, width):
 # ----------------------------------------------------------------------------- files
 
 
-def frc_command(a_path, b_path, *, axis=None, plot=None) -> dict:
+def frc_command(a_path, b_path, *, axis=None, plot=None, overwrite=False) -> dict:
     """FSC (or per-section FRC with ``axis``) of two volume files and its 0.143 and 0.5 crossings.
 
     Files of one section are compared as images (FRC).  The pixel size is file A's; a size of 1.0
-    counts as unknown (crossings in pixels only).  ``plot``: path of a PNG of the curve to write.
+    counts as unknown (crossings in pixels only).  ``plot``: path of a PNG of the curve to write (an existing
+    file is replaced only with ``overwrite``; never one of the volumes).
     """
+    if plot is not None:
+        check_distinct([FileUse("first volume", Path(a_path)), FileUse("second volume", Path(b_path))],
+                       [FileUse("plot", Path(plot))])
+        check_png(Path(plot), overwrite)
     a, pixel_size = read_volume(a_path)
     b, _ = read_volume(b_path)
     if a.shape != b.shape:
@@ -132,8 +160,8 @@ def frc_command(a_path, b_path, *, axis=None, plot=None) -> dict:
     pixel_size = None if pixel_size == 1.0 else pixel_size
     curve = fourier_shell_correlation(a, b, axis=axis)
     if plot is not None:
-        write_frc_plot(curve, plot, pixel_size=pixel_size,
-                       title=f"{Path(a_path).name} vs {Path(b_path).name}")
+        write_frc_plot(curve, plot, pixel_size=pixel_size, title=f"{Path(a_path).name} vs {Path(b_path).name}",
+                       overwrite=overwrite)
     return {"a": str(a_path), "b": str(b_path), "shape": a.shape, "axis": axis,
             "pixel_size": pixel_size, "curve": curve,
             "crossings": {t: _crossing(curve, t, pixel_size) for t in THRESHOLDS}}
@@ -161,9 +189,10 @@ def format_frc(result, *, shells=False) -> str:
     lines = [f"{kind}: {result['a']} vs {result['b']} ({_dims(result['shape'])}; pixel size "
              f"{'unknown' if size is None else f'{size:g} A'})",
              f"{'threshold':>9}  {'cycles/px':>9}  {'pixels':>7}  {'Angstrom':>8}"]
+    last = float(result["curve"].frequencies[-1])
     for threshold, c in result["crossings"].items():
         if c["frequency"] is None:
-            lines.append(f"{threshold:>9g}  {'not reached':>9}")
+            lines.append(f"{threshold:>9g}  not crossed: above it up to the highest shell ({last:.4f} cycles/px)")
             continue
         values = [f"{c['frequency']:9.4f}", _maybe(c["pixels"], 7), _maybe(c["angstrom"], 8)]
         lines.append(f"{threshold:>9g}  " + "  ".join(values))
@@ -189,7 +218,7 @@ COLOURS = {"curve": (31, 90, 180), "axes": (0, 0, 0), "grid": (220, 220, 220),
            "threshold": (200, 60, 40)}
 
 
-def write_frc_plot(curve, path, *, pixel_size=None, thresholds=THRESHOLDS, title=None) -> None:
+def write_frc_plot(curve, path, *, pixel_size=None, thresholds=THRESHOLDS, title=None, overwrite=False) -> None:
     """Write a PNG of ``curve`` (0..0.5 cycles/pixel by -0.2..1) with dashed ``thresholds`` and
     their crossings labelled (in Angstrom too when ``pixel_size`` is known); written atomically."""
     image = Image.new("RGB", PLOT_SIZE, "white")
@@ -202,7 +231,7 @@ def write_frc_plot(curve, path, *, pixel_size=None, thresholds=THRESHOLDS, title
         _draw_threshold(draw, font, curve, threshold, pixel_size, n)
     if title:
         draw.text((PLOT_SIZE[0] / 2, 12), title, fill=COLOURS["axes"], font=font, anchor="mt")
-    save_png(image, path)
+    save_png(image, path, overwrite)
 
 
 def _xy(frequency, correlation):

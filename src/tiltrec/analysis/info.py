@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import file_error
 from ..formats import VolumeStats, mrc, open_stack
 from ..formats.hdf5 import IMAGES
+from ..formats.layout import layout_kind
 from ..formats.mrc import IMOD_STAMP, imod_words, bytes_signed
 from ..formats.writer import backend_for
 
@@ -126,18 +127,14 @@ def _angles(angles) -> dict | None:
             "step": step, "uniform": bool(steps.size and np.allclose(steps, step, atol=0.05))}
 
 
+LAYOUT_WORDS = {"tilt series": "tilt series (per-view angles in the file)", "image": "single image",
+                "xzy": "xzy (IMOD PERPENDICULAR: ny is the thickness)",
+                "xyz": "xyz (nz is the thickness; or a tilt series without angles)", None: "stack or unknown"}
+
+
 def _layout(info) -> str:
-    """A guess at how the axes of the file are used."""
-    nx, ny, nz = info["nx"], info["ny"], info["nz"]
-    if info["angles"] is not None:
-        return "tilt series (per-view angles in the file)"
-    if nz == 1:
-        return "single image"
-    if ny < nx and ny < nz:
-        return "xzy (IMOD PERPENDICULAR: ny is the thickness)"
-    if nz < nx and nz < ny:
-        return "xyz (nz is the thickness; or a tilt series without angles)"
-    return "stack or unknown"
+    """A guess at how the axes of the file are used, in words."""
+    return LAYOUT_WORDS[layout_kind(info["nx"], info["ny"], info["nz"], info["angles"] is not None)]
 
 
 # ----------------------------------------------------------------------------- text
@@ -180,7 +177,8 @@ def _extended_line(info) -> str:
 def _imod_line(info) -> str:
     text = f"stamp, flags {info['imod_flags']}" if info["imod_stamp"] else "no stamp"
     if info["bytes_signed"] is not None:
-        rule = "IMOD flag bit 0" if info["imod_stamp"] else "header min/max; no IMOD stamp"
+        bit = "set" if info["bytes_signed"] else "clear"
+        rule = f"IMOD flag bit 0 {bit}" if info["imod_stamp"] else "header min/max; no IMOD stamp"
         text += f"; bytes {'signed' if info['bytes_signed'] else 'unsigned'} ({rule})"
     return text
 

@@ -15,7 +15,12 @@ from typing import Optional
 
 import typer
 
-from .guard import guarded
+from ..errors import InputError
+from ..interrupts import install_for_process
+from .streams import open_closed_descriptors
+
+# The rest (NumPy, MPI) is imported once the command runs: until the signal handlers are in place (_entry), a
+# signal ends the process by its default action, and under mpiexec with MPICH's "BAD TERMINATION" banner.
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ MEMORY_HELP = {"cpu": "Memory budget, e.g. 4G [default: half the available RAM].
 
 def make_app(flavor: Flavor) -> typer.Typer:
     """A Typer application for one command; plain Click help, whose option names and defaults never get cut."""
+    from .guard import guarded
+
     app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]},
                       pretty_exceptions_enable=False, rich_markup_mode=None)
     strategy = "the whole volume in memory (unified)" if flavor.unified else "slab by slab along Y (slice-based)"
@@ -128,12 +135,15 @@ def make_app(flavor: Flavor) -> typer.Typer:
         mode: int = typer.Option(2, "--mode", help="Output MRC mode: 2 float32, 1 int16, 0 bytes, 12 float16."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
         memory: Optional[str] = typer.Option(None, "--memory", help=MEMORY_HELP[flavor.backend]),
-        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads [default: all cores]."),
+        threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads per rank [default: the "
+                                                                             "node's cores / its ranks]."),
         device: Optional[int] = typer.Option(None, "--device", min=0, help="GPU to use, for the -cuda commands "
                                                                            "[default: the rank's local GPU under "
                                                                            "MPI, else 0]."),
-        pad_x: bool = typer.Option(True, "--xpad/--no-xpad", help="SIRT/SART: reconstruct a wider volume so the "
-                                                                  "X borders carry no edge artifacts."),
+        pad_x: bool = typer.Option(True, "--xpad/--no-xpad", help="SIRT/SART: reconstruct a wider volume so that "
+                                                                  "material outside the output width does not pile "
+                                                                  "up in the X border columns (a fainter rim can "
+                                                                  "remain: docs/algorithms/sirt.md)."),
         split: Optional[str] = typer.Option(None, "--split", help="odd-even: also write NAME_odd and NAME_even, "
                                                                   "reconstructed from the odd and the even views "
                                                                   "(for cryoCARE-style denoising), in the same "
@@ -155,6 +165,12 @@ def make_app(flavor: Flavor) -> typer.Typer:
         request = Request(**values, given=frozenset(typed))
 
         def action():
+            from ..mpi.world import launcher_rank
+
+            reads_stdin = (standard_input and com is None) or str(com) == "-"
+            if reads_stdin and sys.stdin is None and launcher_rank() == 0:  # (under MPI rank 0 reads it)
+                raise InputError("standard input is closed: give the tilt parameters on it (e.g. < tilt.com) or "
+                                 "with --com FILE")
             build_and_run(request, program=flavor.name, unified=flavor.unified, backend=flavor.backend)
 
         guarded(flavor.name, action)
@@ -164,6 +180,8 @@ def make_app(flavor: Flavor) -> typer.Typer:
 
 def _entry(flavor: Flavor):
     def run() -> None:
+        open_closed_descriptors()
+        install_for_process()  # before the command line is read; kept through MPI's finalisation
         app = make_app(flavor)
         try:
             app(prog_name=flavor.name)
@@ -181,7 +199,7 @@ def exit_now() -> None:
     command to the process's exit, 0.12-0.16 s this way).  Outputs are committed and closed by then, and the
     standard streams are flushed here.  Not under MPI, whose finalisation must run."""
     for stream in (sys.stdout, sys.stderr):
-        with suppress(OSError, ValueError):  # a closed pipe or stream: nothing left to say
+        with suppress(OSError, ValueError, AttributeError):  # a closed pipe or stream (None): nothing left to say
             stream.flush()
     os._exit(0)
 

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import signal
+import sys
 import warnings
 
 import typer
 
-from ..errors import INTERRUPTED, Terminated, TiltrecError, os_failure
-from ..mpi.world import launcher_rank
+from ..errors import INTERRUPTED, TiltrecError, os_failure
+from ..interrupts import exit_code, handled, raise_if_signalled
+from ..mpi.world import launcher_rank, under_launcher
 from ..progress import end_open_line
+from .streams import unfailing_output
 
-SIGNAL_EXITS = (130, 143)  # 128 + SIGINT, 128 + SIGTERM
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
+SIGNALLED = 128  # exit codes above this one: the run was stopped by a signal (128 + its number)
 
 
 def _say(program: str, text: str) -> None:
     """``PROGRAM: text`` on stderr, on a line of its own even when a progress bar was cut short."""
     end_open_line()
-    typer.echo(f"{program}: {text}", err=True)
+    print(f"{program}: {text}", file=sys.stderr, flush=True)
 
 
 def _warn_in_one_line(program: str):
@@ -38,21 +36,25 @@ def _warn_in_one_line(program: str):
 def guarded(program: str, action) -> None:
     """Run ``action()``; report failures as ``PROGRAM: error: ...`` and exit with their code.
 
-    A signal ends the run as ``PROGRAM: interrupted; no output written`` with exit code 130 (SIGINT) or 143
-    (SIGTERM), also when the ranks of an MPI job report it together.
+    A signal that ends a process by default (tiltrec.interrupts) ends the run as ``PROGRAM: interrupted; no
+    output written`` with exit code 128 + its number (130 SIGINT, 143 SIGTERM, 129 SIGHUP, ...), also when the
+    ranks of an MPI job report it together: there a signal stops a rank only where all ranks learn of it
+    (mpi.collectively), elsewhere it is recorded until then.  Progress, warnings and messages that the standard
+    streams cannot take are dropped (cli.streams).
     """
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    with warnings.catch_warnings():
+    with unfailing_output(), warnings.catch_warnings():
         warnings.showwarning = _warn_in_one_line(program)
         try:
-            action()
+            with handled(raising=not under_launcher()):
+                raise_if_signalled()  # one that came while the command line was read
+                action()
         except TiltrecError as exc:
             if not getattr(exc, "silent", False):  # under MPI, rank 0 reports for everyone
-                _say(program, str(exc) if exc.exit_code in SIGNAL_EXITS else f"error: {exc}")
+                _say(program, str(exc) if exc.exit_code > SIGNALLED else f"error: {exc}")
             raise typer.Exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             _say(program, INTERRUPTED)
-            raise typer.Exit(SIGNAL_EXITS[isinstance(exc, Terminated)])
+            raise typer.Exit(exit_code(exc))
         except MemoryError:
             _say(program, "error: out of memory; lower --memory")
             raise typer.Exit(1)

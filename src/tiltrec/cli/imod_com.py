@@ -10,6 +10,7 @@ with what tiltrec does with it (see docs/imod.md).
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ SHORT_NAMES = {"input": "InputProjections", "output": "OutputFile", "recfile": "
                "param": "ParameterFile"}
 REPEATABLE = {"ANGLES", "INCLUDE", "EXCLUDELIST2", "EXCLUDELIST"}
 IMOD_DEFAULT_THICKNESS = 10  # tilt's thickness when a parameter file gives none
+XTILT_ORDERS = 3  # XTILTINTERP: tilt's interpolation orders for X-axis tilt run from 0 (its old path) to 3
 _NAMES = {name.lower(): name for name in TILT_KEYS} | {short: long for short, long in SHORT_NAMES.items()}
 
 
@@ -113,18 +115,29 @@ def read_params(path: Path | str) -> tuple[dict[str, list[Entry]], Path]:
 
 
 # ------------------------------------------------------------------------------------------ values
+def _number(text: str, cast):
+    """``text`` as a finite float, or for ``cast`` int a whole number; None if it is neither (NaN, 1e999, 2.5)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value) or (cast is int and not value.is_integer()):
+        return None
+    return cast(value)
+
+
 def _numbers(entry: Entry, source: str, count: int | tuple[int, int], cast=float) -> list:
     parts = [p for p in re.split(r"[\s,]+", entry.value) if p]
     low, high = (count, count) if isinstance(count, int) else count
-    try:
-        values = [cast(float(p)) if cast is int else cast(p) for p in parts]
-    except ValueError:
-        values = None
-    if values is None or not low <= len(values) <= high or (cast is int and any(
-            not float(p).is_integer() for p in parts)):
+    kind = "integer" if cast is int else "number"
+    values = [_number(p, cast) for p in parts]
+    if None in values and high > 1 and low <= len(values) <= high:  # say which entry of a list (ANGLES) is wrong
+        bad = parts[values.index(None)]
+        raise file_error(source, f"line {entry.line}: {entry.key} entry {values.index(None) + 1}, {bad[:40]!r}, is "
+                                 f"not {'an integer' if cast is int else 'a finite number'}")
+    if None in values or not low <= len(values) <= high:
         want = str(low) if low == high else f"{low} to {high}"
-        raise file_error(source, f"line {entry.line}: {entry.key} needs {want} {'integer' if cast is int else 'number'}"
-                                 f"(s), got {entry.value!r}")
+        raise file_error(source, f"line {entry.line}: {entry.key} needs {want} {kind}(s), got {entry.value[:80]!r}")
     return values
 
 
@@ -148,6 +161,14 @@ class TiltParams:
 
     def numbers(self, key: str, count, cast=float) -> list:
         return _numbers(self.first(key), self.source, count, cast)
+
+    def whole_number(self, key: str, low: int, high: float = math.inf) -> int:
+        """The one integer of ``key``, refused with its line unless ``low <= value <= high`` (as tilt refuses it)."""
+        value = self.numbers(key, 1, int)[0]
+        if not low <= value <= high:
+            allowed = f"at least {low}" if high == math.inf else f"{low} to {high}"
+            raise file_error(self.source, f"line {self.first(key).line}: {key} must be {allowed}, got {value}")
+        return value
 
     def flag(self, key: str) -> bool:
         return self.has(key) and _flag(self.first(key), self.source)
@@ -176,6 +197,8 @@ def unsupported_keys(params: TiltParams) -> list[str]:
     if params.has("SLICE") and len(params.numbers("SLICE", (2, 3), int)) == 3 \
             and params.numbers("SLICE", 3, int)[2] != 1:
         keys.append("SLICE (a slice increment)")
+    if params.has("XTILTINTERP") and params.whole_number("XTILTINTERP", 0, XTILT_ORDERS) > 1:
+        keys.append("XTILTINTERP (interpolation order above 1)")
     return keys
 
 
@@ -187,8 +210,7 @@ def request_values(params: TiltParams, ignore_unsupported: bool = False) -> tupl
         raise file_error(params.source, f"tiltrec does not implement {', '.join(ignored)}; remove "
                                         f"{'it' if len(ignored) == 1 else 'them'} or pass --ignore-unsupported")
     p, values = params, {}
-    b = p.numbers("IMAGEBINNED", 1, int)[0] if p.has("IMAGEBINNED") else 1
-    b = max(1, b)
+    b = p.whole_number("IMAGEBINNED", 1) if p.has("IMAGEBINNED") else 1
     if p.has("InputProjections"):
         values["input_opt"] = p.path("InputProjections")
     if p.has("OutputFile"):
@@ -203,10 +225,9 @@ def request_values(params: TiltParams, ignore_unsupported: bool = False) -> tupl
         values["xtilt"] = p.path("XTILTFILE")
     # IMOD scales these down by IMAGEBINNED (the stack is already binned): thickness and width by integer
     # division, slices to the binned row holding them, shifts and offsets exactly
-    thickness = p.numbers("THICKNESS", 1, int)[0] if p.has("THICKNESS") else IMOD_DEFAULT_THICKNESS
-    values["thickness"] = max(1, thickness // b)
+    values["thickness"] = _binned_size(p, "THICKNESS", b)
     if p.has("WIDTH"):
-        values["width"] = max(1, p.numbers("WIDTH", 1, int)[0] // b)
+        values["width"] = _binned_size(p, "WIDTH", b)
     if p.has("SLICE"):
         first, last = p.numbers("SLICE", (2, 3), int)[:2]
         values["slices"] = f"{max(0, (first + b) // b - 1)},{max(0, (last + b) // b - 1)}"
@@ -256,9 +277,19 @@ def request_values(params: TiltParams, ignore_unsupported: bool = False) -> tupl
         order_factor = p.numbers("COSINTERP", (1, 2), int)
         stretch = 0 if order_factor[0] == 0 else (order_factor[1] if len(order_factor) > 1 else 2)
     values["interp"], values["cosine_stretch"] = "imod", stretch
-    if p.has("XTILTINTERP") and p.numbers("XTILTINTERP", 1, int)[0] <= 0:
+    if p.has("XTILTINTERP") and p.whole_number("XTILTINTERP", 0, XTILT_ORDERS) == 0:
         values["interp"] = "linear"  # IMOD's old-style X-tilt path: tiltrec's own interpolation is the nearest
     return values, ignored
+
+
+def _binned_size(p: TiltParams, key: str, binning: int) -> int:
+    """THICKNESS or WIDTH (tilt's default thickness when absent) in pixels of the binned stack, by IMOD's integer
+    division; less than one pixel is refused."""
+    size = p.whole_number(key, 1) if p.has(key) else IMOD_DEFAULT_THICKNESS
+    if size // binning < 1:
+        named = f"line {p.first(key).line}: {key} {size}" if p.has(key) else f"the default {key} {size}"
+        raise file_error(p.source, f"{named} is less than one pixel after IMAGEBINNED {binning}")
+    return size // binning
 
 
 def _views(p: TiltParams) -> dict:

@@ -10,8 +10,9 @@ from typing import Optional
 from ..api import reconstruct
 from ..errors import InputError
 from ..formats import read_angles
+from ..formats.file_roles import FileUse
 from ..strategies.plan import parse_bytes
-from .imod_com import load, request_values
+from .imod_com import IMOD_DEFAULT_THICKNESS, load, request_values
 
 
 @dataclass
@@ -125,9 +126,10 @@ def _geometry_values(req: Request) -> dict:
     values = {"offset": req.offset, "pitch": req.pitch, "zshift": req.zshift, "thickness": req.thickness}
     if req.geometry:
         given = parse_numbers(req.geometry, 4, "--geometry")
-        given[3] = int(round(given[3]))
-        if given[3] <= 0 and req.thickness is None:
-            raise InputError(f"the thickness in --geometry must be a positive number of pixels, got {given[3]}")
+        if req.thickness is None and not (given[3] > 0 and given[3].is_integer()):
+            raise InputError(f"the thickness in --geometry must be a positive whole number of pixels, got "
+                             f"{given[3]:g}")
+        given[3] = int(given[3]) if given[3].is_integer() else given[3]
         values = {k: given[i] if v is None else v for i, (k, v) in enumerate(values.items())}
     return {k: (0.0 if v is None and k != "thickness" else v) for k, v in values.items()}
 
@@ -139,14 +141,24 @@ def with_parameter_file(req: Request) -> Request:
         return req
     if req.com is not None and req.standard_input:
         raise InputError("give the tilt parameters with --com or -StandardInput, not both")
-    values, ignored = request_values(load(req.com if req.com is not None else "-"), req.ignore_unsupported)
+    params = load(req.com if req.com is not None else "-")
+    values, ignored = request_values(params, req.ignore_unsupported)
     if ignored:
         warnings.warn(f"ignoring tilt option(s) tiltrec does not implement: {', '.join(ignored)}")
     typed = set(req.given) | {f"{name}_opt" for name in ("input", "tiltfile", "output")
                                if getattr(req, f"{name}_pos") is not None}
+    if not params.has("THICKNESS") and not typed & {"thickness", "geometry"}:
+        warnings.warn(f"{params.source}: no THICKNESS: the tomogram gets tilt's default thickness of "
+                      f"{IMOD_DEFAULT_THICKNESS} pixels; add THICKNESS (or --thickness)")
     if "angles" in values and req.tiltfile_pos is None and req.tiltfile_opt is None:
         typed.add("tiltfile_opt")
     return replace(req, **{k: v for k, v in values.items() if k not in typed})
+
+
+def _read_files(req: Request) -> tuple[FileUse, ...]:
+    """The files besides the stack, the angles and --init that the request was read from: no output may be one."""
+    named = (("tilt parameter file", req.com), ("X-axis tilt file", req.xtilt))
+    return tuple(FileUse(role, Path(path)) for role, path in named if path is not None)
 
 
 def build_and_run(req: Request, *, program: str, unified: bool, backend: str = "cpu") -> None:
@@ -168,7 +180,7 @@ def build_and_run(req: Request, *, program: str, unified: bool, backend: str = "
         hamming=req.hamming, true_sigma=req.true_sigma, fake_sirt=req.fake_sirt,
         multiply_gaussian=req.multiply_gaussian,
         density_weighting=req.density_weighting, interp=req.interp, cosine_stretch=req.cosine_stretch, log=req.log,
-        scale=tuple(parse_numbers(req.scale, 2, "--scale")) if req.scale else (0.0, 1.0),
+        scale=tuple(parse_numbers(req.scale, 2, "--scale")) if req.scale else None,
         xtilt=tuple(read_angles(req.xtilt)) if req.xtilt else None, axis_offset=req.axis_offset,
         full_image=tuple(parse_numbers(req.full_image, 2, "FULLIMAGE", int)) if req.full_image else None,
         subset_start=tuple(parse_numbers(req.subset_start, 2, "SUBSETSTART", int)) if req.subset_start else (0, 0),
@@ -177,5 +189,5 @@ def build_and_run(req: Request, *, program: str, unified: bool, backend: str = "
         layout=req.layout, mode=req.mode, overwrite=req.overwrite,
         memory=parse_bytes(req.memory) if req.memory else None, threads=req.threads, pad_x=req.pad_x,
         split=req.split == "odd-even", unified=unified, backend=backend, device=req.device, quiet=req.quiet,
-        program=program,
+        program=program, read_files=_read_files(req),
         **_geometry_values(req))

@@ -21,25 +21,28 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 def simulate(
     out: Path = typer.Option(Path("simulated"), "--out", "-o", help="Output folder."),
     name: str = typer.Option("specimen", "--name", help="Base name of the files written."),
-    width: int = typer.Option(256, "--width", min=8, help="Specimen width X (pixels)."),
-    slices: int = typer.Option(256, "--slices", min=1, help="Specimen length along the tilt axis Y (pixels)."),
-    thickness: int = typer.Option(96, "--thickness", min=4, help="Volume thickness Z (pixels)."),
+    width: int = typer.Option(256, "--width", help="Specimen width X (pixels)."),
+    slices: int = typer.Option(256, "--slices", help="Specimen length along the tilt axis Y (pixels)."),
+    thickness: int = typer.Option(96, "--thickness", help="Volume thickness Z (pixels)."),
     tilt_range: str = typer.Option("-60,60", "--range", help="First,last tilt angle (degrees)."),
-    step: float = typer.Option(3.0, "--step", min=0.01, help="Tilt step (degrees)."),
+    step: float = typer.Option(3.0, "--step", help="Tilt step (degrees)."),
     scheme: str = typer.Option("dose-symmetric", "--scheme", help="Acquisition order written to NAME_order.txt: "
                                                                   "sequential, dose-symmetric, bidirectional."),
     noise: str = typer.Option("gaussian", "--noise", help="gaussian, poisson or none."),
-    snr: float = typer.Option(2.0, "--snr", min=0.0, help="Gaussian noise: signal-to-noise variance ratio per view."),
-    dose: float = typer.Option(50.0, "--dose", min=0.0, help="Poisson noise: electrons per pixel per view."),
-    shifts: float = typer.Option(0.0, "--shifts", min=0.0, help="Random per-view shifts up to this many pixels "
-                                                                 "(alignment errors)."),
+    snr: float = typer.Option(2.0, "--snr", help="Gaussian noise: signal-to-noise variance ratio per view."),
+    dose: float = typer.Option(50.0, "--dose", help="Poisson noise: electrons per pixel per view."),
+    shifts: float = typer.Option(0.0, "--shifts", help="Random per-view shifts up to this many pixels (alignment "
+                                                        "errors)."),
     pitch: float = typer.Option(0.0, "--pitch", help="X-axis tilt of the specimen (degrees)."),
     ice_gradient: float = typer.Option(0.0, "--ice-gradient", help="Linear ice-density change across X (fraction)."),
-    pixel_size: float = typer.Option(10.0, "--pixel-size", min=0.0, help="Angstrom per pixel written to headers."),
+    pixel_size: float = typer.Option(10.0, "--pixel-size", help="Angstrom per pixel written to headers."),
     seed: int = typer.Option(1, "--seed", help="Random seed of the specimen and the noise."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing files."),
 ):
-    """Simulate a cell-like specimen and its tilt series: NAME.mrc, NAME.tlt, NAME_truth.mrc, NAME_order.txt."""
+    """Simulate a cell-like specimen and its tilt series: NAME.mrc, NAME.tlt, NAME_truth.mrc, NAME_order.txt.
+
+    Sizes are at least 8 pixels.  Values out of range, and a data set that the memory or the disk has no room for,
+    are refused before anything is computed or written."""
 
     def action():
         from ..simulate.series import simulate_series
@@ -63,6 +66,7 @@ def frc(
                                                             "perpendicular to this file axis [default: 3-D FSC]."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the curve into this PNG."),
     shells: bool = typer.Option(False, "--shells", help="Print the value of every shell too."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot file."),
 ):
     """Fourier shell (or ring) correlation of two volumes, with its 0.143 and 0.5 crossings."""
 
@@ -72,7 +76,7 @@ def frc(
 
         if axis not in (None, "x", "y", "z"):
             raise InputError(f"--axis takes x, y or z, got {axis!r}")
-        typer.echo(format_frc(frc_command(a, b, axis=axis, plot=plot), shells=shells))
+        typer.echo(format_frc(frc_command(a, b, axis=axis, plot=plot, overwrite=overwrite), shells=shells))
 
     guarded(PROGRAM, action)
 
@@ -81,22 +85,29 @@ def frc(
 def preview(
     volume: Path = typer.Argument(..., help="Tomogram (MRC or EMAN2 HDF5)."),
     output: Path = typer.Option(..., "--output", "-o", help="PNG to write."),
-    layout: str = typer.Option("xzy", "--layout", help="Layout of the file: xzy (IMOD's default, file Y = "
-                                                       "thickness), xyz (after trimvol -rx) or parallel."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="Layout of the file: xzy (IMOD's default, file Y "
+                                                                "= thickness), xyz (after trimvol -rx) or parallel "
+                                                                "[default: as tiltrec info tells from the sizes]."),
     slab: int = typer.Option(1, "--slab", min=1, help="Average this many planes around each central slice."),
     title: Optional[str] = typer.Option(None, "--title", help="Text above the panels [default: the file name]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing PNG."),
 ):
     """Central XY, XZ and YZ slices of a tomogram in one PNG, with robust contrast."""
 
     def action():
         from ..formats import read_volume
+        from ..formats.file_roles import FileUse, check_distinct
         from ..formats.layout import check_layout, slices_view
-        from ..preview import write_preview
+        from ..preview import check_png, preview_layout, write_preview
 
-        check_layout(layout)
+        if layout is not None:
+            check_layout(layout)
+        check_distinct([FileUse("volume", volume)], [FileUse("PNG", output)])
+        check_png(output, overwrite)  # before the volume is read
+        shown = layout or preview_layout(volume)
         data, _ = read_volume(volume)
-        yzx = slices_view(layout, data)
-        write_preview(yzx, output, slab=slab, title=volume.name if title is None else title)
+        yzx = slices_view(shown, data)
+        write_preview(yzx, output, slab=slab, title=volume.name if title is None else title, overwrite=overwrite)
         typer.echo(f"wrote {output}")
 
     guarded(PROGRAM, action)

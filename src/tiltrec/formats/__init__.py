@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from .angles import parse_view_list, read_angles
+from .input_file import require_regular
 from .mrc import TiltStack
 from .memory import ArrayStack, MemoryWriter
 from .volume import VolumeReader, open_volume
@@ -17,7 +18,7 @@ __all__ = ["ArrayStack", "MemoryWriter", "TiltStack", "VolumeReader", "VolumeSta
 def open_stack(path) -> TiltStack:
     """Open a tilt series for lazy reading; the format follows the extension
     (.mrc .st .ali .preali .mrcs .rec .map: MRC; .hdf .h5 .hdf5: EMAN2 HDF5)."""
-    path = Path(path)
+    path = require_regular(Path(path))
     return backend_for(path).open_stack(path)
 
 

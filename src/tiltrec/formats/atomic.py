@@ -3,21 +3,32 @@
 The temporary file is named ``.NAME.tiltrec-HOST-PID-RANDOM.tmp``.  A run killed outright (SIGKILL, a crash, a
 node failure) cannot remove its own; the next run that writes NAME on the same host removes those whose process is
 gone.  Temporary files of other hosts are left alone: on a shared file system their run may still be alive.
+
+A run with ``--checkpoint`` writes instead into ``.NAME.tiltrec-partial-KEY.tmp``, KEY derived from the
+checkpoint's path: that file outlives an interruption (``--resume`` continues it), so its name follows from the
+output and the checkpoint alone, and the sweep above never takes it for a killed run's leftover.
+
+Names longer than a file system allows (255 bytes) keep their start and a checksum of the whole name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
 import socket
+import stat
 import warnings
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import file_error, os_failure
 
 _HOST = re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname()) or "localhost"
+NAME_MAX = 255  # bytes in one file name on Linux file systems
+_TAG_ROOM = len(f".tiltrec-{_HOST}-{2 ** 32}-{'0' * 8}.tmp")  # the longest suffix a temporary name gets
 
 
 @contextmanager
@@ -29,9 +40,27 @@ def os_errors(path: Path, action: str):
         raise os_failure(path, action, exc) from None
 
 
+def hidden_name(path: Path, suffix: str, room: int | None = None) -> Path:
+    """``.NAME`` + ``suffix`` beside ``path``; NAME cut short (its start and a checksum of all of it) where the whole
+    would pass the file system's limit.  ``room``: the longest suffix the caller will use, so that the cut, and
+    hence the name, is the same whatever the suffix's length."""
+    name = path.name
+    room = max(room or 0, len(suffix.encode()))
+    if len(name.encode()) + 1 + room > NAME_MAX:
+        keep = NAME_MAX - 1 - room - 9
+        name = f"{name.encode()[:keep].decode(errors='ignore')}~{zlib.crc32(path.name.encode()):08x}"
+    return path.with_name(f".{name}{suffix}")
+
+
 def temporary_name(path: Path, pid: int | None = None) -> Path:
     """A new temporary file name for ``path``, owned by process ``pid`` (this one by default) on this host."""
-    return path.with_name(f".{path.name}.tiltrec-{_HOST}-{pid or os.getpid()}-{secrets.token_hex(4)}.tmp")
+    return hidden_name(path, f".tiltrec-{_HOST}-{pid or os.getpid()}-{secrets.token_hex(4)}.tmp", _TAG_ROOM)
+
+
+def partial_name(path: Path, checkpoint: Path) -> Path:
+    """The temporary file of ``path`` that a run with ``checkpoint`` writes and keeps when interrupted."""
+    key = hashlib.sha1(str(Path(os.path.abspath(checkpoint))).encode()).hexdigest()[:8]
+    return hidden_name(path, f".tiltrec-partial-{key}.tmp", _TAG_ROOM)
 
 
 def _alive(pid: int) -> bool:
@@ -46,7 +75,8 @@ def _alive(pid: int) -> bool:
 
 def remove_stale_temporaries(path: Path) -> None:
     """Delete the temporary files for ``path`` that runs on this host left behind when they were killed."""
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.tiltrec-{re.escape(_HOST)}-(\d+)-[0-9a-f]+\.tmp")
+    stem = hidden_name(path, "", _TAG_ROOM).name
+    pattern = re.compile(rf"{re.escape(stem)}\.tiltrec-{re.escape(_HOST)}-(\d+)-[0-9a-f]+\.tmp")
     try:
         entries = list(os.scandir(path.parent))
     except OSError:
@@ -62,38 +92,72 @@ def remove_stale_temporaries(path: Path) -> None:
                           f"killed (process {match[1]})", RuntimeWarning, stacklevel=2)
 
 
+def check_output(path: Path, overwrite: bool) -> None:
+    """Refuse an output path that cannot or may not be written: its folder missing or read-only, a directory, an
+    existing file without ``overwrite``."""
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise file_error(path, f"{folder} is not a directory")
+    if not folder.is_dir():
+        raise file_error(path, f"output directory {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise file_error(path, f"output directory {folder} is not writable")
+    if path.is_dir():
+        raise file_error(path, "is a directory")
+    if os.path.lexists(path) and not overwrite:
+        raise file_error(path, "already exists (use --overwrite to replace it)")
+
+
 class OutputTarget:
     """The output path, checked up front, and the temporary file that will replace it."""
 
-    def __init__(self, path: Path, overwrite: bool, temporary: Path | None = None):
-        """Check ``path`` and create a new temporary file, or adopt the existing ``temporary``."""
+    def __init__(self, path: Path, overwrite: bool, temporary: Path | None = None, *,
+                 checkpoint: Path | None = None, resume: bool = False):
+        """Check ``path`` and create a new temporary file; or adopt ``temporary``, created by another process of the
+        run.  With ``checkpoint`` the temporary file is the partial output kept for ``--resume`` (partial_name):
+        with ``resume`` the one an interrupted run left is continued, else a new one is made."""
         self.path = path
         self.overwrite = overwrite
         if temporary is not None:
             self.temporary = temporary
             return
-        self._check()
+        check_output(self.path, self.overwrite)
         remove_stale_temporaries(path)
-        self.temporary = temporary_name(path)
+        if checkpoint is None:
+            self.temporary = temporary_name(path)
+        else:
+            self.temporary = partial_name(path, checkpoint)
+            if resume:
+                self._adopt_partial(checkpoint)
+                return
+            self._remove_orphan(checkpoint)
         with os_errors(path, "create a temporary file beside it"):
             os.close(os.open(self.temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
 
-    def _check(self) -> None:
-        folder = self.path.parent
-        if folder.exists() and not folder.is_dir():
-            raise file_error(self.path, f"{folder} is not a directory")
-        if not folder.is_dir():
-            raise file_error(self.path, f"output directory {folder} does not exist")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise file_error(self.path, f"output directory {folder} is not writable")
-        if self.path.is_dir():
-            raise file_error(self.path, "is a directory")
-        if self.path.exists() and not self.overwrite:
-            raise file_error(self.path, "already exists (use --overwrite to replace it)")
+    def _adopt_partial(self, checkpoint: Path) -> None:
+        """Continue the partial output of an interrupted run: it must be a plain file (never a link to elsewhere)."""
+        try:
+            status = os.lstat(self.temporary)
+        except FileNotFoundError:
+            raise file_error(checkpoint, f"the partial output it continues, {self.temporary}, is gone: delete the "
+                                         f"checkpoint and start afresh") from None
+        except OSError as exc:
+            raise os_failure(self.temporary, "read", exc) from None
+        if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
+            raise file_error(self.temporary, "is not the plain file an interrupted run leaves (a link or a special "
+                                             "file): delete it and the checkpoint, and start afresh")
+
+    def _remove_orphan(self, checkpoint: Path) -> None:
+        """A partial output whose checkpoint is gone (deleted to start afresh) can never be resumed: it goes."""
+        if os.path.lexists(self.temporary):
+            with os_errors(self.temporary, "remove the partial output of an earlier run"):
+                os.unlink(self.temporary)
+            warnings.warn(f"{self.temporary}: removed the partial output of an earlier run whose checkpoint "
+                          f"{checkpoint} is gone", RuntimeWarning, stacklevel=2)
 
     def replace(self) -> None:
         """Move the finished temporary file over the output."""
-        self._check()
+        check_output(self.path, self.overwrite)
         with os_errors(self.path, "replace"):
             os.replace(self.temporary, self.path)
 

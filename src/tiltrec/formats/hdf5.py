@@ -1,6 +1,10 @@
 """EMAN2 HDF5 files: ``/MDF/images/<i>/image`` datasets with ``EMAN.*`` group attributes."""
 
+import errno
 import math
+import os
+import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -134,19 +138,22 @@ class VolumeFile:
 
     def __init__(self, path: Path, shape: tuple[int, int, int], mode: int):
         assert mode == 2, "EMAN2 HDF5 volumes are written as float32 (mode 2)"
-        self._handle, images = _new_file(path, 1)
-        placement = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-        placement.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-        placement.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
-        self._group = _new_image(images, 0, shape, 1.0, dcpl=placement)
-        self._data = self._group["image"]
+        self._path, self._handle = path, None
+        with _as_os_errors(path):
+            self._handle, images = _new_file(path, 1)
+            placement = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            placement.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+            placement.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+            self._group = _new_image(images, 0, shape, 1.0, dcpl=placement)
+            self._data = self._group["image"]
 
     def write_block(self, axis: int, start: int, block: np.ndarray) -> None:
         """Store ``block`` (file order) at ``start`` along ``axis`` (0 or 1) of the image."""
-        if axis == 0:
-            self._data[start:start + block.shape[0]] = block
-        else:
-            self._data[:, start:start + block.shape[1]] = block
+        with _as_os_errors(self._path):
+            if axis == 0:
+                self._data[start:start + block.shape[0]] = block
+            else:
+                self._data[:, start:start + block.shape[1]] = block
 
     def finish(self, stats, *, pixel_size: float, origin, labels) -> None:
         """Write pixel size, origin and statistics (labels have no EMAN2 place) and close."""
@@ -155,12 +162,31 @@ class VolumeFile:
                   "sigma": stats.rms}
         values.update({f"apix_{axis}": pixel_size for axis in "xyz"})
         values.update({f"origin_{axis}": value for axis, value in zip("xyz", origin)})
-        for key, value in values.items():
-            attrs[f"EMAN.{key}"] = np.float32(value)
+        with _as_os_errors(self._path):
+            for key, value in values.items():
+                attrs[f"EMAN.{key}"] = np.float32(value)
         self.close()
 
     def close(self) -> None:
-        self._handle.close()
+        """Close the file; HDF5 flushes its caches here, so a full disk may show only now."""
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            with _as_os_errors(self._path):
+                handle.close()
+
+
+@contextmanager
+def _as_os_errors(path: Path):
+    """HDF5's failures to write (raised by h5py as RuntimeError or OSError, the system's errno only in the text)
+    as an OSError with that errno, which the writer reports in one line naming the file."""
+    try:
+        yield
+    except (RuntimeError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno:
+            raise
+        found = re.search(r"errno = (\d+)", str(exc))
+        code = int(found[1]) if found else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from None
 
 
 def write_stack(path: Path, views: np.ndarray, *, pixel_size: float, angles) -> None:

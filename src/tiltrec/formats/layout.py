@@ -49,3 +49,17 @@ def slices_view(layout: str, block: np.ndarray) -> np.ndarray:
     if layout == "xyz":
         return block[::-1].transpose(1, 0, 2)
     return block.transpose(1, 0, 2)
+
+
+def layout_kind(nx: int, ny: int, nz: int, has_angles: bool) -> str | None:
+    """What a file of ``nx x ny x nz`` most likely is: "tilt series" (it has per-view angles), "image", a volume in
+    layout "xzy" or "xyz" (the thickness is the shortest axis), or None (no telling)."""
+    if has_angles:
+        return "tilt series"
+    if nz == 1:
+        return "image"
+    if ny < nx and ny < nz:
+        return "xzy"
+    if nz < nx and nz < ny:
+        return "xyz"
+    return None

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import InputError
 from .layout import check_layout, file_shape, slice_axis, slices_view
-from .writer import VolumeStats
+from .writer import VolumeStats, refuse_nonfinite
 
 
 class ArrayStack:
@@ -16,6 +16,10 @@ class ArrayStack:
         views = np.asarray(views)
         if views.ndim != 3 or 0 in views.shape:
             raise InputError(f"tilt series array: need shape (nviews, ny, nx), got {views.shape}")
+        if views.dtype == np.int8:  # what mrcfile makes of IMOD's unsigned bytes: taken as is, the data are wrong
+            raise InputError("tilt series array: signed bytes (int8), which is how mrcfile reads IMOD's mode-0 "
+                             "(unsigned byte) stacks: pass views.view(np.uint8), or the file's path; for truly "
+                             "signed data, views.astype(np.float32)")
         self.views = views
         self.path = "tilt series array"
         self.nviews, self.ny, self.nx = views.shape
@@ -55,13 +59,16 @@ class MemoryWriter:
     def stage(self, y0: int, slab):
         """Store the slab (all a memory writer does) and return a call that has nothing left to do, as
         ``VolumeWriter.stage``."""
+        stats = VolumeStats.of(np.asarray(slab, np.float32))
+        refuse_nonfinite("the reconstruction", stats, y0, slab.shape[2])
         slices_view(self.layout, self.volume)[y0:y0 + slab.shape[2]] = slab.transpose(2, 0, 1)
-        self.stats = self.stats.merge(VolumeStats.of(np.asarray(slab, np.float32)))
+        self.stats = self.stats.merge(stats)
         return _nothing
 
     def write_stored(self, y0: int, block, stats: VolumeStats) -> None:
         """Store slices from ``y0`` given in file order (as ``VolumeWriter.write_stored``)."""
         axis = slice_axis(self.layout)
+        refuse_nonfinite("the reconstruction", stats, y0, block.shape[axis])
         index = (slice(None),) * axis + (slice(y0, y0 + block.shape[axis]),)
         self.volume[index] = block
         self.stats = self.stats.merge(stats)

@@ -1,10 +1,11 @@
 """MRC files as IMOD reads and writes them: lazy tilt-series reading, volume and stack output."""
 
+import errno
 import math
-import mmap
 import operator
 import os
 import warnings
+import zlib
 from functools import partial
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import mrcfile.utils
 import numpy as np
 from mrcfile.dtypes import HEADER_DTYPE
 
-from ..errors import file_error
+from ..errors import TiltrecError, file_error, os_failure
+from .positioned import ShortRead, ViewRows
 from .stall import stall
 
 SUFFIXES = frozenset({".mrc", ".st", ".ali", ".preali", ".mrcs", ".rec", ".map"})
@@ -34,29 +36,27 @@ class TiltStack:
     """A tilt series open for lazy reading: ``nviews`` views ``nx`` wide, ``ny`` tall (Y = tilt
     axis).
 
-    ``read_view(view, rows)`` returns the stored values of those rows of one view; ``linear``
-    holds an optional per-view ``(scale, offset)`` that decodes them; ``release()``, if given,
-    drops the pages a read touched from the process (a memory map's pages count in its RSS and
-    would grow it by the whole stack; the page cache keeps them).
+    ``read_view(view, rows)`` returns the stored values of those rows of one view, or
+    ``fill_view(view, rows, out)`` stores them in ``out`` (float32); ``linear`` holds an
+    optional per-view ``(scale, offset)`` that decodes them.
     """
 
-    def __init__(self, path, *, shape, pixel_size, header_angles, read_view, close,
-                 linear=None, release=None):
+    def __init__(self, path, *, shape, pixel_size, header_angles, close, read_view=None,
+                 fill_view=None, linear=None):
         self.path = Path(path)
         self.nviews, self.ny, self.nx = shape
         self.pixel_size = pixel_size
         self.header_angles = header_angles
-        self._read_view = read_view
+        self._fill_view = fill_view or partial(_fill_from, read_view)
         self._close = close
         self._linear = linear
-        self._release = release
 
     def read(self, views, rows: slice) -> np.ndarray:
         """Decoded float32 copy of ``rows`` of ``views`` (0-based indices or a slice).
 
         Shape (number of views, rows, nx); only those rows of those views are read.
         """
-        if self._read_view is None:
+        if self._fill_view is None:
             raise ValueError(f"{self.path}: read from a closed stack")
         indices = self._view_indices(views)
         rows = self._row_slice(rows)
@@ -64,21 +64,21 @@ class TiltStack:
         out = np.empty((len(indices), rows.stop - rows.start, self.nx), np.float32)
         for block, view in zip(out, indices):
             try:
-                block[...] = self._read_view(view, rows)
+                self._fill_view(view, rows, block)
+            except ShortRead as exc:  # the file shrank since it was opened: not the user's doing
+                raise TiltrecError(f"{self.path}: cannot read view {view + 1}: {exc}") from None
             except OSError as exc:
-                raise file_error(self.path, f"cannot read view {view + 1}: {exc}") from None
+                raise os_failure(self.path, f"read view {view + 1}", exc) from None
             if self._linear is not None:
                 _apply_linear(block, *self._linear[view])
             if not np.isfinite(block).all():
                 raise file_error(self.path, f"view {view + 1} contains NaN or Inf values")
-        if self._release is not None:
-            self._release()
         return out
 
     def close(self) -> None:
         """Release the file; further reads fail."""
-        if self._read_view is not None:
-            self._read_view = None
+        if self._fill_view is not None:
+            self._fill_view = None
             self._close()
 
     def __enter__(self):
@@ -102,6 +102,10 @@ class TiltStack:
         if rows.step not in (None, 1) or not 0 <= start <= stop <= self.ny:
             raise IndexError(f"{self.path}: rows {rows} are not a range within 0-{self.ny}")
         return slice(start, stop)
+
+
+def _fill_from(read_view, view: int, rows: slice, out: np.ndarray) -> None:
+    out[...] = read_view(view, rows)
 
 
 def _apply_linear(block: np.ndarray, scale: float, offset: float) -> None:
@@ -133,14 +137,11 @@ def open_stack(path) -> TiltStack:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mrc = mrcfile.mmap(path, mode="r", permissive=True)
+            mrc = mrcfile.open(path, mode="r", permissive=True, header_only=True)
     except Exception as exc:  # arbitrary file content reaches a third-party parser
         raise file_error(path, f"cannot be read as MRC: {exc}") from None
-    try:
+    with mrc:  # the views are read with positioned reads (formats.positioned), not through mrcfile
         return _stack(path, mrc)
-    except BaseException:
-        mrc.close()
-        raise
 
 
 def _check_header(path: Path) -> None:
@@ -206,25 +207,24 @@ def _known_mode(raw: bytes, order: str) -> bool:
 def _stack(path: Path, mrc) -> TiltStack:
     header = mrc.header
     nx, ny, nz, mode = (int(header.nx), int(header.ny), int(header.nz), int(header.mode))
-    data = mrc.data
-    if data is None or mode not in _DTYPES or data.size != nx * ny * nz:
+    try:
+        shape = mrcfile.utils.data_shape_from_header(header)  # as mrcfile would shape the data
+    except ZeroDivisionError:
+        shape = ()
+    if mode not in _DTYPES or math.prod(shape) != nx * ny * nz:
         raise file_error(path, "has a header that cannot be interpreted consistently "
                                "(space group and mz do not fit nz?)")
-    data = data.reshape(nz, ny, nx)
+    dtype = np.dtype(_DTYPES[mode]).newbyteorder(header.mode.dtype.str[0])
     linear = None
     if mode == 0:
         if bytes_signed(header):
             linear = [(1.0, 128.0)] * nz
         else:
-            data = data.view(np.uint8)
-    mapping = getattr(mrc.data, "_mmap", None)
-    release = None
-    if hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):  # not on Windows
-        release = partial(mapping.madvise, mmap.MADV_DONTNEED)
-    return TiltStack(path, shape=(nz, ny, nx), pixel_size=_pixel_size(header),
-                     header_angles=_header_tilts(mrc, nz),
-                     read_view=lambda view, rows: data[view, rows], close=mrc.close,
-                     linear=linear, release=release)
+            dtype = np.dtype(np.uint8)
+    angles = _header_tilts(mrc, nz)
+    rows = ViewRows(path, HEADER_BYTES + int(header.nsymbt), (nz, ny, nx), dtype)
+    return TiltStack(path, shape=(nz, ny, nx), pixel_size=_pixel_size(header), header_angles=angles,
+                     fill_view=rows.fill, close=rows.close, linear=linear)
 
 
 def imod_words(header, offset: int, dtype: str, count: int) -> np.ndarray:
@@ -343,23 +343,63 @@ class VolumeFile:
             mrc.close()
         self._path = path
         self._shape = tuple(shape)
-        self._fd = os.open(path, os.O_WRONLY)
+        self._fd = os.open(path, os.O_RDWR)
 
     @classmethod
     def attach(cls, path: Path, shape: tuple[int, int, int]) -> "VolumeFile":
         """Write blocks into a file another process created (and will finish) with the same shape; or, when
-        resuming an interrupted run, finish that file here."""
+        resuming an interrupted run, finish that file here.  A file of another shape or size is refused."""
         self = cls.__new__(cls)
-        with open(path, "rb") as f:
-            raw = f.read(HEADER_BYTES)
-        header = np.frombuffer(raw, HEADER_DTYPE.newbyteorder(_byte_order(raw)))
-        self._header = header.reshape(()).copy().view(np.recarray)
-        self._offset = HEADER_BYTES + int(header["nsymbt"][0])
-        self._itemsize = np.dtype(_DTYPES[int(header["mode"][0])]).itemsize
+        self._fd = None
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+        try:
+            raw = os.pread(fd, HEADER_BYTES, 0)
+            size = os.fstat(fd).st_size
+            header = np.frombuffer(raw, HEADER_DTYPE.newbyteorder(_byte_order(raw))) if len(raw) == HEADER_BYTES \
+                else None
+            mode = int(header["mode"][0]) if header is not None else -1
+            dims = tuple(int(header[k][0]) for k in ("nz", "ny", "nx")) if header is not None else ()
+            if mode not in _DTYPES or dims != tuple(shape):
+                raise file_error(path, "is not the partial output of this run (mode and size differ): delete it "
+                                       "and start afresh")
+            self._header = header.reshape(()).copy().view(np.recarray)
+            self._offset = HEADER_BYTES + int(header["nsymbt"][0])
+            self._itemsize = np.dtype(_DTYPES[mode]).itemsize
+            if size != self._offset + int(np.prod(shape)) * self._itemsize:
+                raise file_error(path, f"is not the partial output of this run ({size} bytes): delete it and "
+                                       f"start afresh")
+        except BaseException:
+            os.close(fd)
+            raise
         self._path = path
         self._shape = tuple(shape)
-        self._fd = os.open(path, os.O_WRONLY)
+        self._fd = fd
         return self
+
+    def _regions(self, axis: int, start: int, count: int):
+        """(offset, bytes) of the data of slices ``start .. start+count-1`` along ``axis``, in file order."""
+        n0, n1, n2 = self._shape
+        plane = n1 * n2 * self._itemsize
+        if axis == 0:
+            return [(self._offset + start * plane, count * plane)]
+        return [(self._offset + index * plane + start * n2 * self._itemsize, count * n2 * self._itemsize)
+                for index in range(n0)]
+
+    def digest(self, axis: int, start: int, count: int) -> int:
+        """CRC-32 of the stored slices ``start .. start+count-1`` along ``axis``, read back from the file."""
+        crc = 0
+        for offset, length in self._regions(axis, start, count):
+            while length:
+                chunk = os.pread(self._fd, min(length, 1 << 24), offset)
+                if not chunk:
+                    raise OSError(errno.EIO, "the file is shorter than its header says")
+                crc = zlib.crc32(chunk, crc)
+                offset, length = offset + len(chunk), length - len(chunk)
+        return crc
+
+    def sync(self) -> None:
+        """Make what was written durable (before a checkpoint counts it as written)."""
+        os.fsync(self._fd)
 
     def write_block(self, axis: int, start: int, block: np.ndarray) -> None:
         """Store ``block`` (file order, C-contiguous) at ``start`` along ``axis`` (0 or 1) of the data."""
@@ -380,8 +420,7 @@ class VolumeFile:
         header.origin = tuple(origin)
         header.dmin, header.dmax = stats.minimum, stats.maximum
         header.dmean, header.rms = stats.mean, stats.rms
-        if int(header.mode) == 0:
-            _stamp_unsigned_bytes(header)
+        _stamp_imod(header)
         _set_labels(header, labels)
         os.pwrite(self._fd, header.tobytes(), 0)
         self.close()
@@ -445,8 +484,9 @@ def _set_imod_words(header, offset: int, dtype: str, values) -> None:
     header.extra2 = np.void(bytes(raw))
 
 
-def _stamp_unsigned_bytes(header) -> None:
-    """IMOD stamp with flags clear: IMOD (and this module) read the bytes as 0..255."""
+def _stamp_imod(header) -> None:
+    """IMOD's stamp with its flags clear, as IMOD marks the files it writes: in mode 0 it says the bytes are
+    unsigned (0..255), which IMOD and this module then read them as."""
     _set_imod_words(header, 40, "i4", [IMOD_STAMP, 0])
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import file_error
+from ..errors import InputError, file_error
+from .input_file import require_regular
 from .layout import check_layout, file_shape, slice_axis, slices_view
 from .writer import backend_for
+
+_NONFINITE = re.compile(r"view (\d+) contains NaN or Inf values")  # formats.mrc.TiltStack.read's message
 
 
 class VolumeReader:
@@ -19,7 +23,7 @@ class VolumeReader:
         self.path = Path(path)
         check_layout(layout)
         self.layout = layout
-        self._stack = backend_for(self.path).open_stack(self.path)
+        self._stack = backend_for(self.path).open_stack(require_regular(self.path))
         width, nslices, thickness = size
         want = file_shape(layout, width, nslices, thickness)
         have = (self._stack.nviews, self._stack.ny, self._stack.nx)
@@ -30,11 +34,22 @@ class VolumeReader:
 
     def read_slab(self, y0: int, y1: int) -> np.ndarray:
         """Slices ``[y0, y1)`` as float32 (thickness, width, y1 - y0)."""
-        if slice_axis(self.layout) == 0:
-            block = self._stack.read(range(y0, y1), slice(None))
-        else:
-            block = self._stack.read(slice(None), slice(y0, y1))
+        try:
+            if slice_axis(self.layout) == 0:
+                block = self._stack.read(range(y0, y1), slice(None))
+            else:
+                block = self._stack.read(slice(None), slice(y0, y1))
+        except InputError as exc:
+            raise self._named(exc) from None
         return np.ascontiguousarray(slices_view(self.layout, block).transpose(1, 2, 0))
+
+    def _named(self, exc: InputError) -> InputError:
+        """The stack reader's error in the terms of a volume: it calls the file's sections views."""
+        found = _NONFINITE.search(str(exc))
+        if found is None:
+            return exc
+        return file_error(self.path, f"the starting volume (--init) contains NaN or Inf values in section "
+                                     f"{found[1]} of the file (1-based, as 3dmod numbers them)")
 
     def close(self) -> None:
         self._stack.close()

@@ -6,13 +6,13 @@ everything is written; a failure removes it and leaves any older output untouche
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, file_error
+from ..errors import InputError, TiltrecError, file_error
 from . import hdf5, mrc
 from .atomic import OutputTarget, os_errors
 from .layout import check_layout, file_shape, slice_axis, slices_view
@@ -41,27 +41,38 @@ def backend_for(path: Path, mrc_suffixes=mrc.SUFFIXES):
 
 @dataclass(frozen=True)
 class VolumeStats:
-    """Count, extremes, sum and sum of squares (float64) of stored values; mergeable."""
+    """Count, extremes, sum and sum of squares (float64) of stored values; and what storing did to the computed
+    values: how many were NaN or infinite (which no output may hold: see ``refuse_nonfinite``), their range before
+    rounding and clipping, and how many were clipped to the stored type's range (output_range judges these).
+    Mergeable."""
 
     count: int = 0
     minimum: float = math.inf
     maximum: float = -math.inf
     total: float = 0.0
     total_squares: float = 0.0
+    nonfinite: int = 0
+    computed_minimum: float = math.inf
+    computed_maximum: float = -math.inf
+    clipped: int = 0
 
     @classmethod
     def of(cls, values: np.ndarray) -> "VolumeStats":
+        """The statistics of values stored as they are (float32)."""
         flat = values.ravel(order="K")
         if flat.size == 0:
             return cls()
-        return cls(flat.size, float(flat.min()), float(flat.max()),
-                   float(np.sum(flat, dtype=np.float64)),
-                   float(np.einsum("i,i->", flat, flat, dtype=np.float64)))
+        low, high = float(flat.min()), float(flat.max())
+        return cls(flat.size, low, high, float(np.sum(flat, dtype=np.float64)),
+                   float(np.einsum("i,i->", flat, flat, dtype=np.float64)),
+                   int(flat.size - np.count_nonzero(np.isfinite(flat))), low, high)
 
     def merge(self, other: "VolumeStats") -> "VolumeStats":
         return VolumeStats(self.count + other.count, min(self.minimum, other.minimum),
                            max(self.maximum, other.maximum), self.total + other.total,
-                           self.total_squares + other.total_squares)
+                           self.total_squares + other.total_squares, self.nonfinite + other.nonfinite,
+                           min(self.computed_minimum, other.computed_minimum),
+                           max(self.computed_maximum, other.computed_maximum), self.clipped + other.clipped)
 
     @property
     def mean(self) -> float:
@@ -71,6 +82,14 @@ class VolumeStats:
     def rms(self) -> float:
         """Standard deviation about the mean (the MRC header's rms)."""
         return math.sqrt(max(self.total_squares / self.count - self.mean ** 2, 0.0))
+
+
+def refuse_nonfinite(path, stats: VolumeStats, y0: int, nys: int) -> None:
+    """Stop the run if the block of slices ``y0 .. y0+nys-1`` whose ``stats`` these are had NaN or infinite values:
+    storing them would clip or convert them into plausible-looking numbers, or write a volume of NaN."""
+    if stats.nonfinite:
+        raise TiltrecError(f"{path}: the reconstruction of slices {y0}-{y0 + nys - 1} has {stats.nonfinite} NaN or "
+                           f"infinite values; no output written (check the input's values and the numeric options)")
 
 
 def _stored_values(slab: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -95,9 +114,12 @@ class VolumeWriter:
 
     def __init__(self, path, *, width: int, nslices: int, thickness: int, layout: str = "xzy",
                  mode: int = 2, pixel_size: float = 1.0, origin=(0.0, 0.0, 0.0),
-                 labels: Sequence[str] = (), overwrite: bool = False, join: Path | None = None):
+                 labels: Sequence[str] = (), overwrite: bool = False, join: Path | None = None,
+                 checkpoint: Path | None = None, resume: bool = False):
         """With ``join`` (the ``temporary`` of a writer another process created), write into that file: the
-        other process commits it, after merging this writer's ``stats``."""
+        other process commits it, after merging this writer's ``stats``.  With ``checkpoint``, write into the
+        partial output kept for ``--resume``; with ``resume`` too, continue the one an interrupted run left
+        (formats.atomic.OutputTarget)."""
         self.path = Path(path)
         backend = backend_for(self.path, VOLUME_SUFFIXES)
         _check_options(self.path, backend, layout, mode, (width, nslices, thickness),
@@ -108,17 +130,19 @@ class VolumeWriter:
         self.layout, self.mode = layout, mode
         self.pixel_size, self.origin, self.labels = pixel_size, tuple(origin), tuple(labels)
         self.stats = VolumeStats()
+        self.block_stats = VolumeStats()  # of the last block staged or stored: what a checkpoint records of it
         self._block = None  # the file-order buffer of the last slab, reused by the next one
-        self._target = OutputTarget(self.path, overwrite, join)
+        self._target = OutputTarget(self.path, overwrite, join, checkpoint=checkpoint, resume=resume)
         shape = file_shape(layout, width, nslices, thickness)
         try:
             with os_errors(self.path, "allocate the output"):
-                if join is None:
+                if join is None and not resume:
                     self._file = backend.VolumeFile(self._target.temporary, shape, mode)
                 else:
                     self._file = backend.VolumeFile.attach(self._target.temporary, shape)
         except BaseException:
-            self._target.discard()
+            if join is None and not resume:  # a file of another process, or of an interrupted run, stays
+                self._target.discard()
             raise
 
     @property
@@ -153,13 +177,17 @@ class VolumeWriter:
         if dtype == np.float16:
             stored = _stored_values(slab, dtype)
             view[...] = stored.transpose(2, 0, 1)
-            stats = VolumeStats.of(stored)
+            limit = float(np.finfo(dtype).max)
+            stats = replace(VolumeStats.of(stored), nonfinite=int(slab.size - np.count_nonzero(np.isfinite(slab))),
+                            computed_minimum=float(slab.min()), computed_maximum=float(slab.max()),
+                            clipped=int(np.count_nonzero(np.abs(slab) > limit)))
         else:
             from .slab_store import store_slab  # Numba: imported by the runs that convert on the CPU only
 
-            low, high, total, squares = store_slab(view.transpose(1, 0, 2), slab)
-            stats = VolumeStats(slab.size, low, high, total, squares)
+            stats = VolumeStats(slab.size, *store_slab(view.transpose(1, 0, 2), slab))
+        refuse_nonfinite(self.path, stats, y0, nys)
         self.stats = self.stats.merge(stats)
+        self.block_stats = stats
         return partial(self._write_block, y0, block)
 
     def write_stored(self, y0: int, block: np.ndarray, stats: VolumeStats) -> None:
@@ -172,7 +200,9 @@ class VolumeWriter:
             raise ValueError(f"{self.path}: block of shape {block.shape} and type {block.dtype} at y0={y0} does not "
                              f"fit layout {self.layout}, mode {self.mode}, width {self.width}, thickness "
                              f"{self.thickness}, {self.nslices} slices")
+        refuse_nonfinite(self.path, stats, y0, nys)
         self.stats = self.stats.merge(stats)
+        self.block_stats = stats
         self._write_block(y0, block)
 
     def _write_block(self, y0: int, block: np.ndarray) -> None:
@@ -180,6 +210,18 @@ class VolumeWriter:
         with os_errors(self.path, "write"):
             self._file.write_block(slice_axis(self.layout), y0, block)
         stall("write")
+
+    def sync(self) -> None:
+        """Make every block written so far durable (a checkpoint counts only slices on disk)."""
+        self._require_open()
+        with os_errors(self.path, "write"):
+            self._file.sync()
+
+    def digest(self, y0: int, count: int) -> int:
+        """CRC-32 of slices ``y0 .. y0+count-1`` as the file holds them (a checkpoint's check of its slices)."""
+        self._require_open()
+        with os_errors(self.path, "read back"):
+            return self._file.digest(slice_axis(self.layout), y0, count)
 
     def commit(self) -> None:
         """Complete the header from ``stats`` and move the file into place."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 from contextlib import contextmanager
 
 from ..errors import INTERRUPTED, Terminated, TiltrecError
-from .world import World
+from ..interrupts import complete, deferred, exit_code, interruptible, raise_if_signalled
+from .world import World, launcher_gone
 
 
 class RankFailure(TiltrecError):
@@ -21,7 +23,7 @@ def _describe(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, TiltrecError):
         return exc.exit_code, str(exc)
     if isinstance(exc, KeyboardInterrupt):
-        return 143 if isinstance(exc, Terminated) else 130, INTERRUPTED
+        return exit_code(exc), INTERRUPTED
     return 1, f"{type(exc).__name__}: {exc}"
 
 
@@ -43,14 +45,50 @@ def agree(world: World, failure: BaseException | None) -> None:
 
 @contextmanager
 def collectively(world: World, cleanup=lambda: None):
-    """Run the block on every rank; if it fails anywhere, run ``cleanup`` and fail everywhere."""
+    """Run the block on every rank; if it fails anywhere, run ``cleanup`` and fail everywhere.
+
+    A signal may stop a rank only inside such a block (tiltrec.interrupts), where the other ranks learn of it;
+    one that came before the block, or that a dropped exception left recorded only, stops the rank at its start
+    or end.
+    """
     failure = None
     try:
-        yield
+        with interruptible():
+            raise_if_signalled()
+            yield
+            raise_if_signalled()
     except (Exception, KeyboardInterrupt) as exc:
         failure = exc
+    _settle(world, failure, cleanup)
+
+
+def _settle(world: World, failure: BaseException | None, cleanup) -> None:
+    """Agree on ``failure``; if any rank failed, clean up (not cut short by a further signal) and fail."""
     try:
         agree(world, failure)
     except BaseException:
-        cleanup()
+        with deferred():
+            cleanup()
         raise
+
+
+@contextmanager
+def committing(world: World, cleanup=lambda: None):
+    """Collective: run the block, which moves the outputs into place (on rank 0), only if no rank has received a
+    signal or lost its launcher; else fail everywhere as interrupted, after ``cleanup``.
+
+    From that check on, signals are only recorded: the commit is not cut short, and once it is done the run has
+    succeeded, whatever signal comes later (``scancel`` signals every process of a job that may just have
+    finished).
+    """
+    with deferred():
+        with collectively(world, cleanup):
+            if world.comm is not None and launcher_gone():  # the launcher was killed: nobody waits for the output
+                raise Terminated(signal.SIGHUP)
+        failure = None
+        try:
+            yield
+        except (Exception, KeyboardInterrupt) as exc:
+            failure = exc
+        _settle(world, failure, cleanup)
+        complete()

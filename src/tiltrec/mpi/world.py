@@ -5,13 +5,18 @@ mpi4py is imported only under a launcher (mpiexec, mpirun, srun), so a plain run
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 # Variables that MPICH/Hydra, Open MPI, PMIx and Slurm set in every rank they start.
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+_PARENT = os.getppid()  # the process that started this one (a rank: its launcher's process on this node)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass
@@ -68,13 +73,14 @@ class World:
 
 def detect_world() -> World:
     """The MPI world when started by an MPI launcher with more than one rank, else a single process."""
-    if not any(os.environ.get(v) for v in _LAUNCHER_VARIABLES):
+    if not under_launcher():
         return World()
     from mpi4py import MPI
 
     comm = MPI.COMM_WORLD
     if comm.Get_size() == 1:
         return World()
+    _end_with_launcher()
     local = comm.Split_type(MPI.COMM_TYPE_SHARED)
     return World(rank=comm.Get_rank(), size=comm.Get_size(), local_rank=local.Get_rank(), local_size=local.Get_size(),
                  comm=comm)
@@ -91,3 +97,28 @@ def launcher_rank() -> int:
         if value.isdigit():
             return int(value)
     return 0
+
+
+def under_launcher() -> bool:
+    """Whether an MPI launcher started this process (no MPI call)."""
+    return any(os.environ.get(v) for v in _LAUNCHER_VARIABLES)
+
+
+def launcher_gone() -> bool:
+    """Whether the process that started this one has ended (this one was handed to another parent)."""
+    return os.getppid() != _PARENT
+
+
+def _end_with_launcher() -> None:
+    """Have Linux send this rank SIGTERM when its launcher's process ends: killed (``kill`` of hydra_pmi_proxy, a
+    node agent's crash), the launcher can no longer end its ranks, which would compute on and replace the output
+    unseen.  The check before the commit (mpi.collective.committing) covers systems without this call."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if launcher_gone():  # it ended before it could be told
+        signal.raise_signal(signal.SIGTERM)

@@ -18,6 +18,7 @@ OUTSIDE_P = 0.1  # relative chance of a particle outside the cell
 BEAD = 5.0  # gold bead density
 SLAB_FRACTION = 0.7  # fraction of the thickness occupied by the specimen slab
 GAP = 1.0  # minimum clearance between objects, px
+MIN_SIZE = 8  # voxels along each axis: room for the slab, a membrane and the smallest objects
 _RADII = np.array([2.0, 4.0, 6.0])  # particle radii at 256 px, one per particle kind
 _MIN_RADII = np.array([1.5, 2.5, 3.5])  # ... never smaller than these
 _KIND_P = (0.45, 0.35, 0.2)  # probability of each particle kind
@@ -81,8 +82,8 @@ def phantom_layout(width, nslices, thickness, *, seed=0, n_particles=None,
     Fewer particles or beads than asked for are placed when the slab has no room for them.
     """
     shape = (int(nslices), int(thickness), int(width))
-    if min(shape) < 8:
-        raise ValueError(f"phantom needs at least 8 voxels along each axis, got {shape}")
+    if min(shape) < MIN_SIZE:
+        raise ValueError(f"phantom needs at least {MIN_SIZE} voxels along each axis, got {shape}")
     rng = np.random.default_rng(seed)
     scale = min(width, nslices) / 256
     margin = (1 - SLAB_FRACTION) / 2 * thickness
@@ -211,6 +212,8 @@ def _add_beads(rng, layout, n):
         r = rng.uniform(2.0, 3.0) * r_scale
         depth = r + rng.uniform(0, 0.5)
         z = zhi - depth if len(beads) % 2 == 0 else zlo + depth
+        if not _fits(r, ny, nx):
+            continue
         center = (rng.uniform(r + 1, ny - 2 - r), z, rng.uniform(r + 1, nx - 2 - r))
         if _clear(center, r, layout, beads):
             beads.append(Ball(center, r))
@@ -229,7 +232,7 @@ def _add_particles(rng, layout, n, scale):
             break
         kind = rng.choice(3, p=_KIND_P)
         r = radii[kind]
-        if zhi - zlo < 2 * (r + GAP):
+        if zhi - zlo < 2 * (r + GAP) or not _fits(r, ny, nx):
             continue
         center = (rng.uniform(r + 1, ny - 2 - r), rng.uniform(zlo + r + GAP, zhi - r - GAP),
                   rng.uniform(r + 1, nx - 2 - r))
@@ -238,6 +241,11 @@ def _add_particles(rng, layout, n, scale):
             particles.append(_particle(rng, Ball(center, r), kind))
             placed.append(particles[-1].bound)
     return replace(layout, particles=tuple(particles))
+
+
+def _fits(r, ny, nx) -> bool:
+    """Whether a ball of radius ``r`` fits the field with a voxel to spare on each side (small volumes)."""
+    return min(ny, nx) - 3 >= 2 * r
 
 
 def _particle(rng, bound, kind):

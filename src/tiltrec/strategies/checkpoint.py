@@ -5,9 +5,12 @@ flushed to disk, renamed).  It holds:
 
 - the job's fingerprint (input file and its size and date, views, geometry, algorithm and its settings, outputs,
   ranks, this rank's slabs), so that ``--resume`` refuses the checkpoint of another job;
-- the slabs (and odd/even halves) this rank has finished, with the statistics of what it wrote: their slices are
-  in the output's temporary file, which a run with ``--checkpoint`` keeps when it is interrupted, and which the
-  resumed run adopts and completes (rank 0's file names it);
+- the slabs (and odd/even halves) this rank has finished, each with the statistics and the CRC-32 of what it
+  wrote: their slices are in the output's partial file (formats.atomic.partial_name: named after the output and the
+  checkpoint, never after anything the checkpoint says), which a run with ``--checkpoint`` keeps when it is
+  interrupted and the resumed run continues.  A slab counts as finished only once its slices are on disk (flushed
+  with fsync); the resumed run reads each back and computes again any whose checksum differs (a damaged or
+  truncated partial file);
 - the state of the slab in progress after its last saved iteration (every ``--checkpoint-every`` iterations): the
   arrays the algorithm needs to go on exactly as if never interrupted (SIRT/SART: x; ADMM: x, z, u, the CG
   residual, A x and its two divergences).
@@ -21,17 +24,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import zlib
-from dataclasses import dataclass, fields
+from dataclasses import astuple, dataclass, fields
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import file_error
+from ..errors import file_error, os_failure
+from ..formats.atomic import hidden_name
 from ..formats.writer import VolumeStats
 from ..mpi.world import World
 
-VERSION = 1
+VERSION = 2
+STATS_FIELDS = tuple(f.name for f in fields(VolumeStats))  # a finished slab's statistics, in this order
 ARRAY_PREFIX = "state_"
 
 
@@ -98,10 +106,11 @@ class Checkpoint:
         self.primary, self.ranks = options.path, world.size
         self.every = options.every
         self.identity = identity
-        self.finished: set[tuple[int, int]] = set()
-        self.stats = [VolumeStats() for _ in range(targets)]
-        self.temporaries: list[str] | None = None  # rank 0: the outputs' temporary files, which it continues
+        self.targets = targets
+        self.finished: dict[tuple[int, int], FinishedSlab] = {}
         self.current: dict | None = None  # {"key": [slab, target], "iteration": k}
+        self.resumed = options.resume
+        self.saved = False  # whether this run has written the file
         self._arrays = None  # the saved state's arrays (an open NpzFile) until restored
 
     @classmethod
@@ -114,33 +123,34 @@ class Checkpoint:
                 raise file_error(self.path, "a checkpoint is already there: continue it with --resume, or delete "
                                             "it to start afresh")
             return self
-        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):  # of a run killed while saving
-            leftover.unlink(missing_ok=True)
+        stem = _staged(self.path, "").name
+        for leftover in self.path.parent.glob(f"{glob_escape(stem)}*.tmp"):  # of a run killed while saving
+            if re.fullmatch(r"\.\d+-[0-9a-f]{8}\.tmp", leftover.name[len(stem):]):
+                leftover.unlink(missing_ok=True)
         if not self.path.is_file():
             raise file_error(self.path, "no checkpoint to resume from")
-        try:
-            stored = np.load(self.path, allow_pickle=False)
-            meta = json.loads(str(stored["meta"]))
-        except (OSError, ValueError, KeyError) as exc:
-            raise file_error(self.path, f"cannot be read as a tiltrec checkpoint: {exc}") from None
+        stored, meta = _read(self.path)
         if meta.get("version") != VERSION or meta.get("identity") != identity:
-            differ = _names(meta.get("identity", {}), identity)
+            stored.close()
+            differ = _names(meta.get("identity") if isinstance(meta.get("identity"), dict) else {}, identity)
             raise file_error(self.path, f"is the checkpoint of another job (its {differ} differ): delete it or run "
                                         f"without --resume")
-        self.finished = {tuple(key) for key in meta["finished"]}
-        self.stats = [VolumeStats(*values) for values in meta["stats"]]
-        self.temporaries = meta["temporaries"]
-        self.current = meta["current"]
+        try:
+            self.finished = _finished(meta.get("finished"), len(identity["slabs"]), targets)
+            self.current = _current(meta.get("current"), len(identity["slabs"]), targets)
+        except (TypeError, ValueError, KeyError) as exc:
+            stored.close()
+            raise file_error(self.path, f"cannot be read as a tiltrec checkpoint: {exc}") from None
         self._arrays = stored
-        for name in self.temporaries or []:
-            if not Path(name).is_file():
-                raise file_error(self.path, f"the partial output it continues, {name}, is gone: delete the "
-                                            f"checkpoint and start afresh")
         return self
 
     # --- what the run loop asks ---
     def is_finished(self, key: tuple[int, int]) -> bool:
         return key in self.finished
+
+    def forget(self, key: tuple[int, int]) -> None:
+        """Count slab ``key`` as not written after all (its slices in the partial output are damaged)."""
+        del self.finished[key]
 
     def store(self, key: tuple[int, int], total: int, coupled: World | None = None) -> "SlabStore":
         """The store an algorithm saves slab ``key``'s state through (``coupled``: the ranks saving together)."""
@@ -150,22 +160,25 @@ class Checkpoint:
         """``(iteration, arrays)`` saved for slab ``key`` by the interrupted run, once (None if there is none)."""
         if self.current is None or self.current["key"] != list(key) or self._arrays is None:
             return None
-        arrays = {name[len(ARRAY_PREFIX):]: self._arrays[name] for name in self._arrays.files
-                  if name.startswith(ARRAY_PREFIX)}
-        self._arrays.close()
-        self._arrays = None
-        return self.current["iteration"], arrays
+        try:
+            arrays = {name[len(ARRAY_PREFIX):]: self._arrays[name] for name in self._arrays.files
+                      if name.startswith(ARRAY_PREFIX)}
+        except Exception as exc:  # a damaged member of the archive (zipfile, zlib, NumPy's format)
+            raise file_error(self.path, f"cannot be read as a tiltrec checkpoint: {exc}") from None
+        finally:
+            self._arrays.close()
+            self._arrays = None
+        return self.current["iteration"], SavedState(self.path, arrays)
 
     def save_state(self, key: tuple[int, int], iteration: int, arrays: dict, coupled: World | None) -> None:
         """Save slab ``key``'s state after ``iteration``."""
         self.current = {"key": list(key), "iteration": iteration}
         self._write(arrays, coupled)
 
-    def finish(self, key: tuple[int, int], stats: list[VolumeStats], coupled: World | None = None) -> None:
-        """Record slab ``key`` as written, with the writers' statistics so far (``coupled``: the ranks that
+    def finish(self, key: tuple[int, int], slab: "FinishedSlab", coupled: World | None = None) -> None:
+        """Record slab ``key`` as written and durable, with what was written of it (``coupled``: the ranks that
         record it together)."""
-        self.finished.add(key)
-        self.stats = list(stats)
+        self.finished[key] = slab
         self.current = None
         self._write({}, coupled)
 
@@ -180,12 +193,15 @@ class Checkpoint:
 
     # --- the file ---
     def _write(self, arrays: dict, coupled: World | None = None) -> None:
-        meta = {"version": VERSION, "identity": self.identity, "finished": sorted(self.finished),
-                "stats": [[s.count, s.minimum, s.maximum, s.total, s.total_squares] for s in self.stats],
-                "temporaries": self.temporaries, "current": self.current}
-        staged = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        meta = {"version": VERSION, "identity": self.identity, "current": self.current,
+                "finished": [[*key, slab.crc, *slab.stats_values()] for key, slab in sorted(self.finished.items())]}
+        staged = _staged(self.path, f".{os.getpid()}-{secrets.token_hex(4)}.tmp")
         try:
-            with open(staged, "wb") as f:
+            f = open(staged, "xb")  # a new file: never one that is there already
+        except OSError as exc:
+            raise os_failure(self.path, "write the checkpoint", exc) from None
+        try:
+            with f:
                 np.savez(f, meta=np.array(json.dumps(meta)),
                          **{ARRAY_PREFIX + k: (v.get() if hasattr(v, "get") else v) for k, v in arrays.items()})
                 f.flush()
@@ -193,7 +209,7 @@ class Checkpoint:
         except BaseException as exc:
             staged.unlink(missing_ok=True)
             if isinstance(exc, OSError):
-                raise file_error(self.path, f"cannot write the checkpoint: {exc.strerror or exc}") from None
+                raise os_failure(self.path, "write the checkpoint", exc) from None
             raise
         if coupled is not None:
             try:
@@ -201,7 +217,12 @@ class Checkpoint:
             except BaseException:
                 staged.unlink(missing_ok=True)
                 raise
-        os.replace(staged, self.path)
+        try:
+            os.replace(staged, self.path)
+        except OSError as exc:
+            staged.unlink(missing_ok=True)
+            raise os_failure(self.path, "write the checkpoint", exc) from None
+        self.saved = True
 
 
 class SlabStore:
@@ -211,9 +232,99 @@ class SlabStore:
         self.checkpoint, self.key, self.total, self.coupled = checkpoint, key, total, coupled
 
     def restore(self):
-        return self.checkpoint.saved_state(self.key)
+        saved = self.checkpoint.saved_state(self.key)
+        if saved is not None and saved[0] >= self.total:
+            raise file_error(self.checkpoint.path, f"its saved iteration {saved[0]} is not below this job's "
+                                                   f"{self.total}: it is not a checkpoint of this job")
+        return saved
 
     def save(self, iteration: int, arrays: dict) -> None:
         """Saves every ``--checkpoint-every`` iterations, but not after the last (the slab is then written)."""
         if iteration % self.checkpoint.every == 0 and iteration < self.total:
             self.checkpoint.save_state(self.key, iteration, arrays, self.coupled)
+
+
+def _staged(path: Path, suffix: str) -> Path:
+    """The file a checkpoint is written into before it replaces ``path``: ``.NAME.PID-RANDOM.tmp``."""
+    return hidden_name(path, suffix, len(f".{2 ** 32}-{'0' * 8}.tmp"))
+
+
+@dataclass(frozen=True)
+class FinishedSlab:
+    """What a checkpoint keeps of a written slab: the CRC-32 of its stored slices and their statistics."""
+
+    crc: int
+    stats: VolumeStats
+
+    def stats_values(self) -> list:
+        return list(astuple(self.stats))
+
+
+def _read(path: Path):
+    """The checkpoint archive (open) and its metadata; any damage is a one-line error naming the file."""
+    try:
+        stored = np.load(path, allow_pickle=False)
+    except Exception as exc:  # empty, truncated or not an archive: zipfile, OSError, ValueError, EOFError ...
+        raise file_error(path, f"cannot be read as a tiltrec checkpoint: {exc or type(exc).__name__}") from None
+    try:
+        if not hasattr(stored, "files") or "meta" not in stored.files:
+            raise ValueError("no metadata")
+        meta = json.loads(str(stored["meta"]))
+        if not isinstance(meta, dict):
+            raise ValueError("the metadata is not a table")
+    except Exception as exc:
+        if hasattr(stored, "close"):
+            stored.close()
+        raise file_error(path, f"cannot be read as a tiltrec checkpoint: {exc or type(exc).__name__}") from None
+    return stored, meta
+
+
+def _key(value, slabs: int, targets: int) -> tuple[int, int]:
+    """A (slab, target) pair of this rank's plan, or a ValueError."""
+    if (not isinstance(value, list) or len(value) != 2 or not all(type(v) is int for v in value)
+            or not (0 <= value[0] < slabs and 0 <= value[1] < targets)):
+        raise ValueError(f"{value!r} is not a slab of this job")
+    return value[0], value[1]
+
+
+def _finished(entries, slabs: int, targets: int) -> dict:
+    """The finished slabs' records, checked entry by entry."""
+    if not isinstance(entries, list):
+        raise ValueError("no list of finished slabs")
+    finished = {}
+    for entry in entries:
+        if not isinstance(entry, list) or len(entry) != 3 + len(STATS_FIELDS):
+            raise ValueError(f"finished slab {entry!r} is not [slab, target, crc, {', '.join(STATS_FIELDS)}]")
+        key = _key(entry[:2], slabs, targets)
+        crc, count, *values, nonfinite, low, high, clipped = entry[2:]
+        if any(type(n) is not int for n in (crc, count, nonfinite, clipped)) or count < 1 or nonfinite \
+                or not all(isinstance(v, (int, float)) and np.isfinite(v) for v in (*values, low, high)):
+            raise ValueError(f"finished slab {entry!r} has impossible values")
+        finished[key] = FinishedSlab(crc, VolumeStats(count, *map(float, values), 0, float(low), float(high), clipped))
+    return finished
+
+
+def _current(current, slabs: int, targets: int) -> dict | None:
+    """The slab in progress and its last saved iteration, checked."""
+    if current is None:
+        return None
+    if not isinstance(current, dict) or type(current.get("iteration")) is not int or current["iteration"] < 1:
+        raise ValueError(f"the slab in progress {current!r} is not a slab and an iteration")
+    return {"key": list(_key(current.get("key"), slabs, targets)), "iteration": current["iteration"]}
+
+
+class SavedState:
+    """The arrays of a saved state, each checked as the algorithm loads it into its own array."""
+
+    def __init__(self, path: Path, arrays: dict):
+        self.path, self.arrays = path, arrays
+
+    def load(self, xp, name: str, target) -> None:
+        """Copy the saved array ``name`` into ``target`` (NumPy or CuPy): same shape, finite values."""
+        saved = self.arrays.get(name)
+        if saved is None:
+            raise file_error(self.path, f"holds no saved {name!r}: it is not a checkpoint of this algorithm")
+        if saved.shape != tuple(target.shape) or saved.dtype.kind not in "fi" or not np.isfinite(saved).all():
+            raise file_error(self.path, f"its saved {name!r} ({saved.dtype} {saved.shape}) does not fit this job "
+                                        f"(float32 {tuple(target.shape)}) or is not finite")
+        target[...] = xp.asarray(saved, dtype=target.dtype)

@@ -24,8 +24,9 @@ import numpy as np
 
 from ..algorithms import ALGORITHMS
 from ..errors import InputError, TiltrecError
-from ..formats.writer import VolumeStats, stored_dtype
-from ..projectors.cuda.file_order import STATS_BYTES, stored_block
+from ..formats.writer import stored_dtype
+from ..interrupts import raise_if_signalled
+from ..projectors.cuda.file_order import STATS_BYTES, block_stats, stored_block
 from ..projectors.cuda.launcher import Launcher
 from ..projectors.cuda.projector import CudaProjector
 from .plan import BYTES, Slab, available_memory, format_bytes, plan_slabs, slab_height
@@ -35,7 +36,8 @@ from .run import Job, Session, compute_geometry, figures, initial_slab
 # overlap sooner and pin less host memory (tiltrec-cuda WBP 2048^2 -> 512 on an H100: 4.60-4.82 s with 32,
 # 4.85-4.87 s with 64, 5.25-5.51 s with 128)
 SLAB = 32
-_STATS_FLOATS = 8  # a pinned result buffer starts with its four float64 statistics
+_STATS = 8  # float64 statistics of a result block (file_order.stored_block)
+_STATS_FLOATS = 16  # a pinned result buffer starts with them, in 64 bytes (the data after stay 64-byte aligned)
 
 
 class Device(Protocol):
@@ -177,7 +179,7 @@ class _Writer:
                 copied.synchronize()
                 del keep  # the copy is done: the device arrays may go back to CuPy's pool
                 if self.error is None:
-                    writer.write_stored(y0, block, VolumeStats(block.size, *(float(v) for v in stats)))
+                    writer.write_stored(y0, block, block_stats(block.size, stats))
             except BaseException as exc:  # reported to the main thread at its next call
                 self.error = self.error or exc
             self.free.put(buffer)
@@ -192,7 +194,7 @@ def _view(buffer: np.ndarray, shape) -> np.ndarray:
 def _result_views(buffer: np.ndarray, block) -> tuple[np.ndarray, np.ndarray]:
     """A result buffer's statistics, and after them a host array of ``block``'s shape and type."""
     data = buffer[_STATS_FLOATS:].view(np.uint8)[:block.size * block.dtype.itemsize]
-    return buffer[:_STATS_FLOATS].view(np.float64), data.view(block.dtype).reshape(block.shape)
+    return buffer[:_STATS_FLOATS].view(np.float64)[:_STATS], data.view(block.dtype).reshape(block.shape)
 
 
 def run_on_device(job: Job) -> dict:
@@ -228,7 +230,7 @@ def _pipeline(job: Job, device: Device, alg, subsets, slabs: list[Slab]) -> None
     progress = Progress(len(slabs) * len(subsets) * alg.steps(job.settings), label=job.algorithm.upper(),
                         quiet=job.quiet or job.world.rank > 0)
     with Session(job, alg, slabs, progress) as session:  # checkpoints, and ADMM's ranks in lockstep
-        todo = [index for index in range(len(slabs)) if not session.finished(index)]
+        todo = session.todo()
         if todo:  # none: more ranks than slabs, or all written before an interruption
             _slabs_on_device(job, device, alg, subsets, slabs, todo, session, progress)
     progress.finish()
@@ -250,6 +252,7 @@ def _slabs_on_device(job: Job, device: Device, alg, subsets, slabs: list[Slab], 
     try:
         pending = uploads.put(session.rows(*rows_of[todo[0]]))
         for step, index in enumerate(todo):
+            raise_if_signalled()  # a safe point per slab (tiltrec.interrupts); the algorithms' steps are others
             slab = slabs[index]
             slot, (r0, r1) = pending, rows_of[index]
             compute.wait_event(slot.uploaded)
@@ -265,7 +268,7 @@ def _slabs_on_device(job: Job, device: Device, alg, subsets, slabs: list[Slab], 
                     x0 = None
                     if job.init is not None:
                         x0 = xp.asarray(initial_slab(job, np.zeros(op.vol_shape, np.float32), slab, x_off))
-                    vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance,
+                    vol = alg.reconstruct(op, part, job.settings, x0=x0, callback=progress.advance,
                                   **session.extras(index, t))
                     block, stats = stored_block(target.writer, vol, x_off, slab.y0 - slab.c0, width,
                                                 slab.y1 - slab.y0, xp, device.launcher)

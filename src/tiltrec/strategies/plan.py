@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import InputError
@@ -55,7 +56,9 @@ def slab_height(budget: int, per_slice: int, halo: int, nslices: int, preferred:
 
 
 def format_bytes(n: float) -> str:
-    """Bytes in KiB, MiB, GiB or TiB, one decimal."""
+    """Bytes in KiB, MiB, GiB or TiB, one decimal; below 1 KiB as a whole number of bytes."""
+    if n < 1024:
+        return f"{int(n)} byte" if int(n) == 1 else f"{int(n)} bytes"
     for unit in ("KiB", "MiB", "GiB", "TiB"):
         n /= 1024
         if n < 1024:
@@ -71,10 +74,12 @@ def parse_bytes(text: str) -> int:
     try:
         value = float(number) * scale
     except ValueError:
-        raise InputError(f"cannot read the memory size {text!r} (use e.g. 512M or 4G)") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise InputError(f"cannot read the memory size {text!r} (use e.g. 512M or 4G)")
     if value <= 0:
         raise InputError(f"memory size must be positive, got {text!r}")
-    return int(value)
+    return math.ceil(value)  # a fraction of a byte is a byte; Options.check judges the size
 
 
 def available_memory() -> int:

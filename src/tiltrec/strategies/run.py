@@ -8,6 +8,7 @@ Neither changes how an algorithm computes, only which data it sees.
 from __future__ import annotations
 
 import time
+import warnings
 from concurrent.futures import Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -16,8 +17,10 @@ from pathlib import Path
 from ..algorithms import ALGORITHMS
 from ..algorithms.settings import Settings
 from ..errors import InputError
+from ..formats.writer import VolumeStats
 from ..geometry import Geometry
 from ..inputs import ProjectionSource
+from ..interrupts import raise_if_signalled
 from ..mpi import World, agree
 from ..mpi.lockstep import lockstep
 from ..progress import Progress
@@ -110,13 +113,14 @@ def run(job: Job) -> dict:
     start = time.perf_counter()
     with Session(job, alg, slabs, progress) as session, Worker("tiltrec-reader") as reader, \
             Worker("tiltrec-writer") as writer:
-        todo = [index for index in range(len(slabs)) if not session.finished(index)]
+        todo = session.todo()
         rows_of = {index: job.geometry.rows_needed(slabs[index].c0, slabs[index].c1) for index in todo}
         # reading has no collectives unless ranks run in lockstep (ADMM): then it stays on the main thread
         read = reader.submit if session.coupled is None else _now
         rows = read(session.rows, *rows_of[todo[0]]) if todo else None
         for step, index in enumerate(todo):
             slab, current = slabs[index], rows.result()
+            raise_if_signalled()  # a safe point per slab (tiltrec.interrupts); the algorithms' steps are others
             if step + 1 < len(todo):
                 rows = read(session.rows, *rows_of[todo[step + 1]])
             for t, (target, geom) in enumerate(subsets):
@@ -148,7 +152,7 @@ def _reconstruct(job: Job, alg, geom: Geometry, target: Target, slab: Slab, rows
     x0 = initial_slab(job, op.zeros_volume(), slab, x_off) if job.init is not None else None
     every_row = len(target.views) == rows.shape[0] and (op.r0, op.r1) == (r0, r1)
     part = rows if every_row else rows[target.views, op.r0 - r0:op.r1 - r0]  # the halves: a copy
-    vol = alg.run(op, part, job.settings, x0=x0, callback=progress.advance, **extras)
+    vol = alg.reconstruct(op, part, job.settings, x0=x0, callback=progress.advance, **extras)
     return vol[:, x_off:x_off + width, slab.y0 - slab.c0:slab.y1 - slab.c0]
 
 
@@ -174,12 +178,46 @@ class Session:
         if alg.couples_slices and slabs and self.coupled.rank == 0:
             self.log = IterationLog(job.log_file, None if progress.quiet else progress, job.algorithm.upper())
         if self.checkpoint is not None:
-            for target, stats in zip(job.targets, self.checkpoint.stats):
-                target.writer.stats = stats
             if self.coupled is not None and len({repr(c) for c in self.coupled.allgather(
                     (sorted(self.checkpoint.finished), self.checkpoint.current))}) > 1:
                 raise InputError(f"{job.checkpoint.primary}: the ranks' checkpoint files are from different "
                                  f"iterations (a rank was killed while saving): delete them and start afresh")
+            self._verify_finished()
+
+    def _verify_finished(self) -> None:
+        """Check the slices of every slab the checkpoint counts as written against their checksums; a slab whose
+        slices differ (a partial output damaged or cut short since) is computed again.  The writers' statistics
+        start from those of the slabs that stay.  Ranks in lockstep compute again together, or not at all."""
+        checkpoint, targets = self.checkpoint, self.job.targets
+        damaged = [key for key, written in checkpoint.finished.items()
+                   if targets[key[1]].writer.digest(*self._slices(key[0])) != written.crc]
+        if self.coupled is not None and self.coupled.allreduce([len(damaged)])[0]:
+            damaged = list(checkpoint.finished)
+        for key in damaged:
+            checkpoint.forget(key)
+            first, count = self._slices(key[0])
+            warnings.warn(f"{targets[key[1]].writer.temporary}: slices {first}-{first + count - 1} differ from what "
+                          f"the checkpoint recorded (the partial output was changed or damaged): computing them again")
+        for t, target in enumerate(targets):
+            target.writer.stats = VolumeStats()
+            for (_, of), written in sorted(checkpoint.finished.items()):
+                if of == t:
+                    target.writer.stats = target.writer.stats.merge(written.stats)
+
+    def _slices(self, index: int) -> tuple[int, int]:
+        """The output slices of slab ``index``: first (in the file) and count."""
+        slab = self.slabs[index]
+        return slab.y0 - self.job.geometry.slices[0], slab.y1 - slab.y0
+
+    def todo(self) -> list[int]:
+        """The slabs left to compute, the one whose state was saved first (a saved state that does not fit is
+        refused before any other work)."""
+        todo = [index for index in range(len(self.slabs)) if not self.finished(index)]
+        current = self.checkpoint.current if self.checkpoint is not None else None
+        if current is not None and current["key"][0] in todo:
+            todo.remove(current["key"][0])
+            todo.insert(0, current["key"][0])
+        return todo
 
     def rows(self, r0: int, r1: int):
         """The projection rows ``[r0, r1)``; ranks in lockstep learn together of any rank's failure to read its
@@ -220,9 +258,15 @@ class Session:
         return extras
 
     def done(self, index: int, target: int) -> None:
-        """Slab ``index`` of ``target`` is written: record it in the checkpoint."""
+        """Slab ``index`` of ``target`` is written: once it is on disk, record it and its checksum in the
+        checkpoint."""
         if self.checkpoint is not None:
-            self.checkpoint.finish((index, target), [t.writer.stats for t in self.job.targets], self.coupled)
+            from .checkpoint import FinishedSlab
+
+            writer = self.job.targets[target].writer
+            writer.sync()
+            written = FinishedSlab(writer.digest(*self._slices(index)), writer.block_stats)
+            self.checkpoint.finish((index, target), written, self.coupled)
 
     def __enter__(self) -> "Session":
         self._exit = ExitStack()

@@ -7,7 +7,10 @@ that says so and names the CPU command; they never fall back to the CPU silently
 
 from __future__ import annotations
 
+import shlex
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -23,8 +26,8 @@ def open_device(index: int | None, local_rank: int, local_size: int, cpu_command
     try:
         import cupy
     except Exception as exc:  # not installed, or an installation that fails to load
-        raise TiltrecError(f"no usable CUDA GPU: CuPy cannot be imported ({type(exc).__name__}; install "
-                           f"tiltrec[cuda12] or tiltrec[cuda13]); {hint}") from None
+        raise TiltrecError(f"no usable CUDA GPU: CuPy cannot be imported ({type(exc).__name__}); install it with: "
+                           f"{install_command('cuda12')} (cuda13 for a CUDA 13 driver); {hint}") from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception:  # no driver, or no device visible
@@ -40,6 +43,31 @@ def open_device(index: int | None, local_rank: int, local_size: int, cpu_command
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TiltrecError(f"GPU {chosen} is not usable ({reason}); {hint}") from None
+
+
+def install_command(extra: str) -> str:
+    """The pip command that adds ``extra`` (cuda12, cuda13) to this tiltrec, the way it was installed: the package
+    index has no tiltrec for a checkout, so a checkout (editable or not) is named by its folder, a URL by itself,
+    and only a tiltrec from an index by its name.  pip records where it installed from in direct_url.json."""
+    import json
+    from importlib import metadata  # here, not at the top: ~0.1 s of every GPU run's start-up otherwise
+    from urllib.parse import unquote, urlparse
+
+    try:
+        direct = json.loads(metadata.distribution("tiltrec").read_text("direct_url.json") or "{}")
+    except metadata.PackageNotFoundError:  # not installed: imported from a source tree on sys.path
+        root = Path(__file__).resolve().parents[4]
+        direct = {"url": root.as_uri(), "dir_info": {"editable": True}} if (root / "pyproject.toml").exists() else {}
+    url = direct.get("url", "")
+    if url.startswith("file:"):
+        editable = "-e " if direct.get("dir_info", {}).get("editable") else ""
+        target = editable + shlex.quote(f"{unquote(urlparse(url).path)}[{extra}]")
+    elif url:
+        vcs = f"{direct['vcs_info']['vcs']}+" if "vcs_info" in direct else ""
+        target = shlex.quote(f"tiltrec[{extra}] @ {vcs}{url}")
+    else:
+        target = shlex.quote(f"tiltrec[{extra}]")
+    return f"{shlex.quote(sys.executable)} -m pip install {target}"
 
 
 class CupyDevice:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...formats.layout import file_shape, slices_strides
-from ...formats.writer import stored_dtype
+from ...formats.writer import VolumeStats, stored_dtype
 from .launcher import Launcher, blocks
 
 BLOCK = (32, 8, 1)  # 32 consecutive slices (contiguous in the slab) per warp, 8 thickness rows
@@ -22,7 +22,10 @@ def rounding(dtype: np.dtype) -> int:
 def stored_block(writer, vol, x0: int, y0: int, width: int, nys: int, xp, launcher: Launcher):
     """Columns ``x0 .. x0+width-1`` and slices ``y0 .. y0+nys-1`` of the slab ``vol`` ([z][x][y], C-contiguous) as
     ``writer`` stores them: ``(block, stats)``, the block in the file order of ``writer.layout`` and the type of
-    ``writer.mode``, and float64 (minimum, maximum, sum, sum of squares) of its values, both ``xp`` arrays."""
+    ``writer.mode``, and float64 statistics (formats.writer.VolumeStats's order, from its ``minimum`` on): minimum,
+    maximum, sum and sum of squares of the stored values; of the computed ones, how many are NaN or infinite (the
+    kernel's clipping would hide them), their minimum and maximum, and how many were clipped; both ``xp``
+    arrays."""
     nz, nx, ny = vol.shape
     dtype = stored_dtype(writer.mode)
     limits = np.iinfo(dtype) if dtype.kind in "iu" else np.finfo(dtype)
@@ -33,5 +36,16 @@ def stored_block(writer, vol, x0: int, y0: int, width: int, nys: int, xp, launch
     launcher.launch("store_slab", (blocks(nys, BLOCK[0]), blocks(nz, BLOCK[1]), 1), BLOCK,
                     (vol, block, partial, *sizes, *strides, np.int32(rounding(dtype)), np.float64(limits.min),
                      np.float64(limits.max)))
-    stats = xp.stack([partial[:, 0].min(), partial[:, 1].max(), partial[:, 2].sum(), partial[:, 3].sum()])
+    region = vol[:, x0:x0 + width, y0:y0 + nys]
+    nonfinite = region.size - xp.count_nonzero(xp.isfinite(region))
+    rounded = xp.rint(region) if dtype.kind in "iu" else region
+    clipped = xp.count_nonzero((rounded < limits.min) | (rounded > limits.max))
+    stats = xp.stack([partial[:, 0].min(), partial[:, 1].max(), partial[:, 2].sum(), partial[:, 3].sum()]
+                     + [v.astype(np.float64) for v in (nonfinite, region.min(), region.max(), clipped)])
     return block.astype(dtype, copy=False), stats
+
+
+def block_stats(count: int, stats) -> VolumeStats:
+    """The VolumeStats of a block of ``count`` values from ``stored_block``'s statistics (on the host)."""
+    low, high, total, squares, nonfinite, computed_low, computed_high, clipped = (float(v) for v in stats)
+    return VolumeStats(count, low, high, total, squares, int(nonfinite), computed_low, computed_high, int(clipped))

@@ -133,7 +133,7 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 # Options of other programs that the pages name: Slurm's #SBATCH, pip, nvcc, mpiexec, and Open MPI's
 # --oversubscribe (named as the option MPICH's mpiexec refuses).
 OTHER_PROGRAMS = {"--cpus-per-task", "--job-name", "--mem", "--nodes", "--ntasks-per-node", "--time", "--no-binary",
-                  "--ptx", "--version", "--oversubscribe"}
+                  "--ptx", "--oversubscribe", "--bogus"}  # --bogus: the example of a mistyped option
 NOT_OFFERED = re.compile(r"not available|not offered|does not offer|not implemented", re.I)
 
 

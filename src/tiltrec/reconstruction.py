@@ -95,7 +95,8 @@ class Options:
     checkpoint: Path | None = None  # strategies.checkpoint: save every checkpoint_every iterations, resume
     checkpoint_every: int | None = None
     resume: bool = False
-    quiet: bool = True
+    quiet: bool = True  # no progress display and no summary
+    progress: bool = True  # the progress display (unless quiet)
     program: str = "tiltrec"
     read_files: tuple = ()  # formats.file_roles.FileUse of the other files read (a tilt.com, an XTILTFILE)
 
@@ -221,11 +222,12 @@ def _targets(opt: Options, source: ProjectionSource, geom: Geometry, output, joi
                 writer = MemoryWriter(width=geom.width, nslices=geom.nslices, thickness=geom.thickness,
                                       layout=opt.layout)
             else:
+                ours = _label(opt, geom, f" {half} views" if half else "")
                 writer = VolumeWriter(half_path(output, half) if half else output, width=geom.width,
                                       nslices=geom.nslices, thickness=geom.thickness, layout=opt.layout,
                                       mode=opt.mode, pixel_size=source.pixel_size,
                                       origin=_origin(geom, source.pixel_size, opt.layout),
-                                      labels=[_label(opt, geom, f" {half} views" if half else "")],
+                                      labels=[*source.stack.labels, ours],  # the input's kept, as IMOD does
                                       overwrite=opt.overwrite, join=join[index] if join else None,
                                       checkpoint=opt.checkpoint, resume=opt.resume)
             targets.append(Target(subset, writer))
@@ -261,7 +263,7 @@ def _prepare(stack, angles, output, opt: Options, init, world: World, files: Exi
         init = open_volume(init, opt.layout, (geom.width, geom.nslices, geom.thickness))
         files.callback(init.close)
     job = Job(source=source, geometry=geom, algorithm=opt.alg, settings=settings, targets=[], memory=budget,
-              unified=opt.unified, pad_x=opt.pad_x, init=init, quiet=opt.quiet, world=world, device=gpu,
+              unified=opt.unified, pad_x=opt.pad_x, init=init, quiet=opt.quiet or not opt.progress, world=world, device=gpu,
               log_file=opt.log_file)
     if gpu is None:
         rank_slabs(job)  # a volume that does not fit --memory is refused now, before the stack is read

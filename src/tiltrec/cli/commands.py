@@ -18,6 +18,7 @@ import typer
 from ..errors import InputError
 from ..interrupts import install_for_process
 from .streams import open_closed_descriptors
+from .usage import run_command, version_option
 
 # The rest (NumPy, MPI) is imported once the command runs: until the signal handlers are in place (_entry), a
 # signal ends the process by its default action, and under mpiexec with MPICH's "BAD TERMINATION" banner.
@@ -148,11 +149,15 @@ def make_app(flavor: Flavor) -> typer.Typer:
                                                                   "reconstructed from the odd and the even views "
                                                                   "(for cryoCARE-style denoising), in the same "
                                                                   "pass."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display or summary (warnings and "
+                                                                "errors still)."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress display; the summary line is "
+                                                                      "still printed."),
         com: Optional[Path] = typer.Option(None, "--com", help="Take the parameters of an IMOD tilt command file "
                                                                "(tilt.com); options given here override it."),
         standard_input: bool = typer.Option(False, "-StandardInput", "--standard-input",
                                             help="Read IMOD tilt parameters from standard input, like tilt."),
+        version: bool = version_option(flavor.name),
         ignore_unsupported: bool = typer.Option(False, "--ignore-unsupported",
                                                 help="With --com: warn about tilt options tiltrec does not "
                                                      "implement instead of refusing the file."),
@@ -182,13 +187,10 @@ def _entry(flavor: Flavor):
     def run() -> None:
         open_closed_descriptors()
         install_for_process()  # before the command line is read; kept through MPI's finalisation
-        app = make_app(flavor)
-        try:
-            app(prog_name=flavor.name)
-        except SystemExit as done:
-            if done.code in (0, None) and "mpi4py" not in sys.modules:
-                exit_now()
-            raise
+        code = run_command(make_app(flavor), flavor.name)
+        if code == 0 and "mpi4py" not in sys.modules:
+            exit_now()
+        raise SystemExit(code)
 
     return run
 

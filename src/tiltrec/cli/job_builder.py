@@ -62,6 +62,7 @@ class Request:
     pad_x: bool = True
     split: Optional[str] = None
     quiet: bool = False
+    no_progress: bool = False
     reg: str = "tv"
     lam: Optional[float] = None
     rho: Optional[float] = None
@@ -189,5 +190,6 @@ def build_and_run(req: Request, *, program: str, unified: bool, backend: str = "
         layout=req.layout, mode=req.mode, overwrite=req.overwrite,
         memory=parse_bytes(req.memory) if req.memory else None, threads=req.threads, pad_x=req.pad_x,
         split=req.split == "odd-even", unified=unified, backend=backend, device=req.device, quiet=req.quiet,
+        progress=not req.no_progress,
         program=program, read_files=_read_files(req),
         **_geometry_values(req))

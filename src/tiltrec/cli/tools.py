@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from .guard import guarded
+from .usage import run_command, version_option
 
 PROGRAM = "tiltrec"
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
@@ -125,5 +126,10 @@ def info(path: Path = typer.Argument(..., help="Tilt series or tomogram (MRC or 
     guarded(PROGRAM, action)
 
 
+@app.callback()
+def tools(version: bool = version_option(PROGRAM)) -> None:
+    """Tools around a reconstruction."""
+
+
 def main() -> None:
-    app(prog_name=PROGRAM)
+    raise SystemExit(run_command(app, PROGRAM))

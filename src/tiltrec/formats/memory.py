@@ -25,6 +25,7 @@ class ArrayStack:
         self.nviews, self.ny, self.nx = views.shape
         self.pixel_size = float(pixel_size)
         self.header_angles = None
+        self.labels = ()
 
     def read(self, views, rows: slice) -> np.ndarray:
         """float32 copy of ``rows`` of ``views`` (0-based indices or a slice)."""

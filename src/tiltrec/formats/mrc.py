@@ -38,15 +38,17 @@ class TiltStack:
 
     ``read_view(view, rows)`` returns the stored values of those rows of one view, or
     ``fill_view(view, rows, out)`` stores them in ``out`` (float32); ``linear`` holds an
-    optional per-view ``(scale, offset)`` that decodes them.
+    optional per-view ``(scale, offset)`` that decodes them.  ``labels``: the file's text labels (MRC), which a
+    reconstruction keeps as IMOD's programs do.
     """
 
     def __init__(self, path, *, shape, pixel_size, header_angles, close, read_view=None,
-                 fill_view=None, linear=None):
+                 fill_view=None, linear=None, labels=()):
         self.path = Path(path)
         self.nviews, self.ny, self.nx = shape
         self.pixel_size = pixel_size
         self.header_angles = header_angles
+        self.labels = tuple(labels)
         self._fill_view = fill_view or partial(_fill_from, read_view)
         self._close = close
         self._linear = linear
@@ -224,7 +226,13 @@ def _stack(path: Path, mrc) -> TiltStack:
     angles = _header_tilts(mrc, nz)
     rows = ViewRows(path, HEADER_BYTES + int(header.nsymbt), (nz, ny, nx), dtype)
     return TiltStack(path, shape=(nz, ny, nx), pixel_size=_pixel_size(header), header_angles=angles,
-                     fill_view=rows.fill, close=rows.close, linear=linear)
+                     fill_view=rows.fill, close=rows.close, linear=linear, labels=header_labels(header))
+
+
+def header_labels(header) -> list[str]:
+    """The text labels of an MRC header (at most 10, trailing blanks dropped)."""
+    count = min(max(int(header.nlabl), 0), _MAX_LABELS)
+    return [bytes(header.label[i]).decode("ascii", "replace").rstrip() for i in range(count)]
 
 
 def imod_words(header, offset: int, dtype: str, count: int) -> np.ndarray:

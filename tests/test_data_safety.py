@@ -379,11 +379,7 @@ def tiny_disk(tmp_path):
 
 def test_full_disk_for_checkpoint_is_a_runtime_failure(work, tiny_disk, series):
     """The checkpoint on a full disk: exit 1 (a runtime failure, as documented), one line naming it."""
-    with open(tiny_disk / "fill", "wb") as f:  # leave almost no room
-        try:
-            f.write(b"\0" * (1 << 20))
-        except OSError:
-            pass
+    fill(tiny_disk)
     result = cli("--alg", "sirt", "--iter", "4", *GEOMETRY, "-q", "--checkpoint", tiny_disk / "c.ckpt",
                  "--checkpoint-every", "1", work / "in.mrc", work / "in.tlt", work / "v.mrc")
     line = one_line(result.stderr)
@@ -403,12 +399,28 @@ def test_full_disk_leaves_no_temporary(series, tiny_disk, suffix):
     assert list(tiny_disk.iterdir()) == []
 
 
-def test_full_disk_for_a_png_names_it(work, volume, tiny_disk):
-    with open(tiny_disk / "fill", "wb") as f:
+def fill(disk: Path) -> None:
+    """Leave no room on ``disk``."""
+    with open(disk / "fill", "wb") as f:
         try:
             f.write(b"\0" * (1 << 20))
         except OSError:
             pass
+
+
+def test_full_disk_for_the_log_names_it(work, tiny_disk):
+    """It said "cannot continue" without naming a file."""
+    fill(tiny_disk)
+    result = cli(*ADMM, "--log", tiny_disk / "a.log", work / "in.mrc", work / "in.tlt", work / "v.mrc",
+                 prog="tiltrecz-mpi")
+    line = one_line(result.stderr)
+    assert result.exit_code == 1 and line.startswith(f"tiltrecz-mpi: error: {tiny_disk / 'a.log'}: cannot write "
+                                                     f"the log: the disk is full"), line
+    assert not (work / "v.mrc").exists()
+
+
+def test_full_disk_for_a_png_names_it(work, volume, tiny_disk):
+    fill(tiny_disk)
     result = tools_cli("preview", volume, "-o", tiny_disk / "p.png")
     line = one_line(result.stderr)
     assert result.exit_code == 1 and str(tiny_disk / "p.png") in line, line

@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
+from ..interrupts import install_for_process
 from .guard import guarded
+from .streams import open_closed_descriptors
 from .usage import run_command, version_option
 
 PROGRAM = "tiltrec"
@@ -132,4 +134,6 @@ def tools(version: bool = version_option(PROGRAM)) -> None:
 
 
 def main() -> None:
+    open_closed_descriptors()  # as the reconstruction commands start (cli.commands._entry)
+    install_for_process()
     raise SystemExit(run_command(app, PROGRAM))

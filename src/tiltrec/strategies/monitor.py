@@ -26,22 +26,23 @@ def is_iteration_log(path: Path) -> bool:
 
 
 class IterationLog:
-    """Writes one line per outer iteration to ``path`` (if any; flushed at once) and shows the objective and
-    residuals in ``progress``'s label.  ``append``: continue the log of an interrupted run (``--resume``), else
-    start a new file (run_files has checked that an existing one is an iteration log that may be replaced)."""
+    """Writes one line per outer iteration to ``path`` (if any; straight to the file, no buffer that could fail
+    later) and shows the objective and residuals in ``progress``'s label.  ``append``: continue the log of an
+    interrupted run (``--resume``), else start a new file (run_files has checked that an existing one is an
+    iteration log that may be replaced)."""
 
     def __init__(self, path: Path | None, progress, title: str, append: bool = False):
         self.progress = progress
         self.label = progress.label if progress is not None else ""
         self.title = title
-        self.file = None
+        self.fd = None
         self.path = path
         if path is not None:
             try:
                 if not append and os.path.lexists(path):
                     os.unlink(path)  # a link is replaced, never written through
                 flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_EXCL)
-                self.file = os.fdopen(os.open(path, flags, 0o666), "a")
+                self.fd = os.open(path, flags, 0o666)
             except OSError as exc:
                 raise os_failure(path, "write the log", exc) from None
 
@@ -57,14 +58,16 @@ class IterationLog:
                                    f"dual {record['dual']:.2g}")
 
     def _put(self, text: str) -> None:
-        if self.file:
-            try:
-                self.file.write(text)
-                self.file.flush()
-            except OSError as exc:
-                raise os_failure(self.path, "write the log", exc) from None
+        if self.fd is None:
+            return
+        data = memoryview(text.encode())
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError as exc:
+            raise os_failure(self.path, "write the log", exc) from None
 
     def close(self) -> None:
-        if self.file:
-            self.file.close()
-            self.file = None
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)

@@ -38,11 +38,23 @@ def stored_block(writer, vol, x0: int, y0: int, width: int, nys: int, xp, launch
                      np.float64(limits.max)))
     region = vol[:, x0:x0 + width, y0:y0 + nys]
     nonfinite = region.size - xp.count_nonzero(xp.isfinite(region))
-    rounded = xp.rint(region) if dtype.kind in "iu" else region
-    clipped = xp.count_nonzero((rounded < limits.min) | (rounded > limits.max))
+    low, high = clip_thresholds(dtype)
+    clipped = xp.count_nonzero(region < low) + xp.count_nonzero(region >= high)  # (one byte a voxel at a time)
     stats = xp.stack([partial[:, 0].min(), partial[:, 1].max(), partial[:, 2].sum(), partial[:, 3].sum()]
                      + [v.astype(np.float64) for v in (nonfinite, region.min(), region.max(), clipped)])
     return block.astype(dtype, copy=False), stats
+
+
+def clip_thresholds(dtype: np.dtype) -> tuple[np.float32, np.float32]:
+    """``(low, high)``: storing a computed (float32) value as ``dtype`` clips it when it is below ``low`` or at
+    least ``high``.  Integers are rounded to nearest, ties to even, first: at both ends of the int16 and uint8
+    ranges a tie half a step outside rounds inwards (-32768 and 0 are even), but past the odd maximum outwards."""
+    if dtype.kind in "iu":
+        limits = np.iinfo(dtype)
+        return np.float32(limits.min - 0.5), np.float32(limits.max + 0.5)
+    top = np.float32(np.finfo(dtype).max)
+    with np.errstate(over="ignore"):  # float32's own maximum: the next value up is infinity
+        return -top, np.nextafter(top, np.float32(np.inf))
 
 
 def block_stats(count: int, stats) -> VolumeStats:

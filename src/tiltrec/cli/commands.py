@@ -107,8 +107,10 @@ def make_app(flavor: Flavor) -> typer.Typer:
                                                               "equals IMOD to float precision)."),
         log: Optional[float] = typer.Option(None, "--log-base", help="Take log10 of the data plus this value first "
                                                                      "(IMOD LOG)."),
-        scale: Optional[str] = typer.Option(None, "--scale", help="WBP output as IMOD's SCALE ADD,MULT "
-                                                                  "[default: 0,1]."),
+        scale: Optional[str] = typer.Option(None, "--scale", help="IMOD's SCALE ADD,MULT: the output is (value + "
+                                                                  "ADD) * MULT, for every algorithm [default: "
+                                                                  "none; --mode 0, 1, 12 then refuse a volume they "
+                                                                  "would clip or round to few levels]."),
         thickness: Optional[int] = typer.Option(None, "--thickness", help="Output thickness in pixels "
                                                                           "(required; or via --geometry)."),
         width: Optional[int] = typer.Option(None, "--width", help="Output width in pixels [default: view width]."),

@@ -459,3 +459,25 @@ def test_the_command_line_process_keeps_the_input(work):
                            str(work / "in.tlt"), str(work / "in.mrc")], capture_output=True, text=True)
     assert proc.returncode == 2 and "would overwrite the input tilt series" in proc.stderr
     assert (work / "in.mrc").read_bytes() == stack
+
+
+def test_a_device_is_never_replaced(work, tmp_path):
+    """``/dev/null`` as the output (to discard it) with --overwrite: os.replace would have put a file in the
+    device's place for every program.  A device, FIFO or socket is refused as an output."""
+    fifo = tmp_path / "pipe.mrc"
+    os.mkfifo(fifo)
+    for path in (Path(os.devnull), fifo):
+        result = cli(*GEOMETRY, "--overwrite", "-q", work / "in.mrc", work / "in.tlt", path)
+        assert result.exit_code == 2 and "is a device, a FIFO or a socket" in one_line(result.stderr)
+    assert Path(os.devnull).is_char_device() and fifo.is_fifo()
+    result = tools_cli("preview", work / "in.mrc", "--layout", "xzy", "-o", tmp_path / "p.png", "--overwrite")
+    assert result.exit_code == 0
+
+
+def test_simulate_checks_all_its_files_before_writing_any(tmp_path):
+    """An existing NAME.tlt was found only after NAME.mrc and NAME_truth.mrc had been written."""
+    (tmp_path / "s.tlt").write_text("kept\n")
+    result = tools_cli("simulate", "--out", tmp_path, "--name", "s", "--width", "32", "--slices", "8",
+                       "--thickness", "8")
+    assert result.exit_code == 2 and "s.tlt: already exists" in one_line(result.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tlt"] and (tmp_path / "s.tlt").read_text() == "kept\n"

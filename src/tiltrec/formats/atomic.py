@@ -93,8 +93,9 @@ def remove_stale_temporaries(path: Path) -> None:
 
 
 def check_output(path: Path, overwrite: bool) -> None:
-    """Refuse an output path that cannot or may not be written: its folder missing or read-only, a directory, an
-    existing file without ``overwrite``."""
+    """Refuse an output path that cannot or may not be written: its folder missing or read-only, a directory, a
+    device, FIFO or socket (replacing ``/dev/null`` would remove it for every program), an existing file without
+    ``overwrite``."""
     folder = path.parent
     if folder.exists() and not folder.is_dir():
         raise file_error(path, f"{folder} is not a directory")
@@ -104,7 +105,13 @@ def check_output(path: Path, overwrite: bool) -> None:
         raise file_error(path, f"output directory {folder} is not writable")
     if path.is_dir():
         raise file_error(path, "is a directory")
-    if os.path.lexists(path) and not overwrite:
+    try:
+        kind = os.lstat(path).st_mode
+    except OSError:
+        kind = None
+    if kind is not None and not (stat.S_ISREG(kind) or stat.S_ISLNK(kind)):
+        raise file_error(path, "is a device, a FIFO or a socket, not a file: give a file name for the output")
+    if kind is not None and not overwrite:
         raise file_error(path, "already exists (use --overwrite to replace it)")
 
 
@@ -163,3 +170,15 @@ class OutputTarget:
 
     def discard(self) -> None:
         self.temporary.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str, overwrite: bool) -> None:
+    """Write a small text file as the volumes are written: checked, through a temporary file, then renamed."""
+    target = OutputTarget(path, overwrite)
+    try:
+        with os_errors(path, "write"):
+            target.temporary.write_text(text)
+        target.replace()
+    except BaseException:
+        target.discard()
+        raise

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InputError, file_error
 from ..formats import write_stack
+from ..formats.atomic import check_output, write_text
 from ..limits import PIXEL_LIMIT, Limit, check_fields, pixel_size
 from ..strategies.plan import available_memory, format_bytes
 from .noise import add_noise, random_shifts
@@ -91,6 +92,9 @@ def simulate_series(out: Path, name: str = "specimen", *, width: int = 256, nsli
     out = Path(out)
     _check_resources(out, width * nslices * thickness, angles.size * nslices * width)
     out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.mrc", out / f"{name}.tlt", out / f"{name}_truth.mrc", out / f"{name}_order.txt"]
+    for path in paths:  # all of them before any work: a refused run writes none
+        check_output(path, overwrite)
     rng = np.random.default_rng(seed)
     truth = cell_phantom(width, nslices, thickness, seed=seed, ice_gradient=ice_gradient)
     views = project_volume(truth, angles, pitch=pitch)
@@ -98,12 +102,8 @@ def simulate_series(out: Path, name: str = "specimen", *, width: int = 256, nsli
         views = add_noise(views, kind=noise, snr=snr, dose=dose, rng=rng)
     if shifts > 0:
         views, _ = random_shifts(views, shifts, rng)
-    paths = [out / f"{name}.mrc", out / f"{name}.tlt", out / f"{name}_truth.mrc", out / f"{name}_order.txt"]
     write_stack(paths[0], views, pixel_size=pixel_size, angles=angles, overwrite=overwrite)
     write_stack(paths[2], truth, pixel_size=pixel_size, overwrite=overwrite)
-    for path, text in ((paths[1], "".join(f"{a:.2f}\n" for a in angles)),
-                       (paths[3], "".join(f"{i + 1}\n" for i in order))):
-        if path.exists() and not overwrite:
-            raise InputError(f"{path}: already exists (use --overwrite to replace it)")
-        path.write_text(text)
+    write_text(paths[1], "".join(f"{a:.2f}\n" for a in angles), overwrite)
+    write_text(paths[3], "".join(f"{i + 1}\n" for i in order), overwrite)
     return paths

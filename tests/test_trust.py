@@ -182,7 +182,6 @@ def test_outputs_carry_the_imod_stamp_and_the_inputs_labels(shared_dir, tmp_path
     assert out["labels"][-1].startswith("tiltrec-mpi ")
 
 
-
 def test_the_xpad_help_promises_what_it_does():
     """It promised "no edge artifacts" while SIRT leaves a fainter rim near the edges (docs/algorithms/sirt.md)."""
     flat = " ".join(cli("--help").stdout.split())

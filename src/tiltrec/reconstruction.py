@@ -32,6 +32,7 @@ from .run_files import HALVES, check_run_files, half_path, output_paths
 from .strategies.plan import available_memory, format_bytes
 from .strategies.run import Job, Target, rank_slabs, run
 
+
 @dataclass(frozen=True)
 class Options:
     """Reconstruction options, typed; the names and meanings are those of the command line (see --help).
@@ -263,8 +264,8 @@ def _prepare(stack, angles, output, opt: Options, init, world: World, files: Exi
         init = open_volume(init, opt.layout, (geom.width, geom.nslices, geom.thickness))
         files.callback(init.close)
     job = Job(source=source, geometry=geom, algorithm=opt.alg, settings=settings, targets=[], memory=budget,
-              unified=opt.unified, pad_x=opt.pad_x, init=init, quiet=opt.quiet or not opt.progress, world=world, device=gpu,
-              log_file=opt.log_file)
+              unified=opt.unified, pad_x=opt.pad_x, init=init, quiet=opt.quiet or not opt.progress, world=world,
+              device=gpu, log_file=opt.log_file)
     if gpu is None:
         rank_slabs(job)  # a volume that does not fit --memory is refused now, before the stack is read
     if opt.alg in ("wbp", "imod-sirt"):  # IMOD's fill value comes from the mean of the whole stack
@@ -379,4 +380,3 @@ def _summary(opt: Options, job: Job, ranks: list[dict], world: World, output) ->
     if opt.alg == "wbp":
         for line in scale_suggestions(job.targets[0].writer.stats, opt.scale or (0.0, 1.0)):
             print(f"{opt.program}: {line}", file=sys.stderr)
-

@@ -34,6 +34,7 @@ from .regularizers import make_regularizer
 from .settings import Settings
 from .state import NO_CHECKPOINT
 
+
 def noise_level(xp, rows, world: World) -> float:
     """Standard deviation of the views' pixel noise, from the differences of neighbouring pixels along X
     (``sqrt(mean(diff^2) / 2)``; white noise dominates them in cryo-ET views), over every rank's rows."""

@@ -312,4 +312,3 @@ def _layout(p: TiltParams) -> dict:
     if len(chosen) > 1:
         raise file_error(p.source, f"{' and '.join(chosen)} exclude each other")
     return {"layout": {"PARALLEL": "parallel", "RotateBy90": "xyz"}.get(chosen[0], "xzy")} if chosen else {}
-

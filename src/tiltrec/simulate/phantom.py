@@ -277,4 +277,3 @@ def _dist(center, balls):
     if not balls:
         return np.empty(0)
     return np.linalg.norm(np.array([b.center for b in balls]) - np.asarray(center), axis=1)
-

@@ -11,7 +11,6 @@ import numpy as np
 
 from .errors import InputError, file_error
 from .formats import TiltStack, parse_view_list, read_angles
-from .limits import DATA_LIMIT
 
 MIN_WIDTH = 2  # pixels across a (binned) view: the projectors interpolate between neighbouring pixels
 
@@ -52,8 +51,6 @@ class ProjectionSource:
         """Binned rows ``[r0, r1)`` of the kept views: float32 ``(nviews, r1 - r0, nx)``."""
         b = self.binning
         block = self.stack.read(self.views, slice(r0 * b, r1 * b))
-        if self._stats is None and block.size:  # no pass over the whole stack has checked the values' size
-            _refuse_huge(self.stack.path, max(-float(block.min()), float(block.max())))
         if b > 1:
             nv, ny = block.shape[0], r1 - r0
             block = block[:, :, : self.nx * b].reshape(nv, ny, b, self.nx, b).mean(axis=(2, 4), dtype=np.float32)
@@ -67,26 +64,15 @@ class ProjectionSource:
         return 1e-3 * (high - low)
 
     def stats(self) -> tuple[float, float, float]:
-        """Minimum, maximum and mean of the whole stack (excluded views too, as IMOD's header), computed once;
-        data beyond limits.DATA_LIMIT in magnitude are refused (float32 sums of them would overflow)."""
+        """Minimum, maximum and mean of the whole stack (excluded views too, as IMOD's header), computed once."""
         if self._stats is None:
-            low, high, mean = stack_stats(self.stack)
-            _refuse_huge(self.stack.path, max(abs(low), abs(high)))
-            self._stats = low, high, mean
+            self._stats = stack_stats(self.stack)  # (the reader has refused values too large to sum)
         return self._stats
 
     def mean(self) -> float:
         """The data mean IMOD fills with: of the stack, or with ``log`` the logarithm of it plus the base."""
         mean = self.stats()[2]
         return mean if self.log is None else float(np.log10(max(mean + self.log, self._log_floor())))
-
-
-def _refuse_huge(path, largest: float) -> None:
-    """Data beyond limits.DATA_LIMIT in magnitude overflow float32 sums (a NaN volume): refused, naming the file."""
-    if largest > DATA_LIMIT:
-        raise file_error(path, f"has values up to {largest:.3g} in magnitude, more than the {DATA_LIMIT:g} "
-                               f"tiltrec's single-precision arithmetic takes: rescale the data (e.g. newstack "
-                               f"-multadd)")
 
 
 STATS_THREADS = 4  # row blocks read and reduced at once by stack_stats (copies and reductions release the GIL)

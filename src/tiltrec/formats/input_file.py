@@ -5,7 +5,10 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from ..errors import file_error
+import numpy as np
+
+from ..errors import InputError, file_error
+from ..limits import DATA_LIMIT
 
 
 def require_regular(path: Path) -> Path:
@@ -20,3 +23,25 @@ def require_regular(path: Path) -> Path:
     if not stat.S_ISREG(mode):
         raise file_error(path, "is not a regular file (a FIFO, a device or a socket): give the file itself")
     return path
+
+
+class BadValues(InputError):
+    """View ``view`` (0-based) of ``path`` holds values no reconstruction can use; ``problem`` says which."""
+
+    def __init__(self, path, view: int, problem: str):
+        super().__init__(f"{path}: view {view + 1} {problem}")
+        self.path, self.view, self.problem = path, view, problem
+
+
+def check_view_values(path, view: int, block: np.ndarray) -> None:
+    """Refuse a view (or rows of it) with NaN or infinite values, or values beyond limits.DATA_LIMIT in magnitude
+    (finite, but float32 sums of them overflow into a NaN volume).  Two reductions, no temporary array."""
+    if not block.size:
+        return
+    low, high = float(block.min()), float(block.max())  # NaN propagates into both
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise BadValues(path, view, "contains NaN or Inf values")
+    if max(-low, high) > DATA_LIMIT:
+        raise BadValues(path, view, f"has values up to {max(-low, high):.3g} in magnitude, more than the "
+                                    f"{DATA_LIMIT:g} tiltrec's single-precision arithmetic takes: rescale the data "
+                                    f"(e.g. newstack -multadd)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from .input_file import check_view_values
 from .layout import check_layout, file_shape, slice_axis, slices_view
 from .writer import VolumeStats, refuse_nonfinite
 
@@ -31,9 +32,8 @@ class ArrayStack:
         """float32 copy of ``rows`` of ``views`` (0-based indices or a slice)."""
         indices = list(range(self.nviews))[views] if isinstance(views, slice) else list(views)
         block = np.ascontiguousarray(self.views[indices, rows], dtype=np.float32)
-        bad = ~np.isfinite(block).all(axis=(1, 2))
-        if bad.any():
-            raise InputError(f"tilt series array: view {indices[int(np.argmax(bad))] + 1} contains NaN or Inf values")
+        for view, values in zip(indices, block):
+            check_view_values(self.path, view, values)
         return block
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from mrcfile.dtypes import HEADER_DTYPE
 
 from ..errors import TiltrecError, file_error, os_failure
+from .input_file import check_view_values
 from .positioned import ShortRead, ViewRows
 from .stall import stall
 
@@ -73,8 +74,7 @@ class TiltStack:
                 raise os_failure(self.path, f"read view {view + 1}", exc) from None
             if self._linear is not None:
                 _apply_linear(block, *self._linear[view])
-            if not np.isfinite(block).all():
-                raise file_error(self.path, f"view {view + 1} contains NaN or Inf values")
+            check_view_values(self.path, view, block)
         return out
 
     def close(self) -> None:

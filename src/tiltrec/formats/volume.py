@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, file_error
-from .input_file import require_regular
+from ..errors import file_error
+from .input_file import BadValues, require_regular
 from .layout import check_layout, file_shape, slice_axis, slices_view
 from .writer import backend_for
-
-_NONFINITE = re.compile(r"view (\d+) contains NaN or Inf values")  # formats.mrc.TiltStack.read's message
-
 
 class VolumeReader:
     """Slices of an existing tomogram in a given layout, returned in the compute order [z][x][y]."""
@@ -39,17 +35,10 @@ class VolumeReader:
                 block = self._stack.read(range(y0, y1), slice(None))
             else:
                 block = self._stack.read(slice(None), slice(y0, y1))
-        except InputError as exc:
-            raise self._named(exc) from None
+        except BadValues as exc:  # the stack reader calls the file's sections views
+            raise file_error(self.path, f"the starting volume (--init) {exc.problem} in section {exc.view + 1} of "
+                                        f"the file (1-based, as 3dmod numbers them)") from None
         return np.ascontiguousarray(slices_view(self.layout, block).transpose(1, 2, 0))
-
-    def _named(self, exc: InputError) -> InputError:
-        """The stack reader's error in the terms of a volume: it calls the file's sections views."""
-        found = _NONFINITE.search(str(exc))
-        if found is None:
-            return exc
-        return file_error(self.path, f"the starting volume (--init) contains NaN or Inf values in section "
-                                     f"{found[1]} of the file (1-based, as 3dmod numbers them)")
 
     def close(self) -> None:
         self._stack.close()

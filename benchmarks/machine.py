@@ -123,3 +123,22 @@ def describe(root: Path, threads: int) -> list[tuple[str, str]]:
         ("numpy / scipy / numba", f"{_version('numpy')} / {_version('scipy')} / {_version('numba')}"),
         ("tiltrec", f"{_version('tiltrec')} at git {_git(root)}"),
     ]
+
+
+def simd_level(flags: set[str]) -> str:
+    """The widest vector instruction set the CPU reports: AVX-512, AVX2, AVX, SSE4.2 or unknown."""
+    if not flags:
+        return "unknown"
+    if "avx512f" in flags:
+        return "AVX-512"
+    for flag, name in (("avx2", "AVX2 (no AVX-512)"), ("avx", "AVX (no AVX2)"), ("sse4_2", "SSE4.2 (no AVX)")):
+        if flag in flags:
+            return name
+    return "below SSE4.2"
+
+
+def one_line() -> str:
+    """Date, CPU model, SIMD level and logical CPUs in one line: where a ratio was measured."""
+    info = _cpuinfo()
+    return (f"{datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}, {info['model'] or 'unknown CPU'}, "
+            f"{simd_level(info['flags'])}, {os.cpu_count()} logical CPU(s)")

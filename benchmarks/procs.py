@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -46,15 +47,17 @@ def program(name: str) -> str:
     return found
 
 
-def run_measured(argv: list[str], env: dict | None = None, check: bool = True) -> ProcResult:
+def run_measured(argv: list[str], env: dict | None = None, check: bool = True,
+                 stdin: Path | None = None) -> ProcResult:
     """Run ``argv`` to completion through the spawn.py launcher, which times it and reaps it with wait4 (so
-    neither this process's own memory nor earlier children leak into its peak RSS)."""
+    neither this process's own memory nor earlier children leak into its peak RSS).  ``stdin``: a file the command
+    reads as its standard input (like ``< FILE``; else it reads nothing)."""
     with tempfile.TemporaryDirectory(prefix="tiltrec-spawn-") as tmp:
         result_path = Path(tmp) / "result.json"
         log_path = Path(tmp) / "output.log"
-        with open(log_path, "w") as log:
+        with open(log_path, "w") as log, open(stdin if stdin is not None else os.devnull, "rb") as source:
             launcher = subprocess.run([sys.executable, "-S", str(SPAWN), str(result_path), *argv],
-                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+                                      stdin=source, stdout=log, stderr=subprocess.STDOUT, env=env)
         output = log_path.read_text(errors="replace")
         if launcher.returncode != 0 or not result_path.exists():
             raise CommandFailed(f"could not run {shell_line(argv)}:\n{output[-2000:]}")

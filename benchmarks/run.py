@@ -29,7 +29,7 @@ from benchmarks.procs import run_measured, program, shell_line  # noqa: E402
 from tiltrec.strategies.plan import format_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "admm", "mpi", "startup", "gpu", "standard", "memory")
+SECTIONS = ("ceiling", "kernels", "wbp", "sirt", "admm", "mpi", "startup", "gpu", "standard", "memory", "peers")
 NVIEWS = 61
 MAX_TILT = 60.0
 
@@ -432,6 +432,11 @@ def main(argv=None) -> int:
                     from benchmarks.memory import bench_memory
 
                     report.add(bench_memory(opts.quick, tmp, write_series, NVIEWS, table, log))
+                elif section == "peers":
+                    from benchmarks.peers import bench_peers
+
+                    report.add(bench_peers(opts.quick, thread_args(opts.threads), tmp, write_series, NVIEWS, table,
+                                           log))
             except Exception as exc:  # report it, go on with the other sections
                 failed.append(section)
                 report.add(f"## {section}: FAILED\n\n```\n{type(exc).__name__}: {exc}\n```")

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .errors import file_error
 from .formats import open_stack
-from .formats.atomic import OutputTarget, check_output, os_errors
+from .formats.atomic import check_output, written_whole
 from .formats.layout import layout_kind
 
 GAP = 2  # px between panels
@@ -137,11 +137,5 @@ def save_png(image, path, overwrite=False) -> None:
     file only with ``overwrite``; failures are one-line errors naming ``path``."""
     path = Path(path)
     check_png(path, overwrite)
-    target = OutputTarget(path, overwrite)
-    try:
-        with os_errors(path, "write"):
-            image.save(target.temporary, format="PNG")
-        target.replace()
-    except BaseException:
-        target.discard()
-        raise
+    with written_whole(path, overwrite) as temporary:
+        image.save(temporary, format="PNG")

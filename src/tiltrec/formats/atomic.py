@@ -172,13 +172,21 @@ class OutputTarget:
         self.temporary.unlink(missing_ok=True)
 
 
-def write_text(path: Path, text: str, overwrite: bool) -> None:
-    """Write a small text file as the volumes are written: checked, through a temporary file, then renamed."""
+@contextmanager
+def written_whole(path: Path, overwrite: bool):
+    """Yield the temporary file to write ``path``'s content into; on success it replaces ``path``, on any failure
+    it goes (write errors are one line naming ``path``)."""
     target = OutputTarget(path, overwrite)
     try:
         with os_errors(path, "write"):
-            target.temporary.write_text(text)
+            yield target.temporary
         target.replace()
     except BaseException:
         target.discard()
         raise
+
+
+def write_text(path: Path, text: str, overwrite: bool) -> None:
+    """Write a small text file as the volumes are written: checked, through a temporary file, then renamed."""
+    with written_whole(path, overwrite) as temporary:
+        temporary.write_text(text)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError, TiltrecError, file_error
 from . import hdf5, mrc
-from .atomic import OutputTarget, os_errors
+from .atomic import OutputTarget, os_errors, written_whole
 from .layout import check_layout, file_shape, slice_axis, slices_view
 from .stall import stall
 
@@ -300,11 +300,5 @@ def write_stack(path, views: np.ndarray, *, pixel_size: float = 1.0, angles=None
         angles = np.asarray(angles, dtype=np.float64)
         if angles.shape != views.shape[:1] or not np.all(np.abs(angles) <= 180):
             raise ValueError(f"{path}: need {len(views)} angles within +-180 degrees")
-    target = OutputTarget(path, overwrite)
-    try:
-        with os_errors(path, "write"):
-            backend.write_stack(target.temporary, views, pixel_size=pixel_size, angles=angles)
-        target.replace()
-    except BaseException:
-        target.discard()
-        raise
+    with written_whole(path, overwrite) as temporary:
+        backend.write_stack(temporary, views, pixel_size=pixel_size, angles=angles)

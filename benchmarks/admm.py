@@ -1,9 +1,9 @@
 """ADMM's cost per outer iteration, against the projector passes it is made of.
 
 One outer iteration is ``--cg-iter`` CG steps (each one forward and one back-projection, the TV Laplacian and a few
-vector operations) and the z/u-update with its residuals.  Run in-process on a random series, on the volume the
-issue names (512^2 x 61 views -> 512 x 512 slices x 128) and on the wider one the command line reconstructs with
-its default X padding.
+vector operations) and the z/u-update with its residuals.  Run in-process on a random series, on the volume of the
+standard 512 size (512^2 x 61 views -> 512 x 512 slices x 128) and on the wider one the command line reconstructs
+with its default X padding.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class _Times:
 def bench_admm(n: int, thickness: int, nviews: int, iterations: int, repeats: int, table, log) -> str:
     """The report's ADMM section (markdown)."""
     from tiltrec.algorithms import ALGORITHMS
-    from tiltrec.algorithms.settings import DEFAULT_CG_ITERATIONS, Settings
+    from tiltrec.options.model import Settings
+    from tiltrec.options.table import BY_NAME
     from tiltrec.geometry import Geometry
     from tiltrec.projectors.cpu import CpuProjector
     from tiltrec.strategies.plan import format_bytes
@@ -70,23 +71,24 @@ def bench_admm(n: int, thickness: int, nviews: int, iterations: int, repeats: in
         times = _Times()
         measured = _peak_rss_reset()
         start = time.perf_counter()
-        ALGORITHMS["admm"].run(op, rows_in, Settings(iterations=iterations), log=times)
+        ALGORITHMS["admm"].run(op, rows_in, Settings(iter=iterations), log=times)
         total = time.perf_counter() - start
         steady = times.seconds[1:]  # the first iteration also touches the freshly allocated arrays
         per = statistics.median(steady)
-        passes = DEFAULT_CG_ITERATIONS * (f + b)
+        cg_steps = BY_NAME["cg_iter"].default
+        passes = cg_steps * (f + b)
         log(f"[admm] per outer iteration: {', '.join(f'{s:.2f}' for s in times.seconds)} s")
         rows.append([f"{n} x {n} x {nviews} -> {work.width} x {n} x {thickness} ({label})", f"{per:.2f}",
                      ", ".join(f"{s:.2f}" for s in times.seconds), f"{total - sum(times.seconds):.2f}",
                      f"{f:.3f} + {b:.3f}", f"{per / passes:.2f}",
                      format_bytes(_peak_rss()) if measured else "-"])
-    text = (f"In-process: `ALGORITHMS['admm'].run(CpuProjector(geom, 0, {n}), rows, Settings(iterations="
-            f"{iterations}))` on random views (defaults: TV, {DEFAULT_CG_ITERATIONS} CG steps per outer iteration); "
+    text = (f"In-process: `ALGORITHMS['admm'].run(CpuProjector(geom, 0, {n}), rows, Settings(iter="
+            f"{iterations}))` on random views (defaults: TV, {cg_steps} CG steps per outer iteration); "
             "each outer iteration's wall time is the `seconds` field of ADMM's own log (`--log`), and the "
             "figure is the median of all but the first (which also touches the freshly allocated arrays). Set-up = "
             "the rest of the run: noise estimate, allocations, the first back-projection. F + B = best forward and "
             f"back-projection of the same volume (best of {repeats}); ratio = per outer iteration / "
-            f"({DEFAULT_CG_ITERATIONS} x (F + B)): 1 would mean everything but the projector is free. Peak RSS: the "
+            f"({cg_steps} x (F + B)): 1 would mean everything but the projector is free. Peak RSS: the "
             "benchmark process's high-water mark during the run (all of ADMM's arrays).")
     return ("## ADMM outer iteration\n\n" + text + "\n\n"
             + table(["Config", "Per outer iteration [s]", "Each iteration [s]", "Set-up [s]", "F + B [s]",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from tiltrec.algorithms import ALGORITHMS
-from tiltrec.algorithms.settings import Settings
+from tiltrec.options.model import Settings
 from tiltrec.geometry import Geometry
 from tiltrec.projectors.cpu import CpuProjector
 from tiltrec.quality import pearson
@@ -40,7 +40,7 @@ def series(width: int, step: float, snr: float, offset: float):
 def correlations(width: int, step: float, snr: float, offset: float) -> tuple[float, list[float]]:
     """Best SIRT correlation and ADMM's for each lambda of LAMBDAS."""
     op, views, target = series(width, step, snr, offset)
-    sirt = max(pearson(ALGORITHMS["sirt"].run(op, views, Settings(iterations=n)), target) for n in (3, 5, 10, 20))
+    sirt = max(pearson(ALGORITHMS["sirt"].run(op, views, Settings(iter=n)), target) for n in (3, 5, 10, 20))
     return sirt, [pearson(ALGORITHMS["admm"].run(op, views, Settings(lam=lam)), target) for lam in LAMBDAS]
 
 
@@ -66,7 +66,7 @@ def convergence() -> None:
         found = {}
         for n in (10, 30, 100):
             log = _Objective()
-            x = ALGORITHMS["admm"].run(op, views, Settings(iterations=n, rho=rho, cg_iterations=cg), log=log)
+            x = ALGORITHMS["admm"].run(op, views, Settings(iter=n, rho=rho, cg_iter=cg), log=log)
             found[n] = (pearson(x, target), log.values[-1])
         print(f"| {rho:g} | {cg} | " + " / ".join(f"{c:.3f}" for c, _ in found.values()) + " | "
               + " / ".join(f"{o:.5g}" for _, o in found.values()) + " |", flush=True)

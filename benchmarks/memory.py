@@ -1,4 +1,4 @@
-"""Bounded memory (issue 4): tomograms four times larger than ``--memory``, peak RSS against the budget.
+"""Bounded memory: tomograms four times larger than ``--memory``, peak RSS against the budget (within 10 %).
 
 Each job is a fresh ``tiltrec-mpi`` process on a random series; its peak RSS is the kernel's ru_maxrss of that
 process (benchmarks/spawn.py), which also counts the pages of the input's memory map it touched and the

@@ -42,7 +42,7 @@ def _child(argv: list[str]) -> int:
         # the modules the CLI imports only once it runs (numpy, scipy.fft, numba, ...): imported here, up front,
         # so that the import time shows as one phase instead of hiding inside the phases that trigger it
         import scipy.fft  # noqa: F401
-        import tiltrec.cli.job_builder  # noqa: F401
+        import tiltrec.cli.request  # noqa: F401
         import tiltrec.formats.slab_store  # noqa: F401
         import tiltrec.projectors.cpu  # noqa: F401
 
@@ -60,13 +60,13 @@ def _child(argv: list[str]) -> int:
 
 # label: (file suffix, function name[, caller's file suffix]): cumulative time of that function (called from there)
 _FUNCS = {
-    "build_and_run": ("tiltrec/cli/job_builder.py", "build_and_run"),
-    "run": ("tiltrec/strategies/run.py", "run"),
+    "run_command_line": ("tiltrec/cli/request.py", "run_command_line"),
+    "run": ("tiltrec/strategies/driver.py", "run"),
     "stack_mean": ("tiltrec/inputs.py", "stack_stats"),
     "open_source": ("tiltrec/inputs.py", "open_source"),
     # the main thread waiting for the reader thread (the slab loop's waits only, not those of the thread pools in
     # the filter and the stack's statistics)
-    "rows": ("concurrent/futures/_base.py", "result", "tiltrec/strategies/run.py"),
+    "rows": ("concurrent/futures/_base.py", "result", "tiltrec/strategies/driver.py"),
     "filter": ("tiltrec/filters.py", "apply"),
     "weighting": ("tiltrec/algorithms/backprojection.py", "imod_weighting"),
     "wbp": ("tiltrec/algorithms/backprojection.py", "wbp"),

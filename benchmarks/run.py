@@ -270,7 +270,7 @@ def profile_wbp(exe: str, tmp: Path, n: int, thick: int, threads_opt: int | None
 
 def bench_sirt(plan: Plan, threads: int, report: Report) -> None:
     from tiltrec.algorithms import ALGORITHMS
-    from tiltrec.algorithms.settings import Settings
+    from tiltrec.options.model import Settings
     from tiltrec.geometry import Geometry
     from tiltrec.projectors.cpu import CpuProjector
 
@@ -284,7 +284,7 @@ def bench_sirt(plan: Plan, threads: int, report: Report) -> None:
     repeats = max(1, plan.repeats)
 
     def run_sirt(k: int):
-        return lambda: sirt(op, rows_in, Settings(iterations=k))
+        return lambda: sirt(op, rows_in, Settings(iter=k))
 
     log(f"[sirt] {n} x {thick} x {slab}, {NVIEWS} views: 0 iterations ...")
     t0 = best_of(run_sirt(0), repeats)
@@ -306,7 +306,7 @@ def bench_sirt(plan: Plan, threads: int, report: Report) -> None:
     log(f"[sirt] per iteration {per_iter:.3f} s vs F+B {fb:.3f} s: ratio {per_iter / fb:.2f}")
     report.add("## 3. SIRT iteration cost\n\n"
                f"In-process: `ALGORITHMS['sirt'].run(CpuProjector(geom, {y0}, {y0 + slab}), rows, "
-               f"Settings(iterations=k))` for k = 0 (set-up: weights A1 and A^T1, allocations; best of {repeats}) "
+               f"Settings(iter=k))` for k = 0 (set-up: weights A1 and A^T1, allocations; best of {repeats}) "
                f"and k = {iters} (best of {1 if plan.repeats <= 1 else 2}); per iteration = (t_k - t_0) / k. "
                f"F + B = best `op.forward(x, out=r)` + best `op.back(r, out=u)` (best of {repeats} each). "
                f"Ratio = per iteration / (F + B): 1 means the element-wise updates cost nothing. {threads} Numba "

@@ -1,5 +1,5 @@
-"""The standard sizes (issue 4): WBP, SIRT(30), SART(10) and ADMM(10) through the command line, with ASTRA's CPU
-code beside them where it is installed.
+"""The standard sizes (512, 1024 and 2048 pixels square, 61 views): WBP, SIRT(30), SART(10) and ADMM(10) through the
+command line, with ASTRA's CPU code beside them where it is installed.
 
 Each job is a fresh ``tiltrec-mpi`` process (``tiltrecz-mpi`` for ADMM, which needs the whole volume in memory) on a
 random float32 series with 61 views at -60..60 deg, with the CLI's defaults (X padding for the iterative methods,
@@ -57,10 +57,10 @@ def _updates(n: int, thickness: int, nviews: int, passes: int) -> float:
 
 def _passes(alg: str, iterations: int | None) -> int:
     from tiltrec.algorithms import ALGORITHMS
-    from tiltrec.algorithms.settings import Settings
+    from tiltrec.options.model import Settings
 
     a = ALGORITHMS[alg]
-    return a.passes(Settings(iterations=iterations)) if a.iterative else 1
+    return a.passes(Settings(iter=iterations))  # 1 for a one-pass algorithm
 
 
 def _unified_bytes(alg: str, n: int, thickness: int, angles) -> int:
@@ -156,7 +156,7 @@ def bench_standard(quick: bool, threads: int, threads_args: list[str], tmp: Path
             f"writing and exit included); peak RSS = the process's ru_maxrss (touched pages of the input map "
             f"count); % of ceiling = summary GUPS / the interpolation loop in L1 ({lerp:.1f} GUPS, "
             f"`benchmarks/ceiling.py`, measured in this run). One run each ({plan}).\n\n{astra_note}")
-    return ("## Standard sizes (issue 4 table)\n\n" + text + "\n\n"
+    return ("## 7. Standard sizes\n\n" + text + "\n\n"
             + table(["Size", "Job", "Command", "Wall [s]", "GUPS", "Peak RSS", "% of ceiling", "Note"],
                     [r.cells() for r in rows]))
 

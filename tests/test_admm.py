@@ -16,7 +16,7 @@ from tiltrec.algorithms.regularizers import NonNegative
 from tiltrec.algorithms.regularizers.l1 import L1
 from tiltrec.algorithms.regularizers.tv import TotalVariation
 from tiltrec.algorithms.regularizers.tv_cpu import CpuTotalVariation
-from tiltrec.algorithms.settings import Settings
+from tiltrec.options.model import Settings
 from tiltrec.formats import read_volume, write_stack
 from tiltrec.geometry import Geometry
 from tiltrec.mpi import Halo, World
@@ -250,7 +250,7 @@ def noisy_wedge():
 def test_admm_tv_beats_tuned_sirt_and_its_objective_falls(noisy_wedge):
     """Measured: ADMM-TV (defaults) 0.930; SIRT at its best count (5 of these) 0.574; objective falls after it 3."""
     op, views, truth = noisy_wedge
-    sirt = max(pearson(ALGORITHMS["sirt"].run(op, views, Settings(iterations=n)), truth) for n in (3, 5, 10, 20, 40))
+    sirt = max(pearson(ALGORITHMS["sirt"].run(op, views, Settings(iter=n)), truth) for n in (3, 5, 10, 20, 40))
     log = Recorder()
     x = ALGORITHMS["admm"].run(op, views, Settings(), log=log)
     assert pearson(x, truth) >= sirt + 0.05
@@ -266,7 +266,7 @@ def test_admm_tv_beats_tuned_sirt_and_its_objective_falls(noisy_wedge):
 def test_admm_objective_terms_are_what_they_say(noisy_wedge):
     op, views, _ = noisy_wedge
     log = Recorder()
-    x = ALGORITHMS["admm"].run(op, views, Settings(iterations=4), log=log)
+    x = ALGORITHMS["admm"].run(op, views, Settings(iter=4), log=log)
     misfit = op.forward(x).astype(np.float64) - op.pack(views)
     data = 0.5 * np.sum((misfit - misfit.mean()) ** 2)  # about its mean: the views' offset is fitted
     grad = np.zeros((3,) + x.shape, np.float32)
@@ -278,27 +278,27 @@ def test_admm_objective_terms_are_what_they_say(noisy_wedge):
 
 def test_admm_l1_and_positivity(noisy_wedge):
     op, views, truth = noisy_wedge
-    tv = ALGORITHMS["admm"].run(op, views, Settings(iterations=10))
-    l1 = ALGORITHMS["admm"].run(op, views, Settings(iterations=10, reg="l1"))
+    tv = ALGORITHMS["admm"].run(op, views, Settings(iter=10))
+    l1 = ALGORITHMS["admm"].run(op, views, Settings(iter=10, reg="l1"))
     assert pearson(tv, truth) > pearson(l1, truth) > 0.3
-    positive = ALGORITHMS["admm"].run(op, views, Settings(iterations=10, positivity=True))
+    positive = ALGORITHMS["admm"].run(op, views, Settings(iter=10, positivity=True))
     assert positive.min() >= 0 and pearson(positive, truth) > 0.8
 
 
 def test_admm_ignores_a_constant_offset_of_the_views(noisy_wedge):
     """Such an offset (the vacuum level of cryo-EM views) fits no volume at every tilt; ADMM fits it apart."""
     op, views, truth = noisy_wedge
-    plain = ALGORITHMS["admm"].run(op, views, Settings(iterations=5))
-    shifted = ALGORITHMS["admm"].run(op, views + np.float32(300.0), Settings(iterations=5))
+    plain = ALGORITHMS["admm"].run(op, views, Settings(iter=5))
+    shifted = ALGORITHMS["admm"].run(op, views + np.float32(300.0), Settings(iter=5))
     np.testing.assert_allclose(shifted, plain, atol=1e-3 * np.abs(plain).max())
-    assert pearson(ALGORITHMS["sirt"].run(op, views + np.float32(300.0), Settings(iterations=5)), truth) < 0.3
+    assert pearson(ALGORITHMS["sirt"].run(op, views + np.float32(300.0), Settings(iter=5)), truth) < 0.3
 
 
 def test_admm_result_scales_with_the_data(noisy_wedge):
     """lambda follows the noise and rho the number of views: data twice as strong give a volume twice as strong."""
     op, views, _ = noisy_wedge
-    one = ALGORITHMS["admm"].run(op, views, Settings(iterations=5))
-    two = ALGORITHMS["admm"].run(op, 2 * views, Settings(iterations=5))
+    one = ALGORITHMS["admm"].run(op, views, Settings(iter=5))
+    two = ALGORITHMS["admm"].run(op, 2 * views, Settings(iter=5))
     np.testing.assert_allclose(two, 2 * one, rtol=1e-3, atol=1e-3 * np.abs(one).max())
 
 
@@ -330,9 +330,9 @@ def test_cli_log_file_has_one_line_per_iteration(series, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--reg", "tv2"], "--reg takes tv or l1"),
+    (["--reg", "tv2"], "--reg takes one of tv, l1, got 'tv2'"),
     (["--rho", "0"], "--rho must be positive"),
-    (["--lambda", "-1"], "--lambda must be positive"),
+    (["--lambda", "-1"], "--lam must be positive"),
 ])
 def test_cli_refuses_bad_admm_options(series, tmp_path, args, message):
     result = cli("--alg", "admm", "--thickness", "24", *args, series / "in.mrc", series / "in.tlt",
@@ -356,7 +356,7 @@ def test_admm_on_the_cuda_projector_with_emulated_kernels(noisy_wedge, regulariz
     cpu, views, truth = noisy_wedge
     launcher = EmulatedLauncher()
     gpu = CudaProjector(cpu.geom, 0, NY, np, launcher)
-    settings = Settings(iterations=3, positivity=True)
+    settings = Settings(iter=3, positivity=True)
     ref = ALGORITHMS["admm"].run(cpu, views, settings)
     ours = ALGORITHMS["admm"].run(gpu, views, settings)
     assert launcher.launches

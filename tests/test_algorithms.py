@@ -5,7 +5,7 @@ import pytest
 
 from tiltrec.algorithms import ALGORITHMS
 from tiltrec.algorithms.iterative import spread_order
-from tiltrec.algorithms.settings import Settings
+from tiltrec.options.model import Settings
 from tiltrec.geometry import Geometry
 from tiltrec.projectors.cpu import CpuProjector
 from tiltrec.quality import pearson
@@ -96,7 +96,7 @@ def test_bpt_is_the_mean_back_projection():
 @pytest.mark.parametrize("name,iters,min_corr", [("sirt", 50, 0.85), ("sart", 10, 0.85)])
 def test_iterative_missing_wedge(name, iters, min_corr):
     """Measured: SIRT(50) correlation 0.90, interior 0.82; SART(10) 0.94, 0.98."""
-    vol, truth, _, _ = reconstruct(name, WEDGE, iterations=iters)
+    vol, truth, _, _ = reconstruct(name, WEDGE, iter=iters)
     fbp, _, _, _ = reconstruct("fbp", WEDGE)
     assert pearson(vol, truth) > min_corr
     assert pearson(vol, truth) > pearson(fbp, truth)
@@ -111,17 +111,17 @@ def test_iterations_reduce_the_data_residual(name):
     p = op.pack(views)
     residuals = []
     for iters in (1, 3, 9):
-        x = ALGORITHMS[name].run(op, views, Settings(iterations=iters))
+        x = ALGORITHMS[name].run(op, views, Settings(iter=iters))
         residuals.append(np.linalg.norm(op.forward(x) - p))
     assert residuals[0] > residuals[1] > residuals[2]
 
 
 def test_positivity_and_init():
-    vol, truth, geom, views = reconstruct("sirt", WEDGE, iterations=5, positivity=True)
+    vol, truth, geom, views = reconstruct("sirt", WEDGE, iter=5, positivity=True)
     assert vol.min() >= 0
     op = CpuProjector(geom, 0, NY)
     start = ball_volume(geom)
-    again = ALGORITHMS["sirt"].run(op, views, Settings(iterations=2), x0=start.copy())
+    again = ALGORITHMS["sirt"].run(op, views, Settings(iter=2), x0=start.copy())
     assert pearson(again, truth) > 0.98
 
 
@@ -138,7 +138,7 @@ def test_wider_reconstruction_removes_x_edge_artifacts():
     errors = {}
     for pad in (False, True):
         work = geom.with_width(geom.min_padding_width()) if pad else geom
-        x = ALGORITHMS["sirt"].run(CpuProjector(work, 0, NY), views, Settings(iterations=20))
+        x = ALGORITHMS["sirt"].run(CpuProjector(work, 0, NY), views, Settings(iter=20))
         off = work.width // 2 - NX // 2
         err = np.abs(x[:, off:off + NX] - truth).mean(axis=(0, 2))
         errors[pad] = (err[:4].mean(), err[NX // 2 - 8:NX // 2 + 8].mean())

@@ -9,6 +9,7 @@ from tiltrec.formats import open_stack, read_angles, read_volume
 astra = pytest.importorskip("astra")
 
 THICKNESS, ITERATIONS = 48, 10
+MIN_CORRELATION = 0.99  # the tolerance docs/algorithms/sirt.md states (measured: 0.993)
 
 
 def astra_sirt(views, angles_deg, thickness, iterations):
@@ -34,9 +35,9 @@ def astra_sirt(views, angles_deg, thickness, iterations):
 
 
 def test_sirt_matches_astra(shared_dir, tmp_path):
-    """Both in the output geometry (no X padding).  Measured: correlation 0.9931 over the whole volume; the rest is
-    the different kernels (ASTRA's ray-driven 'linear' vs tiltrec's voxel-driven interpolation), largest at the X
-    borders.  On the 64 x 64 copy of the series, where borders weigh more, it is 0.969."""
+    """Both in the output geometry (no X padding), correlated over the whole volume.  What remains is the different
+    kernels (ASTRA's ray-driven 'linear' vs tiltrec's voxel-driven interpolation), largest at the X borders: on the
+    64 x 64 copy of the series, where borders weigh more, the correlation is 0.969."""
     stack_path = shared_dir / "data/empiar10009/empiar_10009_128.mrc"
     tilt_path = shared_dir / "data/empiar10009/empiar_10009_128.tlt"
     out = tmp_path / "sirt.mrc"
@@ -47,4 +48,5 @@ def test_sirt_matches_astra(shared_dir, tmp_path):
         views = stack.read(slice(None), slice(None))
     theirs = astra_sirt(views, read_angles(tilt_path), THICKNESS, ITERATIONS)
     corr = np.corrcoef(ours.ravel(), theirs.ravel())[0, 1]
-    assert corr >= 0.99
+    print(f"correlation with ASTRA's SIRT: {corr:.4f} (tolerance {MIN_CORRELATION})")
+    assert corr >= MIN_CORRELATION

@@ -29,9 +29,9 @@ def reconstruct(series, out, **options):
 
 
 CASES = {
-    "admm-unified": dict(alg="admm", unified=True, iterations=12),
-    "sirt-slabs-odd-even": dict(alg="sirt", iterations=6, memory=600_000, split=True),
-    "sart-unified": dict(alg="sart", unified=True, iterations=5),
+    "admm-unified": dict(alg="admm", unified=True, iter=12),
+    "sirt-slabs-odd-even": dict(alg="sirt", iter=6, memory=600_000, split="odd-even"),
+    "sart-unified": dict(alg="sart", unified=True, iter=5),
 }
 
 
@@ -57,7 +57,7 @@ def test_resume_gives_the_uninterrupted_result(series, tmp_path, monkeypatch, ca
 
 def test_the_slices_written_before_the_interruption_are_kept(series, tmp_path, monkeypatch):
     """Slice-based SIRT: finished slabs are not recomputed, and the header statistics cover all of them."""
-    options = dict(alg="sirt", iterations=3, memory=600_000)
+    options = dict(alg="sirt", iter=3, memory=600_000)
     reconstruct(series, tmp_path / "whole.mrc", **options)
     out, ck = tmp_path / "out.mrc", tmp_path / "run.ckpt"
     interrupt_checkpoint_at(monkeypatch, 3)  # two slabs done
@@ -78,7 +78,7 @@ def test_a_checkpoint_of_another_job_is_refused(series, tmp_path, monkeypatch):
     out, ck = tmp_path / "out.mrc", tmp_path / "run.ckpt"
     interrupt_checkpoint_at(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning):
-        reconstruct(series, out, checkpoint=ck, checkpoint_every=2, alg="admm", unified=True, iterations=8)
+        reconstruct(series, out, checkpoint=ck, checkpoint_every=2, alg="admm", unified=True, iter=8)
     monkeypatch.undo()
     common = ["--alg", "admm", "--iter", "8", "--thickness", "24", "--checkpoint", ck, "--checkpoint-every", "2",
               series / "in.mrc", series / "in.tlt", out]
@@ -92,9 +92,9 @@ def test_a_checkpoint_of_another_job_is_refused(series, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--resume"], "need --checkpoint FILE"),
+    (["--resume"], "--resume works with --checkpoint"),
     (["--checkpoint", "{tmp}/none.ckpt", "--resume"], "no checkpoint to resume from"),
-    (["--checkpoint", "{tmp}/c.ckpt", "--alg", "wbp"], "applies to the iterative algorithms"),
+    (["--checkpoint", "{tmp}/c.ckpt", "--alg", "wbp"], "--checkpoint applies to sirt, sart, admm; not to wbp"),
     (["--checkpoint", "{tmp}/c.ckpt", "--output", "{tmp}/out.hdf"], "needs an MRC output"),
 ])
 def test_checkpoint_options_are_checked(series, tmp_path, args, message):

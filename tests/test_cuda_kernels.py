@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import mrcfile
@@ -95,7 +96,7 @@ def test_kernels_compile_with_nvrtc_as_the_gpu_launcher_does():
 
 
 def test_importing_tiltrec_does_not_import_cupy():
-    code = ("import sys, tiltrec, tiltrec.api, tiltrec.cli.commands, tiltrec.strategies.run, tiltrec.filters; "
+    code = ("import sys, tiltrec, tiltrec.api, tiltrec.cli.commands, tiltrec.strategies.driver, tiltrec.filters; "
             "sys.exit('cupy' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
@@ -112,7 +113,7 @@ from cuda_emulation.host_device import HostDevice
 from tiltrec.projectors.cuda import device
 device.open_device = lambda *args: HostDevice()
 views = np.random.default_rng(0).random((9, 8, 16), dtype=np.float32)
-import tiltrec.strategies.gpu_pipeline, tiltrec.cli.job_builder
+import tiltrec.strategies.backends.cuda, tiltrec.strategies.driver, tiltrec.cli.request
 assert "scipy" not in sys.modules
 tiltrec.reconstruct(views, np.linspace(-40, 40, 9), {str(tmp_path / "v.mrc")!r}, thickness=6, backend="cuda")
 assert "numba" not in sys.modules
@@ -320,7 +321,7 @@ def series():
 @pytest.mark.parametrize("alg,pitch", [("sirt", 0.0), ("sirt", 4.0), ("sart", 0.0), ("wbp", 3.0), ("fbp", 0.0)])
 def test_pipeline_equals_the_cpu_reconstruction(host_gpu, series, alg, pitch):
     views, angles = series
-    options = dict(thickness=11, alg=alg, pitch=pitch, iterations=4 if alg == "sirt" else 1)
+    options = dict(thickness=11, alg=alg, pitch=pitch, **({"iter": 4} if alg == "sirt" else {}))
     ref = tiltrec.reconstruct(views, angles, **options)
     ours = tiltrec.reconstruct(views, angles, backend="cuda", **options)
     close(ours, ref, 1e-4)
@@ -335,7 +336,7 @@ def test_pipeline_overlaps_slabs_and_writes_every_target(host_gpu, series, tmp_p
     host_gpu.free = 280_000  # 9 slices of SIRT's working set: 3 slabs
     init_path = tmp_path / "init.mrc"
     tiltrec.reconstruct(views, angles, init_path, thickness=11, alg="wbp")
-    options = dict(thickness=11, alg="sirt", iterations=2, split=True, init=init_path)
+    options = dict(thickness=11, alg="sirt", iter=2, split="odd-even", init=init_path)
     ref = tiltrec.reconstruct(views, angles, **options)
     ours = tiltrec.reconstruct(views, angles, backend="cuda", **options)
     for a, b in zip(ours, ref):
@@ -363,7 +364,7 @@ def test_pipeline_writes_integer_and_half_files_as_the_cpu_does(host_gpu, series
 
 def test_admm_runs_through_the_unified_gpu_pipeline(host_gpu, series):
     views, angles = series
-    options = dict(thickness=11, alg="admm", iterations=3, unified=True)
+    options = dict(thickness=11, alg="admm", iter=3, unified=True)
     close(tiltrec.reconstruct(views, angles, backend="cuda", **options), tiltrec.reconstruct(views, angles, **options),
           1e-4)
     assert host_gpu.uploads == 1
@@ -377,7 +378,7 @@ def test_gpu_checkpoint_resume_equals_the_uninterrupted_run(host_gpu, series, tm
     stack, tlt = tmp_path / "in.mrc", tmp_path / "in.tlt"
     write_stack(stack, views)
     tlt.write_text("".join(f"{a}\n" for a in angles))
-    options = dict(thickness=11, alg="sirt", iterations=3, backend="cuda")
+    options = dict(thickness=11, alg="sirt", iter=3, backend="cuda")
     tiltrec.reconstruct(stack, tlt, tmp_path / "whole.mrc", **options)
     write, calls = Checkpoint._write, []
 
@@ -392,10 +393,52 @@ def test_gpu_checkpoint_resume_equals_the_uninterrupted_run(host_gpu, series, tm
     with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="--resume"):
         tiltrec.reconstruct(stack, tlt, out, checkpoint=ck, **options)
     monkeypatch.setattr(Checkpoint, "_write", write)
+    saved = _checkpoint_meta(ck)  # the GPU's plan (the CPU's for this budget: slabs of 10 and 9 slices)
+    assert [b - a for a, b, _, _ in saved["plan"]] == [8, 8, 3] and [f[0] for f in saved["finished"]] == [0, 1]
     uploads = host_gpu.uploads
     tiltrec.reconstruct(stack, tlt, out, checkpoint=ck, resume=True, **options)
-    assert host_gpu.uploads - uploads < 3  # the slabs already written were not computed again
+    assert host_gpu.uploads - uploads == 1  # the slabs already written were not computed again
     np.testing.assert_array_equal(read_volume(out)[0], read_volume(tmp_path / "whole.mrc")[0])
+    assert not ck.exists()
+
+
+def _checkpoint_meta(ck) -> dict:
+    import json
+
+    with np.load(ck) as stored:
+        return json.loads(str(stored["meta"]))
+
+
+@pytest.mark.parametrize("free", [600_000, 150_000], ids=["more", "too-little"])
+def test_a_gpu_resume_with_other_free_memory_continues_the_saved_plan(host_gpu, series, tmp_path, monkeypatch, free):
+    """The free memory at resume would plan other slabs (2 with more, 10 with less): the saved 4 are computed, and
+    with an X-axis tilt (slab seams are approximations) that gives the uninterrupted volume bit for bit; slabs that
+    no longer fit are refused in one line that names the checkpoint."""
+    from cli_helpers import interrupt_checkpoint_at
+    from tiltrec.strategies.checkpoint import Checkpoint
+
+    views, angles = series
+    options = dict(thickness=11, alg="sirt", iter=3, pitch=4.0, backend="cuda")
+    host_gpu.free = 280_000
+    whole = tiltrec.reconstruct(views, angles, **options)
+    out, ck = tmp_path / "out.mrc", tmp_path / "run.ckpt"
+    write = Checkpoint._write
+    interrupt_checkpoint_at(monkeypatch, 2)  # once the first slab is on disk
+    with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="--resume"):
+        tiltrec.reconstruct(views, angles, out, checkpoint=ck, **options)
+    monkeypatch.setattr(Checkpoint, "_write", write)  # (undo() would also take the emulated GPU away)
+    assert len(_checkpoint_meta(ck)["plan"]) == 4
+    host_gpu.free = free
+    if free < 280_000:
+        with pytest.raises(InputError) as refused:
+            tiltrec.reconstruct(views, angles, out, checkpoint=ck, resume=True, **options)
+        message = str(refused.value)
+        assert message.startswith(f"{ck}: its slabs need about ") and "the GPU" in message and "\n" not in message
+        assert ck.exists() and not out.exists()
+        return
+    assert not np.array_equal(tiltrec.reconstruct(views, angles, **options), whole)  # a new plan would differ
+    tiltrec.reconstruct(views, angles, out, checkpoint=ck, resume=True, **options)
+    np.testing.assert_array_equal(read_volume(out)[0], whole)
     assert not ck.exists()
 
 
@@ -403,10 +446,10 @@ def test_unified_strategy_falls_back_to_managed_memory_and_says_so(host_gpu, ser
     views, angles = series
     host_gpu.free = 100_000
     with pytest.warns(UserWarning, match="managed memory"):
-        ours = tiltrec.reconstruct(views, angles, thickness=11, alg="sirt", iterations=2, unified=True,
+        ours = tiltrec.reconstruct(views, angles, thickness=11, alg="sirt", iter=2, unified=True,
                                    backend="cuda")
     assert host_gpu.managed and host_gpu.uploads == 1
-    close(ours, tiltrec.reconstruct(views, angles, thickness=11, alg="sirt", iterations=2), 1e-4)
+    close(ours, tiltrec.reconstruct(views, angles, thickness=11, alg="sirt", iter=2), 1e-4)
 
 
 def test_slice_based_strategy_does_not_need_managed_memory(host_gpu, series):
@@ -501,28 +544,53 @@ def test_device_out_of_memory_says_which_memory_to_try(host_gpu, series, monkeyp
 
 
 def test_device_plan_sizes_slabs_from_the_budget(series):
+    from types import SimpleNamespace
+
     from tiltrec.algorithms import ALGORITHMS
-    from tiltrec.formats import MemoryWriter
-    from tiltrec.strategies.gpu_pipeline import SLAB, device_plan
-    from tiltrec.strategies.run import Job, Target
+    from tiltrec.strategies.backends.cuda import CudaBackend
+    from tiltrec.strategies.plan import Budget, Workload
 
     views, angles = series
     geom = Geometry(nx=33, ny=300, angles=angles, thickness=11)
-    job = Job(source=None, geometry=geom, algorithm="wbp", settings=None, targets=[Target([], MemoryWriter)],
-              memory=0)
+    gpu = CudaBackend(SimpleNamespace(xp=np))  # planning asks nothing of the device
+    work = Workload(geometry=geom, computed=geom, footprint=ALGORITHMS["wbp"].footprint, halo=0, unified=False,
+                    ranks=1, outputs=1, stored_bytes=4)
+
+    def heights(plan):
+        return [s.y1 - s.y0 for s in plan.slabs]
+
     # the footprint, two row buffers, the float32 result and its statistics
     per_slice = ALGORITHMS["wbp"].footprint.per_slice(geom) + 4 * (2 * 21 * 33 + 11 * 33) + 32 * 11
-    slabs, managed = device_plan(job, geom, 10 * per_slice, 1 << 40)
-    assert [s.y1 - s.y0 for s in slabs] == [10] * 30 and not managed
-    slabs, _ = device_plan(job, geom, 1000 * per_slice, 1 << 40)
-    assert [s.y1 - s.y0 for s in slabs] == [SLAB] * (300 // SLAB) + [300 % SLAB] * (300 % SLAB > 0)
+    plan = gpu.plan(work, Budget(10 * per_slice, 1 << 40))
+    assert heights(plan) == [10] * 30 and not plan.managed
+    cap = gpu.slab_cap
+    tall = gpu.plan(work, Budget(1000 * per_slice, 1 << 40))
+    assert heights(tall) == [cap] * (300 // cap) + [300 % cap] * (300 % cap > 0)
     host_per_slice = 4 * 2 * (21 * 33 + 11 * 33)
-    slabs, _ = device_plan(job, geom, 1000 * per_slice, 7 * host_per_slice)
-    assert slabs[0].y1 - slabs[0].y0 == 7
-    job.unified = True
-    slabs, managed = device_plan(job, geom, 300 * per_slice, 1 << 40)
-    assert [(s.y0, s.y1) for s in slabs] == [(0, 300)] and not managed
-    slabs, managed = device_plan(job, geom, 299 * per_slice, 1 << 40)
-    assert [(s.y0, s.y1) for s in slabs] == [(0, 300)] and managed
+    assert heights(gpu.plan(work, Budget(1000 * per_slice, 7 * host_per_slice)))[0] == 7
+    unified = replace(work, unified=True)
+    plan = gpu.plan(unified, Budget(300 * per_slice, 1 << 40))
+    assert [(s.y0, s.y1) for s in plan.slabs] == [(0, 300)] and not plan.managed
+    plan = gpu.plan(unified, Budget(299 * per_slice, 1 << 40))
+    assert [(s.y0, s.y1) for s in plan.slabs] == [(0, 300)] and plan.managed
     with pytest.raises(InputError, match="tiltrec-cuda"):
-        device_plan(job, geom, 299 * per_slice, 300 * per_slice)
+        gpu.plan(unified, Budget(299 * per_slice, 300 * per_slice))
+
+
+def test_a_tilt_com_on_the_gpu_says_it_uses_linear_interpolation(host_gpu, series, tmp_path):
+    """A tilt.com asks for IMOD's CPU interpolation, which the GPU does not have: tiltrec-cuda says so and runs
+    with the linear one (the -mpi command's --interp linear result)."""
+    from cli_helpers import cli
+
+    views, angles = series
+    write_stack(tmp_path / "in.mrc", views)
+    (tmp_path / "in.tlt").write_text("".join(f"{a}\n" for a in angles))
+    com = tmp_path / "tilt.com"
+    com.write_text("$tilt -StandardInput\nInputProjections in.mrc\nTILTFILE in.tlt\nOutputFile gpu.mrc\n"
+                   "THICKNESS 11\nRADIAL 0.35 0.05\n")
+    result = cli("--com", com, "-q", prog="tiltrec-cuda")
+    assert result.exit_code == 0, result.output
+    assert "warning: --interp imod runs on the cpu backend only; not on cuda: using linear instead" in result.stderr
+    assert cli("--thickness", 11, "--radial", "0.35,0.05", "-q", tmp_path / "in.mrc", tmp_path / "in.tlt",
+               tmp_path / "cpu.mrc").exit_code == 0
+    close(read_volume(tmp_path / "gpu.mrc")[0], read_volume(tmp_path / "cpu.mrc")[0], 1e-4)

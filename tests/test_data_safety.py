@@ -56,9 +56,10 @@ def refused(folder, *args, prog="tiltrec-mpi", code=2, message=None):
     return line
 
 
-# ---------------------------------------------------------------------------------------------- D1 and D4
+# -------------------------------------------------------------------------------------------- outputs that are inputs
 def test_checkpoint_naming_the_output_is_refused_before_any_work(work):
-    """D1: the checkpoint's removal used to delete the committed output (exit 0, "wrote new.mrc", no file)."""
+    """A checkpoint at the output's path would be removed after the output is committed, taking the output with it
+    (exit 0, "wrote new.mrc", and no file): refused before any work."""
     new = work / "new.mrc"
     refused(work, "--overwrite", "--alg", "sirt", "--iter", "4", *GEOMETRY, "--checkpoint", new,
             "--checkpoint-every", "1", work / "in.mrc", work / "in.tlt", new,
@@ -70,7 +71,7 @@ def test_checkpoint_naming_the_output_is_refused_before_any_work(work):
 
 
 def test_no_output_may_be_an_input(work):
-    """D4: every file written is checked against every file read, by identity (links, hard links, ../)."""
+    """Every file written is checked against every file read, by identity (links, hard links, ../)."""
     stack, tlt = work / "in.mrc", work / "in.tlt"
     (work / "t_odd.mrc").write_bytes(stack.read_bytes())
     refused(work, *GEOMETRY, "--split", "odd-even", work / "t_odd.mrc", tlt, work / "t.mrc",
@@ -112,7 +113,7 @@ def test_two_outputs_may_not_be_one_file(work):
             work / "in.tlt", work / "v.mrc", prog="tiltrecz-mpi", message="the log is the same file as the output")
 
 
-# ---------------------------------------------------------------------------------------------- D2
+# ---------------------------------------------------------------------------------------------- the tools' outputs
 @pytest.fixture
 def volume(work):
     tiltrec.reconstruct(work / "in.mrc", work / "in.tlt", work / "vol.mrc", thickness=24)
@@ -141,12 +142,13 @@ def test_preview_and_frc_never_replace_a_file_they_should_not(work, volume):
     assert not [p for p in work.iterdir() if p.name.endswith(".tmp")]
 
 
-# ---------------------------------------------------------------------------------------------- D3
+# ---------------------------------------------------------------------------------------------- the iteration log
 ADMM = ["--alg", "admm", "--iter", "2", "--cg-iter", "1", *GEOMETRY, "-q"]
 
 
 def test_log_never_writes_into_another_file(work):
-    """D3: --log used to append to any file: the input stack, the angle file, an old output."""
+    """--log appends: it must never append to a file that is not a log (the input stack, the angle file, an old
+    output)."""
     stack, tlt = work / "in.mrc", work / "in.tlt"
     for victim, message in ((stack, "the log would overwrite the input tilt series"),
                             (tlt, "the log would overwrite the tilt angle file"),
@@ -158,7 +160,7 @@ def test_log_never_writes_into_another_file(work):
 
 def test_log_is_refused_where_nothing_would_be_logged(work):
     refused(work, *GEOMETRY, "--log", work / "w.log", work / "in.mrc", work / "in.tlt", work / "v.mrc",
-            message="--log applies to ADMM")
+            message="--log applies to admm; not to ")
 
 
 def test_an_existing_log_is_replaced_only_with_overwrite(work):
@@ -179,8 +181,8 @@ def test_a_log_link_is_replaced_not_written_through(work):
     assert result.exit_code == 2 and not target.exists()
 
 
-# ---------------------------------------------------------------------------------------------- D5, D6, D11
-SIRT = dict(alg="sirt", iterations=4, memory=400_000, thickness=24)  # several slabs
+# ----------------------------------------------------------------------------------------- resuming from a checkpoint
+SIRT = dict(alg="sirt", iter=4, memory=400_000, thickness=24)  # several slabs
 
 
 def interrupted_run(work, monkeypatch, stop_at=4):
@@ -216,7 +218,7 @@ def edit_meta(ck, change):
 
 
 def test_an_edited_checkpoint_cannot_redirect_writes(work, monkeypatch):
-    """D5: the temporary files a resumed run writes follow from the output and the checkpoint, never from what
+    """The temporary files a resumed run writes follow from the output and the checkpoint, never from what
     the checkpoint file says."""
     out, ck, _ = interrupted_run(work, monkeypatch)
     stack = (work / "in.mrc").read_bytes()
@@ -226,7 +228,8 @@ def test_an_edited_checkpoint_cannot_redirect_writes(work, monkeypatch):
 
 
 def test_a_kept_partial_output_survives_other_runs(work, monkeypatch):
-    """D6: the next run writing the same output took the kept partial file for a killed run's leftover."""
+    """The next run writing the same output must not take the kept partial file for a killed run's leftover and
+    remove it."""
     out, ck, partial = interrupted_run(work, monkeypatch)
     tiltrec.reconstruct(work / "in.mrc", work / "in.tlt", out, thickness=24, overwrite=True)
     assert partial.is_file()
@@ -236,7 +239,7 @@ def test_a_kept_partial_output_survives_other_runs(work, monkeypatch):
 
 @pytest.mark.parametrize("damage", ["zeroed", "garbled"])
 def test_resuming_over_damaged_slices_computes_them_again(work, monkeypatch, damage):
-    """D11: slices the checkpoint counts as written are checked against their checksums on resuming."""
+    """Slices the checkpoint counts as written are checked against their checksums on resuming."""
     out, ck, partial = interrupted_run(work, monkeypatch)
     size = partial.stat().st_size
     with open(partial, "r+b") as f:
@@ -268,7 +271,7 @@ def test_a_partial_output_that_is_a_link_is_refused(work, monkeypatch):
     assert (work / "in.mrc").read_bytes() == stack and not out.exists()
 
 
-# ---------------------------------------------------------------------------------------------- D19
+# ---------------------------------------------------------------------------------------------- damaged checkpoints
 def resume_line(work, out, ck):
     result = cli("--alg", "sirt", "--iter", "4", "--memory", "400000", *GEOMETRY, "-q", "--checkpoint", ck, "--resume",
                  work / "in.mrc", work / "in.tlt", out)
@@ -335,7 +338,7 @@ def test_a_crafted_saved_state_is_refused_before_other_slabs_are_computed(work, 
     assert len(computed) == 1  # the saved slab only: refused before any other work
 
 
-# ---------------------------------------------------------------------------------------------- D14, D23
+# ---------------------------------------------------------------------------- temporary files, long names, full disks
 def test_split_with_an_existing_half_leaves_no_temporary(work):
     (work / "v_even.mrc").write_bytes(b"an older half")
     refused(work, *GEOMETRY, "--split", "odd-even", work / "in.mrc", work / "in.tlt", work / "v.mrc",
@@ -343,7 +346,7 @@ def test_split_with_an_existing_half_leaves_no_temporary(work):
 
 
 def test_a_long_output_name_works(work):
-    out = work / ("n" * 226 + ".mrc")  # 230 characters: the temporary name used to pass the 255-byte limit
+    out = work / ("n" * 226 + ".mrc")  # 230 characters: its temporary name, longer, must stay within 255 bytes
     result = cli(*GEOMETRY, "-q", work / "in.mrc", work / "in.tlt", out)
     assert result.exit_code == 0, result.stderr
     assert out.is_file() and not [p for p in work.iterdir() if p.name.endswith(".tmp")]
@@ -354,9 +357,9 @@ def test_a_long_output_name_works(work):
 
 
 def test_a_read_only_checkpoint_folder_is_refused_before_any_work(work, monkeypatch):
-    """The checkpoint's folder is checked with the outputs, and the message names the checkpoint (it named a
-    hidden file of the first save, after the first slabs were computed).  The folder is read-only to the access
-    check (a test run as root writes anywhere)."""
+    """The checkpoint's folder is checked with the outputs, before the first slabs are computed, and the message
+    names the checkpoint (not the hidden file of its first save).  The folder is read-only to the access check (a
+    test run as root writes anywhere)."""
     folder = work / "ro"
     folder.mkdir()
     access = os.access
@@ -409,7 +412,7 @@ def fill(disk: Path) -> None:
 
 
 def test_full_disk_for_the_log_names_it(work, tiny_disk):
-    """It said "cannot continue" without naming a file."""
+    """The message names the log, not just "cannot continue"."""
     fill(tiny_disk)
     result = cli(*ADMM, "--log", tiny_disk / "a.log", work / "in.mrc", work / "in.tlt", work / "v.mrc",
                  prog="tiltrecz-mpi")
@@ -475,7 +478,7 @@ def test_a_device_is_never_replaced(work, tmp_path):
 
 
 def test_simulate_checks_all_its_files_before_writing_any(tmp_path):
-    """An existing NAME.tlt was found only after NAME.mrc and NAME_truth.mrc had been written."""
+    """An existing NAME.tlt is found before NAME.mrc and NAME_truth.mrc are written, so nothing is half made."""
     (tmp_path / "s.tlt").write_text("kept\n")
     result = tools_cli("simulate", "--out", tmp_path, "--name", "s", "--width", "32", "--slices", "8",
                        "--thickness", "8")

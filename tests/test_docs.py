@@ -1,7 +1,8 @@
 """The documentation keeps its promises: its runnable commands run, and links and figures resolve.
 
-Runnable blocks: a fenced block whose info string is ``bash runnable`` (GitHub shows it as any ```bash block)
-holds commands that run as written. ``test_runnable_blocks_run`` runs every such block of README.md and
+Runnable blocks: a fenced block whose info string is ``bash runnable`` or ``python runnable`` (GitHub shows it as
+any ```bash or ```python block) holds commands or a Python script that run as written (a Python block with this
+Python, ``python -c``). ``test_runnable_blocks_run`` runs every such block of README.md and
 docs/**/*.md, so the pages cannot drift from the program:
 
 - the blocks of a page in the page's order, each as one ``bash -e`` script, in a fresh temporary folder for that
@@ -39,6 +40,7 @@ QUICKSTART = DOCS / "quickstart.md"
 BIN = Path(sys.executable).parent
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([^`]*)$")
 RUNNABLE = "runnable"  # the word after the language that marks a block to run
+RUN_WITH = {"bash": ["bash", "-e", "-c"], "python": [sys.executable, "-c"]}  # how a runnable block runs
 LANGUAGES = {"", "bash", "text", "console", "python", "toml", "json"}  # what the pages' blocks may be written in
 # "the correlation is 0.289 for WBP and 0.563 for SIRT": what a page says the demo prints (its table: name, time,
 # correlation, NRMSE), checked against what it prints
@@ -59,15 +61,17 @@ def fenced_blocks(text: str) -> list[tuple[list[str], str]]:
         indent, fence, info = len(m.group(1)), m.group(2), m.group(3).lower().split()
         body, i = [], i + 1
         while i < len(lines) and not lines[i].strip().startswith(fence):
-            body.append(lines[i][indent:] if lines[i][:indent].isspace() else lines[i].lstrip())
+            body.append(lines[i][indent:] if not indent or lines[i][:indent].isspace() else lines[i].lstrip())
             i += 1
         blocks.append((info, "\n".join(body)))
         i += 1
     return blocks
 
 
-def runnable_blocks(page: Path) -> list[str]:
-    return [body for info, body in fenced_blocks(page.read_text()) if info == ["bash", RUNNABLE]]
+def runnable_blocks(page: Path) -> list[tuple[str, str]]:
+    """``(language, body)`` of the page's runnable blocks: ```bash runnable and ```python runnable."""
+    return [(info[0], body) for info, body in fenced_blocks(page.read_text())
+            if info[1:] == [RUNNABLE] and info[0] in RUN_WITH]
 
 
 def doc_pages() -> list[Path]:
@@ -90,19 +94,21 @@ def test_info_strings_are_known(page):
     (```bash runable) would silently leave a block out of the test."""
     for info, body in fenced_blocks(page.read_text()):
         assert info[:1] == [] or info[0] in LANGUAGES, f"{page.name}: unknown language {info[0]!r}:\n{body}"
-        assert info[1:] == [] or info == ["bash", RUNNABLE], (
-            f"{page.name}: info string {' '.join(info)!r}: only ```bash {RUNNABLE} marks a block to run")
+        assert info[1:] == [] or (info[1:] == [RUNNABLE] and info[0] in RUN_WITH), (
+            f"{page.name}: info string {' '.join(info)!r}: only ```bash {RUNNABLE} and ```python {RUNNABLE} mark a "
+            f"block to run")
 
 
 def test_the_quick_start_begins_with_the_demo():
     blocks = runnable_blocks(QUICKSTART)
-    assert blocks and blocks[0].split()[0] == "bin/demo", "the quick start's first runnable block must be bin/demo"
+    assert blocks and blocks[0][1].split()[0] == "bin/demo", "the quick start's first runnable block must be " \
+                                                             "bin/demo"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", pages_with_runnable_blocks(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_runnable_blocks_run(page, tmp_path):
-    """Run the page's ```bash runnable blocks in order, as a reader would (see the module doc)."""
+    """Run the page's runnable blocks in order, as a reader would (see the module doc)."""
     (tmp_path / "bin").mkdir()
     demo = tmp_path / "bin" / "demo"
     demo.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m tiltrec.demo "$@" --quiet\n')
@@ -110,12 +116,12 @@ def test_runnable_blocks_run(page, tmp_path):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     has_mpiexec = shutil.which("mpiexec", path=env["PATH"]) is not None
     log = []
-    for block in runnable_blocks(page):
+    for language, block in runnable_blocks(page):
         if re.search(r"\bmpiexec\b", block) and not has_mpiexec:
             warnings.warn(f"no mpiexec: not run:\n{block}")
             continue
         start = time.perf_counter()
-        done = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True,
+        done = subprocess.run([*RUN_WITH[language], block], cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=300)
         log.append(f"{time.perf_counter() - start:5.1f} s  {block.splitlines()[0]}")
         assert done.returncode == 0, (f"{page.name}: runnable block failed (exit {done.returncode}):\n{block}\n"
@@ -179,9 +185,9 @@ def test_options_the_docs_name_exist():
 
 
 def test_tilt_keys_the_docs_call_unavailable_are_refused():
-    """A tilt.com key that a page calls not available (not offered, not implemented) is one that --com refuses:
-    LOG, XTILTFILE, SIRTIterations and PARALLEL, which tiltrec reads, were once listed so.  (troubleshooting.md
-    quotes messages about values of supported keys, such as XTILTINTERP 2, and is left out.)"""
+    """A tilt.com key that a page calls not available (not offered, not implemented) is one that --com refuses, so
+    that a page cannot call a key tiltrec reads (LOG, XTILTFILE, SIRTIterations, PARALLEL) unavailable.
+    (troubleshooting.md quotes messages about values of supported keys, such as XTILTINTERP 2, and is left out.)"""
     from tiltrec.cli.imod_com import TILT_KEYS, UNSUPPORTED
 
     pages = [page for page in doc_pages() if page.name != "troubleshooting.md"]

@@ -11,14 +11,25 @@ from hypothesis import strategies as st
 
 from cli_helpers import BIN, cli, run_command
 from reference_backprojector import backproject_imod_cpu
-from tiltrec.cli.imod_com import TILT_KEYS, canonical_key, load, parse_params, request_values
+from tiltrec.cli.imod_com import TILT_KEYS, canonical_key, load, option_values, parse_params
 from tiltrec.errors import InputError
 from tiltrec.filters import imod_radial_weights
 from tiltrec.geometry import Geometry
+from tiltrec.options.table import BY_NAME
 from tiltrec.projectors.imod_cpu import ImodCpuBackprojector
 
-REFERENCES = ["empiar_wbp", "empiar_wbp_nofilter", "empiar_wbp_geomA", "jason64_wbp", "empiar_sirt10",
-              "jason64_sirt10"]
+# Each reference's tolerance for the RMS difference from IMOD's volume, in % of the reference's standard
+# deviation: the "tolerance" column of docs/imod.md, "What you get" (about 1.5 times the measured difference).
+RMS_TOLERANCE_PERCENT = {
+    "empiar_wbp": 0.2,
+    "empiar_wbp_nofilter": 0.35,
+    "empiar_wbp_geomA": 0.01,
+    "jason64_wbp": 0.035,
+    "empiar_sirt10": 0.0005,
+    "jason64_sirt10": 0.0005,
+}
+MIN_CORRELATION = 0.99999  # every reference, docs/imod.md, "What you get"
+REFERENCES = list(RMS_TOLERANCE_PERCENT)
 
 
 def _write(tmp_path, text, name="tilt.com"):
@@ -30,15 +41,15 @@ def _write(tmp_path, text, name="tilt.com"):
 # ------------------------------------------------------------------------------------------ parsing
 def test_both_jason64_command_files_parse(shared_dir):
     setup = load(shared_dir / "data/jason64/tilt_setup5.com")
-    values, ignored = request_values(setup)
+    values, files, ignored = option_values(setup)
     assert not ignored
-    assert values["input_opt"] == shared_dir / "data/jason64/jason64.ali"  # relative to the file's folder
-    assert (values["thickness"], values["mode"], values["log"], values["scale"]) == (20, 2, 0.0, "0.0,1000.0")
-    assert values["radial"] == "0.35,0.05" and values["layout"] == "xzy" and values["interp"] == "imod"
+    assert files["input"] == shared_dir / "data/jason64/jason64.ali"  # relative to the file's folder
+    assert (values["thickness"], values["mode"], values["log_base"], values["scale"]) == (20, 2, 0.0, (0.0, 1000.0))
+    assert values["radial"] == (0.35, 0.05) and values["layout"] == "xzy" and values["interp"] == "imod"
     full = load(shared_dir / "data/jason64/tilt64.com")
-    values, _ = request_values(full)
+    values, files, _ = option_values(full)
     assert values["pitch"] == -1.6 and values["mode"] == 1 and values["thickness"] == 10  # IMOD's default
-    assert values["output_opt"].name == "generated.mrc"
+    assert files["output"].name == "generated.mrc"
 
 
 def test_every_supported_key_maps(tmp_path):
@@ -74,22 +85,24 @@ UseGPU 0
 ActionIfGPUFails 1,2
 $if (-e ./savework) ./savework
 """
-    values, ignored = request_values(load(_write(tmp_path, text + "MultiplyByGaussian 1\n")))
+    values, files, ignored = option_values(load(_write(tmp_path, text + "MultiplyByGaussian 1\n")))
     assert not ignored and values["multiply_gaussian"]
-    assert request_values(load(_write(tmp_path, "HammingLike 0.3\n", "h.com")))[0]["hamming"] == 0.3
+    assert option_values(load(_write(tmp_path, "HammingLike 0.3\n", "h.com")))[0]["hamming"] == 0.3
     base = tmp_path
-    assert (values["input_opt"], values["output_opt"], values["tiltfile_opt"], values["xtilt"]) == \
+    assert (files["input"], files["output"], files["tiltfile"], values["xtilt"]) == \
         (base / "in.ali", base / "out.rec", base / "in.tlt", base / "in.xtilt")
     # IMAGEBINNED 2: sizes and pixel values scaled down as IMOD does
-    assert (values["thickness"], values["width"], values["slices"]) == (200, 150, "5,10")
+    assert (values["thickness"], values["width"], values["slices"]) == (200, 150, (5, 10))
     assert (values["xshift"], values["zshift"], values["offset"], values["axis_offset"]) == (2.0, -3.0, 1.5, 1.0)
-    assert (values["full_image"], values["subset_start"], values["pitch"]) == ("257,250", "5,-2", 2.5)
-    assert values["radial"] == "0.3,0.05" and values["true_sigma"] and values["fake_sirt"] == 12
+    assert (values["full_image"], values["subset_start"], values["pitch"]) == ((257, 250), (5, -2), 2.5)
+    assert values["radial"] == (0.3, 0.05) and values["true_sigma"] and values["fake_sirt"] == 12
     assert values["density_weighting"] == 3 and values["exclude"] == "7,1-3"
-    assert (values["log"], values["scale"], values["mode"], values["layout"]) == (10.0, "1.5,20.0", 1, "parallel")
+    assert (values["log_base"], values["scale"], values["mode"], values["layout"]) == (10.0, (1.5, 20.0), 1,
+                                                                                       "parallel")
     assert values["title"] == "my title" and values["cosine_stretch"] == 3
-    sirt, _ = request_values(load(_write(tmp_path, "SIRTIterations 7\nRotateBy90\nINCLUDE 2-5\n")))
-    assert (sirt["alg"], sirt["iterations"], sirt["layout"], sirt["include"]) == ("imod-sirt", 7, "xyz", "2-5")
+    assert set(values) <= set(BY_NAME)  # a parameter file sets the options of the one table
+    sirt, _, _ = option_values(load(_write(tmp_path, "SIRTIterations 7\nRotateBy90\nINCLUDE 2-5\n")))
+    assert (sirt["alg"], sirt["iter"], sirt["layout"], sirt["include"]) == ("imod-sirt", 7, "xyz", "2-5")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -106,7 +119,7 @@ $if (-e ./savework) ./savework
 def test_bad_parameter_files_name_the_line_and_the_problem(tmp_path, text, message):
     path = _write(tmp_path, text)
     with pytest.raises(InputError, match=re.escape(message)) as err:
-        request_values(load(path))
+        option_values(load(path))
     assert str(err.value).startswith(str(path))
 
 
@@ -124,7 +137,7 @@ def test_arbitrary_text_raises_only_tiltrecs_error(tmp_path_factory, text):
         params = parse_params(text, "fuzz.com")
         from tiltrec.cli.imod_com import TiltParams
 
-        request_values(TiltParams(params, tmp_path_factory.getbasetemp(), "fuzz.com"), ignore_unsupported=True)
+        option_values(TiltParams(params, tmp_path_factory.getbasetemp(), "fuzz.com"), ignore_unsupported=True)
     except InputError:
         pass
 
@@ -175,8 +188,8 @@ def _param_for_shared_data(shared_dir, tmp_path, name):
 
 @pytest.mark.parametrize("name", REFERENCES)
 def test_com_runs_reproduce_imod(shared_dir, tmp_path, name):
-    """Measured (2026-11-26): RMS difference 0.12 / 0.20 / 0.006 / 0.02 % (WBP) and 0.0003 / 0.0003 % (SIRT) of
-    the reference's standard deviation; correlation > 0.99999."""
+    """The reference's own parameter file reproduces IMOD's volume within the tolerance docs/imod.md states for
+    that reference; prints the figures that the page's table quotes (run with -s to see them)."""
     param = _param_for_shared_data(shared_dir, tmp_path, name)
     assert run_command(["--com", param, "--quiet"]) == 0
     with mrcfile.open(tmp_path / f"{name}.rec", permissive=True) as ours_file, \
@@ -184,8 +197,12 @@ def test_com_runs_reproduce_imod(shared_dir, tmp_path, name):
         ours, ref = ours_file.data.astype(np.float64), ref_file.data.astype(np.float64)
         assert (ours_file.header.nx, ours_file.header.ny, ours_file.header.nz) == \
             (ref_file.header.nx, ref_file.header.ny, ref_file.header.nz)
-    assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] >= 0.995
-    assert np.sqrt(np.mean((ours - ref) ** 2)) <= 0.02 * ref.std()
+    corr = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
+    rms = 100 * np.sqrt(np.mean((ours - ref) ** 2)) / ref.std()
+    print(f"{name}: correlation {corr:.7f}, RMS difference {rms:.5f} % of the reference's SD "
+          f"(tolerance {RMS_TOLERANCE_PERCENT[name]:g} %)")
+    assert corr >= MIN_CORRELATION
+    assert rms <= RMS_TOLERANCE_PERCENT[name]
 
 
 def test_command_line_overrides_the_file_and_standard_input_works(shared_dir, tmp_path):
@@ -264,6 +281,6 @@ def test_log_takes_log10_of_data_plus_base_with_imods_floor():
     angles = np.linspace(-40, 40, 9)
     floor = 1e-3 * (views.max() - views.min())
     logged = np.log10(np.maximum(views + 0.5, floor)).astype(np.float32)
-    ours = tiltrec.reconstruct(views, angles, thickness=8, alg="bpt", log=0.5)
+    ours = tiltrec.reconstruct(views, angles, thickness=8, alg="bpt", log_base=0.5)
     np.testing.assert_allclose(ours, tiltrec.reconstruct(logged, angles, thickness=8, alg="bpt"), rtol=1e-5,
                                atol=1e-6)

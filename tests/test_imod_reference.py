@@ -16,13 +16,22 @@ CASES = {
                                    "--xshift", 2.5, "--zshift", -4]),
     "jason64_wbp": (*JASON, ["--thickness", 32, "--radial", "0.35,0.05", "--pitch", -1.6]),
 }
+# Each reference's tolerances: the figures in brackets in docs/algorithms/wbp.md, "How close to IMOD" (about 1.5
+# times the measured difference): lowest correlation, then in % of the reference's standard deviation the largest
+# difference of the standard deviations, RMS difference and difference of the means.
+TOLERANCE = {
+    "empiar_wbp": (0.9992, 0.02, 5.0, 0.02),
+    "empiar_wbp_nofilter": (0.997, 0.1, 9.0, 0.02),
+    "empiar_wbp_geomA": (0.9996, 0.01, 3.5, 0.02),
+    "jason64_wbp": (0.9996, 0.1, 3.5, 0.01),
+}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_wbp_reproduces_imod(name, shared_dir, tmp_path):
-    """Measured (2026-11-26): correlation 0.9995 / 0.9982 / 0.9998 / 0.9997, std ratio (ours / IMOD's) 1.000 / 0.999
-    / 1.000 / 0.999 for empiar_wbp / _nofilter / _geomA / jason64_wbp (with pitch, before the tilted frame: 0.9986 and
-    0.9960, std ratio 0.990 and 0.972).  IMOD interpolates twice (cosine stretching), tiltrec once."""
+    """tiltrec's own WBP (``--interp linear``) with options equivalent to the reference's parameters stays within
+    the tolerances docs/algorithms/wbp.md states for that reference; prints the figures that the page's table
+    quotes (run with -s to see them).  IMOD interpolates twice (cosine stretching), tiltrec once."""
     stack, tilts, options = CASES[name]
     out = tmp_path / f"{name}.rec"
     assert run_command(["--quiet", *options, shared_dir / stack, shared_dir / tilts, out]) == 0
@@ -33,6 +42,13 @@ def test_wbp_reproduces_imod(name, shared_dir, tmp_path):
         assert (ours_file.header.nx, ours_file.header.ny, ours_file.header.nz) == \
             (ref_file.header.nx, ref_file.header.ny, ref_file.header.nz)
     corr = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
-    assert corr >= 0.995
-    assert abs(ref.std() / ours.std() - 1) <= 0.03
-    assert abs(ref.mean() - ours.mean()) <= 0.01 * ref.std()
+    std = 100 * abs(ours.std() / ref.std() - 1)
+    rms = 100 * np.sqrt(np.mean((ours - ref) ** 2)) / ref.std()
+    mean = 100 * abs(ours.mean() - ref.mean()) / ref.std()
+    print(f"{name}: correlation {corr:.5f}, in % of the reference's SD: SD difference {std:.4f}, RMS difference "
+          f"{rms:.3f}, mean difference {mean:.4f} (tolerances {TOLERANCE[name]})")
+    min_corr, max_std, max_rms, max_mean = TOLERANCE[name]
+    assert corr >= min_corr
+    assert std <= max_std
+    assert rms <= max_rms
+    assert mean <= max_mean

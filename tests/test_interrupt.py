@@ -160,21 +160,21 @@ def interrupted_cleanly(job, code, err):
 
 @pytest.mark.parametrize("ranks", [1, pytest.param(2, marks=needs_mpi)], ids=["1-process", "2-ranks"])
 def test_a_signal_handled_inside_a_ctypes_callback_still_stops_the_run(job, ranks):
-    """D7: SIGTERM handled while llvmlite calls back into Python (Numba compiling): the exception raised there is
+    """SIGTERM handled while llvmlite calls back into Python (Numba compiling): the exception raised there is
     dropped by ctypes; the run must stop all the same, not finish and replace the older output."""
     code, err = run_group(faulty_command(job, ranks, "callback"), timeout=120)
     interrupted_cleanly(job, code, err)
 
 
 def test_a_second_signal_during_the_clean_up_does_not_cut_it_short(job):
-    """D22: a second SIGTERM as the clean-up begins is only recorded: the temporary file goes, one line is
+    """A second SIGTERM as the clean-up begins is only recorded: the temporary file goes, one line is
     printed."""
     code, err = run_group(faulty_command(job, 1, "cleanup"), timeout=120)
     interrupted_cleanly(job, code, err)
 
 
 def test_two_signals_in_quick_succession_print_one_line(job):
-    """D22: two SIGTERMs 10 ms apart."""
+    """Two SIGTERMs 10 ms apart."""
     proc = start_in_phase(job, 1, "read")
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.01)
@@ -186,7 +186,7 @@ def test_two_signals_in_quick_succession_print_one_line(job):
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM],
                          ids=lambda s: s.name)
 def test_every_signal_that_would_end_the_process_cleans_up(job, sig):
-    """D14: a closed ssh session (SIGHUP), SIGQUIT, the user signals, a timer: handled like SIGTERM, exit
+    """A closed ssh session (SIGHUP), SIGQUIT, the user signals, a timer: handled like SIGTERM, exit
     128 + the signal's number."""
     proc = start_in_phase(job, 1, "read")
     proc.send_signal(sig)
@@ -246,7 +246,7 @@ def parent_of(pid: int) -> int:
 # ------------------------------------------------------------------ an input that vanishes, broken standard streams
 
 def test_an_input_stack_truncated_during_the_run_is_one_line(job):
-    """D8: the stack cut short while the run reads it (a network file system going away): no SIGBUS, but the
+    """The stack cut short while the run reads it (a network file system going away): no SIGBUS, but the
     documented one-line error naming the file and the view, exit 1, nothing left behind."""
     marker = job.parent / f"{job.name}.stalled"
     env = dict(os.environ, TILTREC_STALL=f"read:{marker}")
@@ -270,7 +270,7 @@ SHELL_RUN = 'exec "$@" '
 
 @pytest.mark.parametrize("redirect", [">&-", "2>&-", "2>/dev/full"])
 def test_a_closed_or_full_standard_stream_does_not_fail_the_run(job, redirect):
-    """D20: stdout closed, stderr closed or on a full disk: the progress bar and the summary are dropped, the run
+    """Stdout closed, stderr closed or on a full disk: the progress bar and the summary are dropped, the run
     succeeds with exit 0 and a complete output."""
     done = subprocess.run(["sh", "-c", SHELL_RUN + redirect, "sh", *command(job, 1, 1)], capture_output=True, text=True,
                           timeout=120)
@@ -281,7 +281,7 @@ def test_a_closed_or_full_standard_stream_does_not_fail_the_run(job, redirect):
 
 
 def test_standard_input_closed_for_standard_input_is_one_line(job):
-    """D20: ``-StandardInput <&-``."""
+    """Standard input closed: ``-StandardInput <&-``."""
     done = subprocess.run(["sh", "-c", SHELL_RUN + "<&-", "sh", str(BIN / "tiltrec-mpi"), "-StandardInput"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr

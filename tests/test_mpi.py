@@ -69,7 +69,7 @@ def test_two_and_three_ranks_give_the_same_volume_bit_for_bit(series, alg):
 @pytest.mark.parametrize("alg", ["wbp", "sirt"])
 def test_ranks_agree_with_pitch(series, alg):
     """One-pass algorithms read the halo rows they need; iterative ones keep slabs that depend on --memory only."""
-    options = ["--alg", alg, "--pitch", "4", "--iter", "3", "--memory", "3M"]
+    options = ["--alg", alg, "--pitch", "4", "--memory", "3M", *(["--iter", "3"] if alg == "sirt" else [])]
     one = volume(series, f"pitch-{alg}", 1, *options)
     two = volume(series, f"pitch-{alg}", 2, *options)
     assert np.abs(two - one).max() <= 1e-5 * np.abs(one).max()

@@ -1,13 +1,13 @@
-"""SIGTERM at random moments of whole runs, the acceptance test of tiltrec.interrupts (issue: lost signals).
+"""SIGTERM at random moments of whole runs, the acceptance test of tiltrec.interrupts: no signal may be lost.
 
 Each run starts with a cold Numba cache (a new NUMBA_CACHE_DIR: most of the run is then imports and compilation,
-where a signal used to be dropped) and an older file at the output path.  SIGTERM comes at a random moment, to
+where a signal is easily dropped) and an older file at the output path.  SIGTERM comes at a random moment, to
 the one process, or under ``mpiexec -n 2`` to every process of the job as ``scancel`` sends it.  Every run must
 end within 5 s of the signal: with a non-zero exit code, the older file byte for byte as it was; or with exit
 code 0 if it had already committed, and then with the complete new volume.  No temporary file may be left.
 
 The default run signals a few runs of each kind (the whole test takes about a minute on two cores); set
-TILTREC_STORM_RUNS=50 for the issue's count, TILTREC_STORM_SEED to vary the moments.
+TILTREC_STORM_RUNS=50 for a thorough run, TILTREC_STORM_SEED to vary the moments.
 """
 
 import os

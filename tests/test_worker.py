@@ -56,10 +56,10 @@ def test_the_slab_loop_reads_ahead_and_writes_behind(monkeypatch):
     two worker threads."""
     import tiltrec
     from tiltrec.formats.memory import MemoryWriter
-    from tiltrec.strategies import run as run_module
+    from tiltrec.strategies import driver
 
     threads = {}
-    real_rows, real_stage = run_module.Session.rows, MemoryWriter.stage
+    real_rows, real_stage = driver.Session.rows, MemoryWriter.stage
 
     def rows(self, r0, r1):
         threads.setdefault("read", set()).add(threading.current_thread().name)
@@ -73,7 +73,7 @@ def test_the_slab_loop_reads_ahead_and_writes_behind(monkeypatch):
             finish()
         return write
 
-    monkeypatch.setattr(run_module.Session, "rows", rows)
+    monkeypatch.setattr(driver.Session, "rows", rows)
     monkeypatch.setattr(MemoryWriter, "stage", stage)
     views = np.random.default_rng(0).random((5, 20, 16), dtype=np.float32)
     volume = tiltrec.reconstruct(views, np.linspace(-40, 40, 5), alg="bpt", thickness=6, memory=10_000, quiet=True)  # slabs of a few slices

@@ -16,6 +16,7 @@ from .errors import InputError, file_error
 from .formats.atomic import check_output, partial_name
 from .formats.file_roles import FileUse, check_distinct
 from .formats.hdf5 import SUFFIXES as HDF5_SUFFIXES
+from .options.spelling import spelled
 from .strategies.checkpoint import rank_path
 from .strategies.monitor import is_iteration_log
 
@@ -32,32 +33,35 @@ def output_paths(output: Path, split: bool) -> list[tuple[str, Path]]:
     return [("output", output)] + ([(f"{h} half", half_path(output, h)) for h in HALVES] if split else [])
 
 
-def check_run_files(stack, angles, output: Path | None, opt, init, ranks: int) -> None:
+def check_run_files(stack, angles, output: Path | None, opt, ranks: int, read_files: tuple = ()) -> None:
     """Refuse the run (an InputError naming the file) if it would write a file it reads, write one file twice, or
-    write where it cannot or may not; ``stack``, ``angles``, ``init`` count where they are files, ``opt`` is the
-    run's reconstruction.Options."""
+    write where it cannot or may not; ``stack``, ``angles`` and the starting volume count where they are files,
+    ``opt`` is the run's options.model.Options, ``read_files`` the other files read (formats.file_roles.FileUse:
+    a tilt.com, an X-axis tilt file)."""
+    out = opt.output
     reads = [FileUse(role, Path(path)) for role, path in (("input tilt series", stack), ("tilt angle file", angles),
-                                                          ("--init volume", init))
+                                                          (f"{spelled('init')} volume", opt.input.init))
              if isinstance(path, (str, Path))]
-    reads += list(opt.read_files)
-    volumes = output_paths(output, opt.split) if output is not None else []
+    reads += list(read_files)
+    volumes = output_paths(output, out.split is not None) if output is not None else []
     writes = [FileUse(role, path) for role, path in volumes]
-    if opt.checkpoint is not None:
+    if out.checkpoint is not None:
         if output is None or output.suffix.lower() in HDF5_SUFFIXES:
-            raise InputError("--checkpoint needs an MRC output file (the slices written so far stay in it)")
-        checkpoint = Path(opt.checkpoint)
+            raise InputError(f"{spelled('checkpoint')} needs an MRC output file (the slices written so far stay in "
+                             f"it)")
+        checkpoint = Path(out.checkpoint)
         writes += [FileUse("checkpoint" if rank == 0 else f"checkpoint of rank {rank}", rank_path(checkpoint, rank))
                    for rank in range(ranks)]
         writes += [FileUse(f"partial {role}", partial_name(path, checkpoint)) for role, path in volumes]
-    if opt.log_file is not None:
-        writes.append(FileUse("log", Path(opt.log_file)))
+    if out.log is not None:
+        writes.append(FileUse("log", Path(out.log)))
     check_distinct(reads, writes)
     for _, path in volumes:
-        check_output(path, opt.overwrite)
-    if opt.checkpoint is not None:
-        check_output(Path(opt.checkpoint), overwrite=True)  # an existing one: strategies.checkpoint decides
-    if opt.log_file is not None:
-        _check_log(Path(opt.log_file), opt.overwrite, opt.resume)
+        check_output(path, out.overwrite)
+    if out.checkpoint is not None:
+        check_output(Path(out.checkpoint), overwrite=True)  # an existing one: strategies.checkpoint decides
+    if out.log is not None:
+        _check_log(Path(out.log), out.overwrite, out.resume)
 
 
 def _check_log(path: Path, overwrite: bool, resume: bool) -> None:
@@ -67,6 +71,7 @@ def _check_log(path: Path, overwrite: bool, resume: bool) -> None:
     if not os.path.lexists(path):
         return
     if not is_iteration_log(path):
-        raise file_error(path, "exists and is not a tiltrec iteration log: give --log another name")
+        raise file_error(path, f"exists and is not a tiltrec iteration log: give {spelled('log')} another name")
     if not (overwrite or resume):
-        raise file_error(path, "already exists (use --overwrite to replace it, or --resume to continue its run)")
+        raise file_error(path, f"already exists (use {spelled('overwrite')} to replace it, or {spelled('resume')} to "
+                               f"continue its run)")

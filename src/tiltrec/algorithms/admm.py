@@ -28,10 +28,11 @@ import numpy as np
 
 from ..mpi.halo import Halo
 from ..mpi.world import World
+from . import iterating
 from .cg import conjugate_gradient
 from .reductions import local_dot
 from .regularizers import make_regularizer
-from .settings import Settings
+from ..options.model import Settings
 from .state import NO_CHECKPOINT
 
 
@@ -47,7 +48,7 @@ def weights(settings: Settings, sigma: float, nviews: int) -> tuple[float, float
     """Absolute ``(lambda, rho)`` from the relative ``--lambda`` and ``--rho``: ``lambda`` scales with the noise
     ``sigma`` times ``sqrt(nviews)`` (the size of the noise's back-projection), ``rho`` with ``nviews`` (the size
     of ``A^T A``), so that the defaults fit any data scale, noise level and number of views."""
-    return settings.lambda_for() * sigma * math.sqrt(nviews), settings.rho_for() * nviews
+    return settings.lam * sigma * math.sqrt(nviews), settings.rho * nviews
 
 
 def admm(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHECKPOINT, world: World | None = None,
@@ -79,15 +80,8 @@ def admm(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
     r, d, q, h, g = (op.zeros_volume() for _ in range(5))  # h = D^T z and g = D^T (z - u), kept up to date
     z, u = (xp.zeros(field, dtype=np.float32) for _ in range(2))
     ax, ad = op.zeros_projections(), op.zeros_projections()
-    start = 0
-    saved = checkpoint.restore()
-    if saved is not None:
-        start, arrays = saved
-        for name, target in (("x", x), ("z", z), ("u", u), ("r", r), ("ax", ax), ("h", h), ("g", g)):
-            arrays.load(xp, name, target)
-        if callback:
-            callback(start)
-    else:  # z = D x0 and u = 0, so that b - M x0 = A^T P (p - A x0)
+
+    def fresh():  # z = D x0 and u = 0, so that b - M x0 = A^T P (p - A x0)
         if x0 is not None:
             op.forward(x, out=ax)
             center(ax)
@@ -106,9 +100,9 @@ def admm(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
         xp.multiply(ad, np.float32(alpha), out=ad)
         xp.add(ax, ad, out=ax)
 
-    for k in range(start, settings.iterations_for("admm")):
+    def step(k):
         began = time.perf_counter()
-        history = conjugate_gradient(normal, x, r, settings.cg_iterations_for(), dot, xp, d, q, on_step=follow)
+        history = conjugate_gradient(normal, x, r, settings.cg_iter, dot, xp, d, q, on_step=follow)
         value, primal = reg.split(x, z, u, lam / rho)
         dual = reg.divergences(z, u, h, g, r, rho)  # r follows b = A^T P p + rho g
         xp.subtract(ax, p, out=ad)
@@ -118,9 +112,9 @@ def admm(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
                  "regularization": lam * value, "primal": math.sqrt(primal), "dual": rho * math.sqrt(dual),
                  "cg": math.sqrt(history[-1] / history[0]) if history[0] > 0 else 0.0,
                  "seconds": time.perf_counter() - began})
-        if callback:
-            callback(1)
-        checkpoint.save(k + 1, {"x": x, "z": z, "u": u, "r": r, "ax": ax, "h": h, "g": g})
+
+    state = {"x": x, "z": z, "u": u, "r": r, "ax": ax, "h": h, "g": g}
+    iterating.run(settings.iterations_for("admm"), step, state, xp, checkpoint, callback, fresh)
     if settings.positivity:  # x meets the constraint only in the limit; its copy z does at every iteration
         xp.maximum(x, 0.0, out=x)
     return x

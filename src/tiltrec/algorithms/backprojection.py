@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import filters
-from .settings import Settings
+from ..options.model import Settings
 
 
 def bpt(op, rows, settings: Settings, x0=None, callback=None):
@@ -45,7 +45,7 @@ def imod_weighting(geom, settings: Settings) -> filters.RowFilter:
     cutoff, falloff = settings.radial if settings.radial else (None, None)
     return filters.imod_radial_filter(
         geom.nx, geom.angles + geom.offset, cutoff=cutoff, falloff=falloff, true_sigma=settings.true_sigma,
-        fake_sirt_iterations=settings.fake_sirt_iterations, density_weighting=settings.density_weighting,
+        fake_sirt_iterations=settings.fake_sirt, density_weighting=settings.density_weighting,
         hamming=settings.hamming, multiply=settings.multiply_gaussian,
         cosine_stretch=0 if imod_interpolation(geom, settings) else 2)
 
@@ -67,7 +67,7 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
         vol = ImodCpuBackprojector(g, settings.cosine_stretch).back(op.pack(filtered), op.y0, op.y1, op.r0)
     else:
         vol = op.back(op.pack(filtered))
-    add, mult = settings.scale
+    add, mult = settings.scale_pair()
     scale = filters.imod_wbp_scale(g.nviews, mult)
     vol *= np.float32(scale)
     vol += np.float32(fill * g.nviews * scale + filters.imod_wbp_add(add, mult))

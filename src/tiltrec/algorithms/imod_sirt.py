@@ -27,7 +27,7 @@ import numpy as np
 
 from .. import filters
 from ..errors import InputError
-from .settings import Settings
+from ..options.model import Settings
 
 DTOR = 0.0174532  # IMOD's degrees-to-radians constant (truncated)
 F32 = np.float32
@@ -186,7 +186,7 @@ def imod_sirt(op, rows, settings: Settings, x0=None, callback=None):
     width, thick = g.width, g.thickness
     npad = filters.imod_pad_length(nx)
     filter_scale = float(F32(nx) / F32(2.2))
-    add, mult = settings.scale
+    add, mult = settings.scale_pair()
     out_scale, out_add = mult * filter_scale, add / filter_scale
     start_w, diff_w, zero_weight = _weights(g, settings, npad, filter_scale)
     back = [backprojector(float(a), nx, width, thick) for a in g.angles]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .settings import Settings
+from ..options.model import Settings
+from . import iterating
 from .state import NO_CHECKPOINT
 
 
@@ -29,18 +30,6 @@ def _row_weights(op):
     return _inverse(op.xp, op.forward(ones_volume))
 
 
-def _restore(xp, x, checkpoint, callback) -> int:
-    """The iteration to start from: 0, or that of the saved state, which is then loaded into ``x``."""
-    saved = checkpoint.restore()
-    if saved is None:
-        return 0
-    start, arrays = saved
-    arrays.load(xp, "x", x)
-    if callback:
-        callback(start)
-    return start
-
-
 def sirt(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHECKPOINT):
     """Simultaneous iterative reconstruction of one slab from its projection rows ``(nviews, nrows, nx)``."""
     xp = op.xp
@@ -55,14 +44,14 @@ def sirt(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
     x = op.zeros_volume() if x0 is None else x0
     residual = op.zeros_projections()
     update = op.zeros_volume()
-    for k in range(_restore(xp, x, checkpoint, callback), settings.iterations_for("sirt")):
+
+    def step(_k):
         op.forward(x, out=residual)
         op.weighted_residual(p, residual, row_weight)
         op.back(residual, out=update)
         op.add_weighted(x, update, col_weight, settings.positivity)
-        if callback:
-            callback(1)
-        checkpoint.save(k + 1, {"x": x})
+
+    iterating.run(settings.iterations_for("sirt"), step, {"x": x}, xp, checkpoint, callback)
     return x
 
 
@@ -84,7 +73,8 @@ def sart(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
     row_weight *= relax
     x = op.zeros_volume() if x0 is None else x0
     residual = xp.zeros((1,) + op.proj_shape[1:], dtype=np.float32)
-    for k in range(_restore(xp, x, checkpoint, callback), settings.iterations_for("sart")):
+
+    def step(_k):
         for t in spread_order(op.geom.nviews):
             view = slice(int(t), int(t) + 1)
             op.forward(x, out=residual, views=view)
@@ -92,7 +82,6 @@ def sart(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
             op.back(residual, out=x, accumulate=True, views=view)
             if settings.positivity:
                 op.clip_negative(x)
-        if callback:
-            callback(1)
-        checkpoint.save(k + 1, {"x": x})
+
+    iterating.run(settings.iterations_for("sart"), step, {"x": x}, xp, checkpoint, callback)
     return x

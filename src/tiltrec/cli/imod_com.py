@@ -1,9 +1,9 @@
 """IMOD ``tilt`` parameter files (``tilt.com``, ``-StandardInput``): parse them and turn them into tiltrec options.
 
-A parameter file holds one ``KEY value`` entry per line, as IMOD's PIP reads them: ``#`` starts a comment, lines
-starting with ``$`` are shell lines of the command file (``$tilt -StandardInput``, ``$if ...``) and are skipped; keys
-are case-insensitive and may be abbreviated to any unique prefix of one of tilt's option names; values are separated
-by spaces or commas.  Keys tiltrec does not implement raise an InputError naming them, unless the caller chose to
+Its keys set the options of options.table (:func:`option_values`).  A parameter file holds one ``KEY value``
+entry per line, as IMOD's PIP reads them: ``#`` starts a comment, lines starting with ``$`` are shell lines of the
+command file (``$tilt -StandardInput``, ``$if ...``) and are skipped; keys are case-insensitive and may be
+abbreviated to any unique prefix of one of tilt's option names; values are separated by spaces or commas.  Keys tiltrec does not implement raise an InputError naming them, unless the caller chose to
 ignore them (then they come back as a list for a warning).  Every key of ``tilt`` is listed in :data:`TILT_KEYS`,
 with what tiltrec does with it (see docs/imod.md).
 """
@@ -202,25 +202,23 @@ def unsupported_keys(params: TiltParams) -> list[str]:
     return keys
 
 
-def request_values(params: TiltParams, ignore_unsupported: bool = False) -> tuple[dict, list[str]]:
-    """The reconstruction options a parameter file sets, as ``cli.job_builder.Request`` field values, and the
-    unsupported keys that were ignored (an InputError names them unless ``ignore_unsupported``)."""
+def option_values(params: TiltParams, ignore_unsupported: bool = False) -> tuple[dict, dict, list[str]]:
+    """What a parameter file sets: option values by name (options.table, typed), the files and angles
+    (``input``, ``output``, ``tiltfile`` paths; ``angles`` numbers), and the unsupported keys that were ignored
+    (an InputError names them unless ``ignore_unsupported``)."""
     ignored = unsupported_keys(params)
     if ignored and not ignore_unsupported:
         raise file_error(params.source, f"tiltrec does not implement {', '.join(ignored)}; remove "
                                         f"{'it' if len(ignored) == 1 else 'them'} or pass --ignore-unsupported")
-    p, values = params, {}
+    p, values, files = params, {}, {}
     b = p.whole_number("IMAGEBINNED", 1) if p.has("IMAGEBINNED") else 1
-    if p.has("InputProjections"):
-        values["input_opt"] = p.path("InputProjections")
-    if p.has("OutputFile"):
-        values["output_opt"] = p.path("OutputFile")
+    for key, name in (("InputProjections", "input"), ("OutputFile", "output"), ("TILTFILE", "tiltfile")):
+        if p.has(key):
+            files[name] = p.path(key)
     if p.has("TILTFILE") and p.has("ANGLES"):
         raise file_error(p.source, "give the angles with TILTFILE or ANGLES, not both")
-    if p.has("TILTFILE"):
-        values["tiltfile_opt"] = p.path("TILTFILE")
     if p.has("ANGLES"):
-        values["angles"] = [a for e in p.entries["ANGLES"] for a in _numbers(e, p.source, (1, 100000))]
+        files["angles"] = [a for e in p.entries["ANGLES"] for a in _numbers(e, p.source, (1, 100000))]
     if p.has("XTILTFILE"):
         values["xtilt"] = p.path("XTILTFILE")
     # IMOD scales these down by IMAGEBINNED (the stack is already binned): thickness and width by integer
@@ -230,7 +228,7 @@ def request_values(params: TiltParams, ignore_unsupported: bool = False) -> tupl
         values["width"] = _binned_size(p, "WIDTH", b)
     if p.has("SLICE"):
         first, last = p.numbers("SLICE", (2, 3), int)[:2]
-        values["slices"] = f"{max(0, (first + b) // b - 1)},{max(0, (last + b) // b - 1)}"
+        values["slices"] = (max(0, (first + b) // b - 1), max(0, (last + b) // b - 1))
     if p.has("SHIFT"):
         shift = p.numbers("SHIFT", (1, 2))
         values["xshift"] = shift[0] / b
@@ -244,25 +242,27 @@ def request_values(params: TiltParams, ignore_unsupported: bool = False) -> tupl
         values["pitch"] = p.numbers("XAXISTILT", 1)[0]
     if p.has("FULLIMAGE"):
         nx, ny = p.numbers("FULLIMAGE", 2, int)
-        values["full_image"] = f"{-(-nx // b)},{-(-ny // b)}"
+        values["full_image"] = (-(-nx // b), -(-ny // b))
     if p.has("SUBSETSTART"):
         x0, y0 = p.numbers("SUBSETSTART", 2, int)
-        values["subset_start"] = f"{int(x0 / b)},{int(y0 / b)}"
+        values["subset_start"] = (int(x0 / b), int(y0 / b))
     if p.has("RADIAL"):
-        values["radial"] = ",".join(repr(v) for v in p.numbers("RADIAL", 2))
+        values["radial"] = tuple(p.numbers("RADIAL", 2))
     if p.has("HammingLikeFilter"):
         values["hamming"] = p.numbers("HammingLikeFilter", 1)[0]
-    values["true_sigma"] = p.flag("FalloffIsTrueSigma")
-    values["multiply_gaussian"] = p.flag("MultiplyByGaussian")
+    if p.flag("FalloffIsTrueSigma"):
+        values["true_sigma"] = True
+    if p.flag("MultiplyByGaussian"):
+        values["multiply_gaussian"] = True
     if p.has("FakeSIRTiterations"):
         values["fake_sirt"] = p.numbers("FakeSIRTiterations", 1, int)[0]
     if p.has("DENSWEIGHT"):
         values["density_weighting"] = max(0, int(round(p.numbers("DENSWEIGHT", (1, 100))[0])))
     values.update(_views(p))
     if p.has("LOG"):
-        values["log"] = p.numbers("LOG", 1)[0]
+        values["log_base"] = p.numbers("LOG", 1)[0]
     if p.has("SCALE"):
-        values["scale"] = ",".join(repr(v) for v in p.numbers("SCALE", 2))
+        values["scale"] = tuple(p.numbers("SCALE", 2))
     if p.has("MODE"):
         values["mode"] = p.numbers("MODE", 1, int)[0]
     values.update(_layout(p))
@@ -270,7 +270,7 @@ def request_values(params: TiltParams, ignore_unsupported: bool = False) -> tupl
         values["title"] = p.first("TITLE").value
     if p.has("SIRTIterations"):
         values["alg"] = "imod-sirt"
-        values["iterations"] = p.numbers("SIRTIterations", 1, int)[0]
+        values["iter"] = p.numbers("SIRTIterations", 1, int)[0]
     # IMOD's CPU path stretches lines (COSINTERP 1,2 by default) unless an angle exceeds 80 degrees or SIRT runs
     stretch = 2
     if p.has("COSINTERP"):
@@ -279,7 +279,7 @@ def request_values(params: TiltParams, ignore_unsupported: bool = False) -> tupl
     values["interp"], values["cosine_stretch"] = "imod", stretch
     if p.has("XTILTINTERP") and p.whole_number("XTILTINTERP", 0, XTILT_ORDERS) == 0:
         values["interp"] = "linear"  # IMOD's old-style X-tilt path: tiltrec's own interpolation is the nearest
-    return values, ignored
+    return values, files, ignored
 
 
 def _binned_size(p: TiltParams, key: str, binning: int) -> int:

@@ -48,10 +48,12 @@ def simulate(
     are refused before anything is computed or written."""
 
     def action():
+        from ..options.kinds import Numbers
+        from ..options.spelling import CLI, speaking
         from ..simulate.series import simulate_series
-        from .job_builder import parse_numbers
 
-        first, last = parse_numbers(tilt_range, 2, "--range")
+        with speaking(CLI):
+            first, last = Numbers(2).convert(tilt_range, "range")
         written = simulate_series(out, name, width=width, nslices=slices, thickness=thickness, first=first,
                                   last=last, step=step, scheme=scheme, noise=noise, snr=snr, dose=dose,
                                   shifts=shifts, pitch=pitch, ice_gradient=ice_gradient, pixel_size=pixel_size,

@@ -9,17 +9,25 @@ import numpy as np
 from ..errors import file_error
 from .input_file import BadValues, require_regular
 from .layout import check_layout, file_shape, slice_axis, slices_view
+from .memory import ArrayStack
 from .writer import backend_for
+
 
 class VolumeReader:
     """Slices of an existing tomogram in a given layout, returned in the compute order [z][x][y]."""
 
-    def __init__(self, path, layout: str, size: tuple[int, int, int]):
-        """``size`` is the expected (width, nslices, thickness); the file must match it in ``layout``."""
-        self.path = Path(path)
+    def __init__(self, source, layout: str, size: tuple[int, int, int]):
+        """``source`` is a file or an array in the file order of ``layout``; ``size`` the expected (width,
+        nslices, thickness), which it must match."""
         check_layout(layout)
         self.layout = layout
-        self._stack = backend_for(self.path).open_stack(require_regular(self.path))
+        if isinstance(source, np.ndarray):
+            self.path, self.views = "the starting volume array", source  # (views: what checkpoints identify)
+            self._stack = ArrayStack(source)
+            self._stack.path = self.path
+        else:
+            self.path = Path(source)
+            self._stack = backend_for(self.path).open_stack(require_regular(self.path))
         width, nslices, thickness = size
         want = file_shape(layout, width, nslices, thickness)
         have = (self._stack.nviews, self._stack.ny, self._stack.nx)
@@ -44,6 +52,7 @@ class VolumeReader:
         self._stack.close()
 
 
-def open_volume(path, layout: str, size: tuple[int, int, int]) -> VolumeReader:
-    """Open ``path`` for slab reads in ``layout``, checking it has ``size`` = (width, nslices, thickness)."""
-    return VolumeReader(path, layout, size)
+def open_volume(source, layout: str, size: tuple[int, int, int]) -> VolumeReader:
+    """Open ``source`` (a file or an array) for slab reads in ``layout``, checking it has ``size`` = (width,
+    nslices, thickness)."""
+    return VolumeReader(source, layout, size)

@@ -4,13 +4,16 @@ Each rank keeps one file (``FILE`` on rank 0, ``FILE.rankN`` on rank N), replace
 flushed to disk, renamed).  It holds:
 
 - the job's fingerprint (input file and its size and date, views, geometry, algorithm and its settings, outputs,
-  ranks, this rank's slabs), so that ``--resume`` refuses the checkpoint of another job;
-- the slabs (and odd/even halves) this rank has finished, each with the statistics and the CRC-32 of what it
-  wrote: their slices are in the output's partial file (formats.atomic.partial_name: named after the output and the
-  checkpoint, never after anything the checkpoint says), which a run with ``--checkpoint`` keeps when it is
-  interrupted and the resumed run continues.  A slab counts as finished only once its slices are on disk (flushed
-  with fsync); the resumed run reads each back and computes again any whose checksum differs (a damaged or
-  truncated partial file);
+  ranks), so that ``--resume`` refuses the checkpoint of another job;
+- the job's slab plan (strategies.plan: every rank's slabs), which the resumed run runs as it is, whatever memory
+  it has (if the slabs fit it): the slab heights are no part of the fingerprint, and a resumed run gives the
+  uninterrupted result bit for bit even where a new plan would differ (a GPU's free memory, the available RAM);
+- the slabs of the plan (and odd/even halves) this rank has finished, each with the statistics and the CRC-32 of
+  what it wrote: their slices are in the output's partial file (formats.atomic.partial_name: named after the
+  output and the checkpoint, never after anything the checkpoint says), which a run with ``--checkpoint`` keeps
+  when it is interrupted and the resumed run continues.  A slab counts as finished only once its slices are on
+  disk (flushed with fsync); the resumed run reads each back and computes again any whose checksum differs (a
+  damaged or truncated partial file);
 - the state of the slab in progress after its last saved iteration (every ``--checkpoint-every`` iterations): the
   arrays the algorithm needs to go on exactly as if never interrupted (SIRT/SART: x; ADMM: x, z, u, the CG
   residual, A x and its two divergences).
@@ -37,8 +40,9 @@ from ..errors import file_error, os_failure
 from ..formats.atomic import hidden_name
 from ..formats.writer import VolumeStats
 from ..mpi.world import World
+from .plan import Slab
 
-VERSION = 2
+VERSION = 3  # 3: the slab plan stored beside the fingerprint, finished slabs counted in it
 STATS_FIELDS = tuple(f.name for f in fields(VolumeStats))  # a finished slab's statistics, in this order
 ARRAY_PREFIX = "state_"
 
@@ -77,15 +81,17 @@ def _plain(value):
     return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
-def fingerprint(job, slabs, outputs: list[str]) -> dict:
-    """Everything that decides the result of this rank's part of ``job`` (a strategies.run.Job)."""
-    source = {k: v for k, v in _public(job.source).items() if k != "stack"}
-    settings = {k: v for k, v in _public(job.settings).items() if k != "threads"}
-    init = None if job.init is None else _input_identity(job.init)
-    identity = {"input": _input_identity(job.source.stack), "source": source, "geometry": _public(job.geometry),
-                "algorithm": job.algorithm, "settings": settings, "outputs": outputs, "init": init,
-                "unified": job.unified, "pad_x": job.pad_x, "ranks": job.world.size, "rank": job.world.rank,
-                "slabs": [[s.y0, s.y1, s.c0, s.c1] for s in slabs]}
+def fingerprint(*, source, geometry, algorithm: str, settings, init, unified: bool, backend: str, world: World,
+                outputs: list[str]) -> dict:
+    """Everything besides the slab plan that decides the result of this rank's part of a job: its ProjectionSource,
+    Geometry, algorithm name and settings, --init volume (a VolumeReader or None), strategy, backend (whose float
+    arithmetic differs in its last bits) and ranks, and ``outputs`` (the files and how they are stored)."""
+    identity = {"input": _input_identity(source.stack),
+                "source": {k: v for k, v in _public(source).items() if k != "stack"},
+                "geometry": _public(geometry), "algorithm": algorithm,
+                "settings": {k: v for k, v in _public(settings).items() if k != "threads"}, "outputs": outputs,
+                "init": None if init is None else _input_identity(init), "unified": unified, "backend": backend,
+                "ranks": world.size, "rank": world.rank}
     return json.loads(json.dumps(identity, default=_plain))  # as the file holds it (lists, not tuples)
 
 
@@ -93,20 +99,23 @@ def _names(stored: dict, current: dict) -> str:
     """The entries in which two fingerprints differ, in words."""
     words = {"input": "input file", "source": "views (--exclude, --bin, --log)", "geometry": "geometry",
              "algorithm": "algorithm", "settings": "algorithm settings", "outputs": "output files",
-             "init": "--init volume", "unified": "command", "pad_x": "--xpad", "ranks": "number of MPI ranks",
-             "rank": "rank", "slabs": "slabs (--memory)"}
-    return ", ".join(words.get(k, k) for k in current if stored.get(k) != current[k]) or "version"
+             "init": "--init volume", "unified": "command", "backend": "backend (CPU or GPU command)",
+             "ranks": "number of MPI ranks", "rank": "rank"}
+    return ", ".join(words.get(k, k) for k in current if stored.get(k) != current[k]) or "entries"
 
 
 class Checkpoint:
-    """This rank's checkpoint: finished slabs, their statistics, the state of the slab in progress."""
+    """This rank's checkpoint: the job's slab plan, the finished slabs (by their index in the plan), their
+    statistics, the state of the slab in progress."""
 
-    def __init__(self, options: CheckpointOptions, world: World, identity: dict, targets: int):
+    def __init__(self, options: CheckpointOptions, world: World, identity: dict, targets: int,
+                 plan: tuple[Slab, ...] = ()):
         self.path = rank_path(options.path, world.rank)
         self.primary, self.ranks = options.path, world.size
         self.every = options.every
         self.identity = identity
         self.targets = targets
+        self.plan = plan
         self.finished: dict[tuple[int, int], FinishedSlab] = {}
         self.current: dict | None = None  # {"key": [slab, target], "iteration": k}
         self.resumed = options.resume
@@ -114,15 +123,20 @@ class Checkpoint:
         self._arrays = None  # the saved state's arrays (an open NpzFile) until restored
 
     @classmethod
-    def open(cls, options: CheckpointOptions, world: World, identity: dict, targets: int) -> "Checkpoint":
-        """The checkpoint to continue (``options.resume``), checked against ``identity``; or a new one, refusing to
-        overwrite an existing file."""
+    def create(cls, options: CheckpointOptions, world: World, identity: dict, targets: int,
+               plan: tuple[Slab, ...]) -> "Checkpoint":
+        """A new checkpoint of the job with slab plan ``plan``; an existing file is refused, never overwritten."""
+        self = cls(options, world, identity, targets, tuple(plan))
+        if self.path.exists():
+            raise file_error(self.path, "a checkpoint is already there: continue it with --resume, or delete it to "
+                                        "start afresh")
+        return self
+
+    @classmethod
+    def resume(cls, options: CheckpointOptions, world: World, identity: dict, targets: int) -> "Checkpoint":
+        """The checkpoint to continue, checked against ``identity``, with the slab plan it holds (which the caller
+        checks against the job: strategies.plan.Workload.check)."""
         self = cls(options, world, identity, targets)
-        if not options.resume:
-            if self.path.exists():
-                raise file_error(self.path, "a checkpoint is already there: continue it with --resume, or delete "
-                                            "it to start afresh")
-            return self
         stem = _staged(self.path, "").name
         for leftover in self.path.parent.glob(f"{glob_escape(stem)}*.tmp"):  # of a run killed while saving
             if re.fullmatch(r"\.\d+-[0-9a-f]{8}\.tmp", leftover.name[len(stem):]):
@@ -130,19 +144,34 @@ class Checkpoint:
         if not self.path.is_file():
             raise file_error(self.path, "no checkpoint to resume from")
         stored, meta = _read(self.path)
-        if meta.get("version") != VERSION or meta.get("identity") != identity:
+        version = meta.get("version")
+        if version != VERSION:
+            stored.close()
+            written = f"format {version}" if type(version) is int else "an unknown format"
+            raise file_error(self.path, f"is a checkpoint in {written}, which this tiltrec (format {VERSION}) cannot "
+                                        f"continue: finish the run with the tiltrec that started it, or delete the "
+                                        f"checkpoint and start afresh")
+        if meta.get("identity") != identity:
             stored.close()
             differ = _names(meta.get("identity") if isinstance(meta.get("identity"), dict) else {}, identity)
             raise file_error(self.path, f"is the checkpoint of another job (its {differ} differ): delete it or run "
                                         f"without --resume")
         try:
-            self.finished = _finished(meta.get("finished"), len(identity["slabs"]), targets)
-            self.current = _current(meta.get("current"), len(identity["slabs"]), targets)
+            self.plan = _plan(meta.get("plan"))
+            share = world.share(len(self.plan))
+            self.finished = _finished(meta.get("finished"), share, targets)
+            self.current = _current(meta.get("current"), share, targets)
         except (TypeError, ValueError, KeyError) as exc:
             stored.close()
             raise file_error(self.path, f"cannot be read as a tiltrec checkpoint: {exc}") from None
         self._arrays = stored
         return self
+
+    def close(self) -> None:
+        """Let go of the saved state's arrays (a run that stops before it restores them)."""
+        if self._arrays is not None:
+            self._arrays.close()
+            self._arrays = None
 
     # --- what the run loop asks ---
     def is_finished(self, key: tuple[int, int]) -> bool:
@@ -193,7 +222,8 @@ class Checkpoint:
 
     # --- the file ---
     def _write(self, arrays: dict, coupled: World | None = None) -> None:
-        meta = {"version": VERSION, "identity": self.identity, "current": self.current,
+        meta = {"version": VERSION, "identity": self.identity, "plan": [[s.y0, s.y1, s.c0, s.c1] for s in self.plan],
+                "current": self.current,
                 "finished": [[*key, slab.crc, *slab.stats_values()] for key, slab in sorted(self.finished.items())]}
         staged = _staged(self.path, f".{os.getpid()}-{secrets.token_hex(4)}.tmp")
         try:
@@ -279,15 +309,25 @@ def _read(path: Path):
     return stored, meta
 
 
-def _key(value, slabs: int, targets: int) -> tuple[int, int]:
-    """A (slab, target) pair of this rank's plan, or a ValueError."""
+def _plan(entries) -> tuple[Slab, ...]:
+    """The slab plan as the file holds it (``[y0, y1, c0, c1]`` each), or a ValueError."""
+    if not isinstance(entries, list) or not entries:
+        raise ValueError("no slab plan")
+    for entry in entries:
+        if not isinstance(entry, list) or len(entry) != 4 or not all(type(v) is int for v in entry):
+            raise ValueError(f"slab {entry!r} is not [y0, y1, c0, c1]")
+    return tuple(Slab(*entry) for entry in entries)
+
+
+def _key(value, slabs: range, targets: int) -> tuple[int, int]:
+    """A (slab, target) pair of this rank's share of the plan, or a ValueError."""
     if (not isinstance(value, list) or len(value) != 2 or not all(type(v) is int for v in value)
-            or not (0 <= value[0] < slabs and 0 <= value[1] < targets)):
-        raise ValueError(f"{value!r} is not a slab of this job")
+            or not (value[0] in slabs and 0 <= value[1] < targets)):
+        raise ValueError(f"{value!r} is not a slab of this rank")
     return value[0], value[1]
 
 
-def _finished(entries, slabs: int, targets: int) -> dict:
+def _finished(entries, slabs: range, targets: int) -> dict:
     """The finished slabs' records, checked entry by entry."""
     if not isinstance(entries, list):
         raise ValueError("no list of finished slabs")
@@ -304,7 +344,7 @@ def _finished(entries, slabs: int, targets: int) -> dict:
     return finished
 
 
-def _current(current, slabs: int, targets: int) -> dict | None:
+def _current(current, slabs: range, targets: int) -> dict | None:
     """The slab in progress and its last saved iteration, checked."""
     if current is None:
         return None

@@ -1,15 +1,16 @@
-"""Slabs: which output slices are computed and written together, sized by a memory budget."""
+"""Slab plans: which output slices are computed and written together, sized by a memory budget.
+
+A plan is every rank's slabs, in order; each rank computes its share of them (``World.share``).  A job has one
+plan, made once (or read from the checkpoint it continues), which every backend runs as it is.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from ..algorithms.footprint import Footprint
 from ..errors import InputError
-from ..projectors.pitch_frame import PitchFrame
-
-BYTES = 4  # float32
-FRAME_VOLUMES = 2
+from ..geometry import Geometry
 
 
 @dataclass(frozen=True)
@@ -23,27 +24,90 @@ class Slab:
 
 
 @dataclass(frozen=True)
-class Footprint:
-    """Bytes one computed slice costs: volume-sized and projection-sized working arrays per slice."""
+class Budget:
+    """Bytes one rank may use: ``memory`` for the slabs' working set (RAM, or a GPU's memory), ``host`` for the
+    host buffers beside a GPU's (on the CPU the same RAM)."""
 
-    volumes: int
-    projections: int
+    memory: int
+    host: int
 
-    def per_slice(self, geom) -> int:
-        """Per slice of ``geom`` (a Geometry); with one X-axis tilt for all views the projector's tilted frame
-        (projectors/pitch_frame.py) counts as two volumes, which covers its extra rows for slabs of 40 slices and
-        more at 5 degrees."""
-        volumes = self.volumes + (FRAME_VOLUMES if PitchFrame.applies(geom) else 0)
-        return BYTES * (volumes * geom.thickness * geom.width + self.projections * geom.nviews * (geom.nx + 2))
+    @staticmethod
+    def smallest(budgets: list["Budget"]) -> "Budget":
+        """The budget every rank can afford, so that all plan the same slabs."""
+        return Budget(min(b.memory for b in budgets), min(b.host for b in budgets))
 
 
-def plan_slabs(first: int, stop: int, height: int, halo: int, ny: int) -> list[Slab]:
+@dataclass(frozen=True)
+class Workload:
+    """What a slab plan depends on besides the budget."""
+
+    geometry: Geometry  # the output's: its slices and the views' rows
+    computed: Geometry  # what the algorithm works in (wider with X padding)
+    footprint: Footprint  # the algorithm's working arrays per computed slice
+    halo: int  # extra slices computed on each side of a slab (reprojecting algorithms with an X-axis tilt)
+    unified: bool  # each rank's share is one slab
+    ranks: int
+    outputs: int  # volumes written from every slab (the odd and even halves too)
+    stored_bytes: int  # per voxel, as the outputs store it
+
+    @property
+    def share(self) -> int:
+        """Slices per rank (the last rank's may be fewer)."""
+        return -(-self.geometry.nslices // self.ranks)
+
+    def slabs(self, height: int) -> tuple[Slab, ...]:
+        """The job's slices in slabs of ``height``."""
+        first, stop = self.geometry.slices
+        return plan_slabs(first, stop, height, self.halo, self.geometry.ny)
+
+    def height(self, budget: int, per_slice: int, cap: int) -> int:
+        """The slab height for ``budget`` bytes at ``per_slice`` bytes per computed slice: at most ``cap`` slices
+        and one rank's share, so that every rank gets work; but slabs with a halo are as tall as the budget
+        allows, whatever the number of ranks (their seams are approximations: the result must not change with
+        the ranks)."""
+        return slab_height(budget, per_slice, self.halo, self.geometry.nslices,
+                           None if self.halo else min(cap, self.share))
+
+    def check(self, slabs) -> None:
+        """A ValueError unless ``slabs`` are a plan of this job: its slices in order, in slabs of one height (the
+        last may be lower; in the unified strategy one rank's share), each with this job's halo."""
+        height = slabs[0].y1 - slabs[0].y0 if slabs else 0
+        first, stop = self.geometry.slices
+        if height < 1 or (self.unified and height != self.share) or tuple(slabs) != self.slabs(height):
+            raise ValueError(f"its slabs are not a plan of slices {first}-{stop - 1} with a halo of {self.halo}")
+
+
+@dataclass(frozen=True)
+class SlabPlan:
+    """The slabs of a whole job, every rank's, and whether the unified strategy needs CUDA managed memory
+    (paged between host and GPU) to hold them; ``budget``: the bytes planned for (for messages)."""
+
+    slabs: tuple[Slab, ...]
+    managed: bool = False
+    budget: int = 0
+
+    def tallest(self) -> int:
+        """The most slices a slab writes."""
+        return max((s.y1 - s.y0 for s in self.slabs), default=1)
+
+
+class PlanTooLarge(InputError):
+    """A plan's slabs (a checkpoint's) need more memory than this run has: ``need`` and ``allowed`` bytes of
+    ``what``, and what would make them fit."""
+
+    def __init__(self, need: int, allowed: int, what: str, remedy: str):
+        super().__init__(f"need about {format_bytes(need)} per rank, more than {what} allows now "
+                         f"({format_bytes(allowed)}): resume with {remedy}")
+        self.need, self.allowed = need, allowed
+
+
+def plan_slabs(first: int, stop: int, height: int, halo: int, ny: int) -> tuple[Slab, ...]:
     """Split slices ``[first, stop)`` into slabs of ``height``, each computed with ``halo`` extra slices per side."""
     slabs = []
     for y0 in range(first, stop, height):
         y1 = min(stop, y0 + height)
         slabs.append(Slab(y0, y1, max(0, y0 - halo), min(ny, y1 + halo)))
-    return slabs
+    return tuple(slabs)
 
 
 def slab_height(budget: int, per_slice: int, halo: int, nslices: int, preferred: int | None) -> int:
@@ -64,22 +128,6 @@ def format_bytes(n: float) -> str:
         if n < 1024:
             break
     return f"{n:.1f} {unit}"
-
-
-def parse_bytes(text: str) -> int:
-    """'512M', '2G', '1.5GiB', '1000000' -> bytes."""
-    t = text.strip().upper().removesuffix("IB").removesuffix("B")
-    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
-    number = t[:-1] if t[-1:] in "KMGT" else t
-    try:
-        value = float(number) * scale
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise InputError(f"cannot read the memory size {text!r} (use e.g. 512M or 4G)")
-    if value <= 0:
-        raise InputError(f"memory size must be positive, got {text!r}")
-    return math.ceil(value)  # a fraction of a byte is a byte; Options.check judges the size
 
 
 def available_memory() -> int:

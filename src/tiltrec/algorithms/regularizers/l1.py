@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import Regularizer
+from .base import Regularizer
 
 
 class L1(Regularizer):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Regularizer
+from .base import Regularizer
 
 AXES = 3
 Y = 2

@@ -1,5 +1,5 @@
 """The GPU a ``-cuda`` command runs on, through CuPy: found and checked once, then the streams, events, pinned
-host buffers and memory figures the slab pipeline (``strategies.gpu_pipeline``) needs.
+host buffers and memory figures the slab pipeline (``strategies.backends.cuda``) needs.
 
 CuPy is imported here only, when a CUDA reconstruction starts; without a usable GPU the commands stop with one line
 that says so and names the CPU command; they never fall back to the CPU silently.

@@ -157,6 +157,8 @@ API_CASES = [
     ("scale-one-number", dict(scale=(1.0,)), "scale takes 2 numbers (e.g. 0.35,0.05), got (1.0,)"),
     ("thickness-1.5", dict(thickness=1.5), "thickness takes a whole number, got 1.5"),
     ("memory-0", dict(memory=0), "memory must be a number of bytes from 1 byte to 1024 TiB, got 0"),
+    ("memory-1-byte", dict(memory=1), "memory 1 byte is too small: one slab needs"),
+    ("bin-too-coarse", dict(bin=64), "bin 64 does not fit views of"),
     ("rho-tiny", dict(alg="admm", unified=True, rho=1e-300), "rho must be positive"),
     ("xtilt-nan", dict(xtilt=(0.0,) * (NVIEWS - 1) + (math.nan,)), "xtilt must be between -90 and 90 degrees"),
     ("angles-nan", dict(angles=np.r_[ANGLES[:2], np.nan, ANGLES[3:]]),

@@ -538,7 +538,7 @@ def test_device_out_of_memory_says_which_memory_to_try(host_gpu, series, monkeyp
     views, angles = series
     host_gpu.free = 100_000
     monkeypatch.setattr(host_gpu, "upload", no_memory)
-    with pytest.raises(TiltrecError, match=r"ran out of memory with slabs of \d+ slices .*; try --memory \S+ for "
+    with pytest.raises(TiltrecError, match=r"ran out of memory with slabs of \d+ slices .*; try memory \S+ for "
                                            r"slabs of about \d+$"):
         tiltrec.reconstruct(views, angles, thickness=11, alg="wbp", backend="cuda")
 

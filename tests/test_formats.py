@@ -450,7 +450,7 @@ def test_integer_and_half_modes(tmp_path, mode, dtype, values, stored):
 def test_overwrite_refused_and_allowed(tmp_path):
     path = tmp_path / "o.mrc"
     path.write_bytes(b"old")
-    with pytest.raises(InputError, match=r"o\.mrc: already exists \(use --overwrite"):
+    with pytest.raises(InputError, match=r"o\.mrc: already exists \(use overwrite to replace it\)"):
         VolumeWriter(path, width=2, nslices=2, thickness=2)
     write_volume(path, np.ones((2, 2, 2), np.float32), overwrite=True)
     assert read_volume(path)[0].shape == (2, 2, 2)

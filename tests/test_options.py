@@ -52,6 +52,9 @@ def test_the_commands_offer_exactly_the_table():
         for option in OPTIONS:
             if option.cli:
                 assert option.long_flag in params[option.name].opts  # the Python name, with - for _
+    sections = re.findall(r"^(\w[\w ]*):$", cli("--help").stdout, re.M)
+    assert sections == ["Arguments", "Files", "Input", "Geometry", "Algorithm", "Output", "Resources",
+                        "TiltRec spellings", "IMOD parameter files", "Other"]  # --help grouped as the table
 
 
 def test_reconstruct_takes_exactly_the_table_by_the_same_names():

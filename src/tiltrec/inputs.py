@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import InputError, file_error
 from .formats import TiltStack, parse_view_list, read_angles
+from .options.spelling import spelled
 
 MIN_WIDTH = 2  # pixels across a (binned) view: the projectors interpolate between neighbouring pixels
 
@@ -146,8 +147,8 @@ def open_source(stack: TiltStack, tilts, *, exclude: str | None = None, include:
         raise file_error(stack.path, f"the views are {stack.nx} pixel wide; a reconstruction needs at least "
                                      f"{MIN_WIDTH}")
     if binning < 1 or stack.nx // binning < MIN_WIDTH or stack.ny // binning < 1:
-        raise InputError(f"--bin {binning} does not fit views of {stack.nx} x {stack.ny} pixels (binned, they "
-                         f"must keep {MIN_WIDTH} pixels across and one row)")
+        raise InputError(f"{spelled('bin')} {binning} does not fit views of {stack.nx} x {stack.ny} pixels (binned, "
+                         f"they must keep {MIN_WIDTH} pixels across and one row)")
     source = ProjectionSource(stack, views, angles[views], binning, log)
     if log is not None:
         _check_log_base(source)
@@ -160,6 +161,7 @@ def _check_log_base(source: ProjectionSource) -> None:
     low, high, mean = source.stats()
     floor = source._log_floor()
     if mean + source.log <= floor:
-        warnings.warn(f"{source.stack.path}: --log-base {source.log:g} (IMOD LOG) leaves most values at the "
+        warnings.warn(f"{source.stack.path}: {spelled('log_base')} {source.log:g} (IMOD LOG) leaves most values at "
+                      f"the "
                       f"logarithm's floor (the data span {low:.6g} to {high:.6g}, mean {mean:.6g}): the tomogram will "
                       f"be nearly blank; a base above {floor - low:.6g} keeps every value positive")

@@ -19,6 +19,7 @@ import warnings
 
 from .errors import InputError
 from .formats.writer import VolumeStats
+from .options.spelling import spelled
 
 MIN_LEVELS = 100  # integer levels an output must span: rounding then changes values by under 1 % of the range
 TARGETS = {0: ("bytes (10..245)", 10.0, 235.0), 1: ("-15000..15000", -15000.0, 30000.0),
@@ -63,8 +64,10 @@ def check_stored_range(path, stats: VolumeStats, mode: int, scale: tuple[float, 
                    f"{max(int(levels) + 1, 1)} distinct levels")
         name, bottom, width = TARGETS[mode]
         found = suggested_scale(stats, (0.0, 1.0), bottom, width)
-        fix = f"--scale {_pair(found)} (maps them to {name})" if found else "--scale"
-        raise InputError(f"{path}: --mode {mode} {problem}; no output written: rerun with {fix}, or with --mode 2")
+        scale_option, mode_option = spelled("scale"), spelled("mode")
+        fix = f"{scale_option} {_pair(found)} (maps them to {name})" if found else scale_option
+        raise InputError(f"{path}: {mode_option} {mode} {problem}; no output written: rerun with {fix}, or with "
+                         f"{mode_option} 2")
     if stats.clipped:
         warnings.warn(f"{path}: {_percent(clipped)} of the voxels ({stats.computed_minimum:.4g} to "
                       f"{stats.computed_maximum:.4g}) were clipped to mode {mode}'s {low}..{high}")

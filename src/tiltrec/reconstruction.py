@@ -30,6 +30,7 @@ from .strategies.checkpoint import Checkpoint, CheckpointOptions, fingerprint
 from .strategies.driver import run
 from .strategies.job import Job, Target, working_geometry
 from .strategies.plan import Budget, PlanTooLarge, SlabPlan, Workload
+from .options.spelling import spelled
 
 
 def _check(opt: Options, program: str) -> None:
@@ -109,8 +110,8 @@ def _workload(opt: Options, opened: _Opened, world: World, output) -> Workload:
     """What the slab plan depends on besides the memory."""
     alg, g = opened.algorithm, opened.geometry
     if alg.couples_slices and g.has_pitch and world.size > 1:
-        raise InputError(f"{alg.name.upper()} with an X-axis tilt (--pitch) runs on one rank: the tilt couples "
-                         f"slices of different ranks' blocks in every projection")
+        raise InputError(f"{alg.name.upper()} with an X-axis tilt ({spelled('pitch')}) runs on one rank: the tilt "
+                         f"couples slices of different ranks' blocks in every projection")
     mode = opt.output.mode if output is not None else MemoryWriter.mode
     return Workload(geometry=g, computed=working_geometry(g, alg, opt.algorithm.xpad), footprint=alg.footprint,
                     halo=g.pitch_halo() if alg.pads_x else 0, unified=opt.resources.unified, ranks=world.size,
@@ -231,7 +232,7 @@ class _Undo:
             target.writer.release() if keep else target.writer.abort()
         if keep and self.world.rank == 0 and self.checkpoint.saved:  # news only if this run got further
             warnings.warn(f"{self.checkpoint.primary}: the checkpoint and the partial output are kept: continue "
-                          f"with --resume")
+                          f"with {spelled('resume')}")
 
 
 def _plans_differ(checkpoint: Checkpoint | None) -> TiltrecError:

@@ -97,6 +97,39 @@ def _parameters(flavor: Flavor) -> list[inspect.Parameter]:
     return params
 
 
+# --help sections, in order: the option table's groups between the files and the rest
+_SECTIONS = {"input": "Files", "tiltfile": "Files", "output": "Files", "method": "TiltRec spellings",
+             "geometry": "TiltRec spellings", "com": "IMOD parameter files", "standard_input": "IMOD parameter files",
+             "ignore_unsupported": "IMOD parameter files"}
+
+
+class _GroupedCommand(typer.core.TyperCommand):
+    """Plain Click help whose options come in sections: the files, then the option table's groups (input,
+    geometry, algorithm, output, resources), then TiltRec's spellings, the parameter files and the rest."""
+
+    def format_options(self, ctx, formatter) -> None:
+        from ..options.table import BY_NAME, GROUPS
+
+        order = ["Arguments", "Files", *(g.title() for g in GROUPS), "TiltRec spellings", "IMOD parameter files",
+                 "Other"]
+        sections: dict[str, list] = {name: [] for name in order}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                section = "Arguments"
+            elif param.name in BY_NAME:
+                section = BY_NAME[param.name].group.title()
+            else:
+                section = _SECTIONS.get(param.name, "Other")
+            sections[section].append(record)
+        for name in order:
+            if sections[name]:
+                with formatter.section(name):
+                    formatter.write_dl(sections[name])
+
+
 def make_app(flavor: Flavor) -> typer.Typer:
     """A Typer application for one command; plain Click help, whose option names and defaults never get cut."""
     from .guard import guarded
@@ -128,7 +161,7 @@ def make_app(flavor: Flavor) -> typer.Typer:
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
     main.__signature__ = inspect.Signature([context, *params])
     main.__annotations__ = {"ctx": typer.Context, **{p.name: p.annotation for p in params}}
-    app.command(help=f"Reconstruct a tomogram from an aligned tilt series, {strategy}, on "
+    app.command(cls=_GroupedCommand, help=f"Reconstruct a tomogram from an aligned tilt series, {strategy}, on "
                      f"{'a CUDA GPU' if flavor.backend == 'cuda' else 'CPUs'}.\n\n"
                      f"Example: {flavor.name} --alg sirt --iter 10 --thickness 256 in.ali in.tlt out.rec")(main)
     return app

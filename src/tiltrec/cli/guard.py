@@ -10,6 +10,7 @@ import typer
 from ..errors import INTERRUPTED, TiltrecError, os_failure
 from ..interrupts import exit_code, handled, raise_if_signalled
 from ..mpi.world import launcher_rank, under_launcher
+from ..options.spelling import CLI, speaking
 from ..progress import end_open_line
 from .streams import unfailing_output
 
@@ -42,7 +43,7 @@ def guarded(program: str, action) -> None:
     (mpi.collectively), elsewhere it is recorded until then.  Progress, warnings and messages that the standard
     streams cannot take are dropped (cli.streams).
     """
-    with unfailing_output(), warnings.catch_warnings():
+    with unfailing_output(), warnings.catch_warnings(), speaking(CLI):
         warnings.showwarning = _warn_in_one_line(program)
         try:
             with handled(raising=not under_launcher()):

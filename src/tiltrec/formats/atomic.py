@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import file_error, os_failure
+from ..options.spelling import spelled
 
 _HOST = re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname()) or "localhost"
 NAME_MAX = 255  # bytes in one file name on Linux file systems
@@ -112,7 +113,7 @@ def check_output(path: Path, overwrite: bool) -> None:
     if kind is not None and not (stat.S_ISREG(kind) or stat.S_ISLNK(kind)):
         raise file_error(path, "is a device, a FIFO or a socket, not a file: give a file name for the output")
     if kind is not None and not overwrite:
-        raise file_error(path, "already exists (use --overwrite to replace it)")
+        raise file_error(path, f"already exists (use {spelled('overwrite')} to replace it)")
 
 
 class OutputTarget:

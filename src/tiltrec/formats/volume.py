@@ -11,6 +11,7 @@ from .input_file import BadValues, require_regular
 from .layout import check_layout, file_shape, slice_axis, slices_view
 from .memory import ArrayStack
 from .writer import backend_for
+from ..options.spelling import spelled
 
 
 class VolumeReader:
@@ -44,8 +45,8 @@ class VolumeReader:
             else:
                 block = self._stack.read(slice(None), slice(y0, y1))
         except BadValues as exc:  # the stack reader calls the file's sections views
-            raise file_error(self.path, f"the starting volume (--init) {exc.problem} in section {exc.view + 1} of "
-                                        f"the file (1-based, as 3dmod numbers them)") from None
+            raise file_error(self.path, f"the starting volume ({spelled('init')}) {exc.problem} in section "
+                                        f"{exc.view + 1} of the file (1-based, as 3dmod numbers them)") from None
         return np.ascontiguousarray(slices_view(self.layout, block).transpose(1, 2, 0))
 
     def close(self) -> None:

@@ -41,6 +41,7 @@ from ..formats.atomic import hidden_name
 from ..formats.writer import VolumeStats
 from ..mpi.world import World
 from .plan import Slab
+from ..options.spelling import spelled
 
 VERSION = 3  # 3: the slab plan stored beside the fingerprint, finished slabs counted in it
 STATS_FIELDS = tuple(f.name for f in fields(VolumeStats))  # a finished slab's statistics, in this order
@@ -128,8 +129,8 @@ class Checkpoint:
         """A new checkpoint of the job with slab plan ``plan``; an existing file is refused, never overwritten."""
         self = cls(options, world, identity, targets, tuple(plan))
         if self.path.exists():
-            raise file_error(self.path, "a checkpoint is already there: continue it with --resume, or delete it to "
-                                        "start afresh")
+            raise file_error(self.path, f"a checkpoint is already there: continue it with {spelled('resume')}, or "
+                                        f"delete it to start afresh")
         return self
 
     @classmethod
@@ -155,7 +156,7 @@ class Checkpoint:
             stored.close()
             differ = _names(meta.get("identity") if isinstance(meta.get("identity"), dict) else {}, identity)
             raise file_error(self.path, f"is the checkpoint of another job (its {differ} differ): delete it or run "
-                                        f"without --resume")
+                                        f"without {spelled('resume')}")
         try:
             self.plan = _plan(meta.get("plan"))
             share = world.share(len(self.plan))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ..algorithms.footprint import Footprint
 from ..errors import InputError
 from ..geometry import Geometry
+from ..options.spelling import spelled
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def slab_height(budget: int, per_slice: int, halo: int, nslices: int, preferred:
     fit = budget // per_slice - 2 * halo
     if fit < 1:
         need = per_slice * (1 + 2 * halo)
-        raise InputError(f"--memory {format_bytes(budget)} is too small: one slab needs {format_bytes(need)}")
+        raise InputError(f"{spelled('memory')} {format_bytes(budget)} is too small: one slab needs "
+                         f"{format_bytes(need)}")
     return max(1, min(nslices, fit, preferred or nslices))
 
 

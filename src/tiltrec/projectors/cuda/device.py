@@ -16,6 +16,7 @@ import numpy as np
 
 from ...errors import InputError, TiltrecError
 from .launcher import CupyLauncher
+from ...options.spelling import spelled
 
 HEADROOM = 0.9  # share of the free device memory a run plans to use: cuFFT plans and CuPy's pool need the rest
 
@@ -35,7 +36,7 @@ def open_device(index: int | None, local_rank: int, local_size: int, cpu_command
     if count == 0:
         raise TiltrecError(f"no usable CUDA GPU (no device or no NVIDIA driver found); {hint}")
     if index is not None and not 0 <= index < count:
-        raise InputError(f"--device {index}: this node has {count} GPU(s), numbered 0 to {count - 1}")
+        raise InputError(f"{spelled('device')} {index}: this node has {count} GPU(s), numbered 0 to {count - 1}")
     chosen = local_rank % count if index is None else index
     sharing = local_size if index is not None else len(range(chosen, local_size, count))
     try:

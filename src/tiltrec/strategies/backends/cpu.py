@@ -15,6 +15,7 @@ from ...errors import InputError
 from ..plan import Budget, PlanTooLarge, Slab, SlabPlan, Workload, available_memory, format_bytes
 from ..worker import Worker
 from .base import Crop, Traffic
+from ...options.spelling import spelled
 
 
 class CpuBackend:
@@ -43,16 +44,17 @@ class CpuBackend:
         if work.unified:
             need = per_slice * (work.share + 2 * work.halo)
             if need > budget.memory:
-                raise InputError(f"the whole volume needs about {format_bytes(need)} per rank but --memory allows "
-                                 f"{format_bytes(budget.memory)}: raise --memory or use the slice-based command")
+                memory = spelled("memory")
+                raise InputError(f"the whole volume needs about {format_bytes(need)} per rank but {memory} allows "
+                                 f"{format_bytes(budget.memory)}: raise {memory} or use the slice-based command")
             return SlabPlan(work.slabs(work.share), budget=budget.memory)
         return SlabPlan(work.slabs(work.height(budget.memory, per_slice, self.slab_cap)), budget=budget.memory)
 
     def fit(self, work: Workload, slabs: tuple[Slab, ...], budget: Budget) -> SlabPlan:
         need = self._per_slice(work) * max(s.c1 - s.c0 for s in slabs)
         if need > budget.memory:
-            raise PlanTooLarge(need, budget.memory, "--memory", f"--memory {format_bytes(need).replace(' ', '')} "
-                                                                f"or more")
+            memory = spelled("memory")
+            raise PlanTooLarge(need, budget.memory, memory, f"{memory} {format_bytes(need).replace(' ', '')} or more")
         return SlabPlan(tuple(slabs), budget=budget.memory)
 
     def projector(self, geom, slab: Slab):

@@ -29,6 +29,7 @@ from ...projectors.cuda.launcher import Launcher
 from ...projectors.cuda.projector import CudaProjector
 from ..plan import Budget, PlanTooLarge, Slab, SlabPlan, Workload, available_memory, format_bytes
 from .base import Crop, Traffic
+from ...options.spelling import spelled
 
 _STATS = 8  # float64 statistics of a result block (file_order.stored_block)
 _STATS_FLOATS = 16  # a pinned result buffer starts with them, in 64 bytes (the data after stay 64-byte aligned)
@@ -101,7 +102,7 @@ class CudaBackend:
                                    "more free GPU memory or RAM")
             return SlabPlan(tuple(slabs), need > budget.memory, budget.memory)
         if need > budget.memory:
-            raise PlanTooLarge(need, budget.memory, "the GPU", "more free GPU memory (or --memory)")
+            raise PlanTooLarge(need, budget.memory, "the GPU", f"more free GPU memory (or {spelled('memory')})")
         if tallest > max(1, budget.host // on_host - 2 * work.halo):
             raise PlanTooLarge(on_host * (tallest + 2 * work.halo), budget.host, "the host", "more available RAM")
         return SlabPlan(tuple(slabs), False, budget.memory)
@@ -130,7 +131,7 @@ class CudaBackend:
             height = plan.tallest()
             half = format_bytes(plan.budget // 2).replace(" ", "")
             raise TiltrecError(f"{device.describe()} ran out of memory with slabs of {height} slices (planned for "
-                               f"{format_bytes(plan.budget)}); try --memory {half} for slabs of about "
+                               f"{format_bytes(plan.budget)}); try {spelled('memory')} {half} for slabs of about "
                                f"{max(1, height // 2)}") from None
 
     @contextmanager

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from checkpoint_files import edit_meta
 from cli_helpers import BIN, cli, interrupt_checkpoint_at, one_line, phantom_series, tools_cli
 
 import tiltrec
@@ -205,16 +206,6 @@ def reference(work):
 def resume(work, out, ck, **options):
     tiltrec.reconstruct(work / "in.mrc", work / "in.tlt", out, checkpoint=ck, resume=True, **SIRT, **options)
     return read_volume(out)[0]
-
-
-def edit_meta(ck, change):
-    with np.load(ck) as stored:
-        arrays = {name: stored[name] for name in stored.files}
-    meta = json.loads(str(arrays["meta"]))
-    change(meta)
-    arrays["meta"] = np.array(json.dumps(meta))
-    with open(ck, "wb") as f:
-        np.savez(f, **arrays)
 
 
 def test_an_edited_checkpoint_cannot_redirect_writes(work, monkeypatch):

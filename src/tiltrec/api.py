@@ -65,10 +65,8 @@ def _describe(option) -> str:
     text = option.help.replace("--", "").replace("-commands", " commands")
     if option.unit:
         text += f" In {option.unit}."
-    if option.per_algorithm:
-        text += " Default: " + ", ".join(f"{a} {v}" for a, v in option.per_algorithm) + "."
-    elif option.default_text:
-        text += f" Default: {option.default_text.replace('--', '')}."
+    if option.default is None and option.default_words():
+        text += f" Default: {option.default_words().replace('--', '')}."
     if option.algorithms is not None:
         text += f" Applies to {', '.join(option.algorithms)}."
     if option.backends is not None:

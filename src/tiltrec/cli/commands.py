@@ -38,14 +38,8 @@ def _help(option) -> str:
     """An option's help line: what it does, its unit, its default, where it applies."""
     from ..options.table import ALGORITHM_NAMES
 
-    text = option.help + (f" In {option.unit}." if option.unit and option.unit != "degrees" else "")
-    if option.unit == "degrees":
-        text += " In degrees."
-    default = option.default_text
-    if default is None and option.per_algorithm:
-        default = ", ".join(f"{alg.upper()} {value}" for alg, value in option.per_algorithm)
-    if default is None and option.default is not None and option.negative is None and option.default is not False:
-        default = ",".join(str(v) for v in option.default) if isinstance(option.default, tuple) else option.default
+    text = option.help + (f" In {option.unit}." if option.unit else "")
+    default = None if isinstance(option.default, bool) else option.default_words()  # a flag's spelling says it
     if default is not None:
         text += f" [default: {default}]"
     if option.algorithms is not None and set(option.algorithms) != set(ALGORITHM_NAMES):
@@ -161,9 +155,10 @@ def make_app(flavor: Flavor) -> typer.Typer:
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
     main.__signature__ = inspect.Signature([context, *params])
     main.__annotations__ = {"ctx": typer.Context, **{p.name: p.annotation for p in params}}
-    app.command(cls=_GroupedCommand, help=f"Reconstruct a tomogram from an aligned tilt series, {strategy}, on "
-                     f"{'a CUDA GPU' if flavor.backend == 'cuda' else 'CPUs'}.\n\n"
-                     f"Example: {flavor.name} --alg sirt --iter 10 --thickness 256 in.ali in.tlt out.rec")(main)
+    text = (f"Reconstruct a tomogram from an aligned tilt series, {strategy}, on "
+            f"{'a CUDA GPU' if flavor.backend == 'cuda' else 'CPUs'}.\n\n"
+            f"Example: {flavor.name} --alg sirt --iter 10 --thickness 256 in.ali in.tlt out.rec")
+    app.command(cls=_GroupedCommand, help=text)(main)
     return app
 
 

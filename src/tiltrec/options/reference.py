@@ -25,18 +25,6 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\\\|")
 
 
-def _default(option) -> str:
-    if option.per_algorithm:
-        return ", ".join(f"{alg} {value}" for alg, value in option.per_algorithm)
-    if option.default_text:
-        return option.default_text
-    if option.default is None:
-        return ""
-    if isinstance(option.default, tuple):
-        return ",".join(map(str, option.default))
-    return str(option.default)
-
-
 def _spellings(option) -> str:
     names = [option.long_flag + (f" / {option.negative}" if option.negative else ""), *option.flags]
     return ", ".join(f"`{n}`" for n in names) if option.cli else "(Python only)"
@@ -57,7 +45,8 @@ def markdown() -> str:
             for value, backends in o.value_backends:
                 where += f"; `{value}` on {', '.join(backends)} only"
             imod = ", ".join(o.imod)
-            lines.append(f"| {_spellings(o)} | `{o.name}` | {_cell(_default(o))} | {o.unit} | {where} | {imod} | "
+            default = o.default_words() or ""
+            lines.append(f"| {_spellings(o)} | `{o.name}` | {_cell(default)} | {o.unit} | {where} | {imod} | "
                          f"{_cell(o.help)} |")
         lines.append("")
     lines += ["## TiltRec's combined spellings (command line only)", "", "| Option | Sets | What it does |",

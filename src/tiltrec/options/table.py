@@ -54,6 +54,16 @@ class Option:
     def long_flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    def default_words(self) -> str | None:
+        """The default as the help and the docs say it (``SIRT 10, SART 2, ADMM 30``, ``0,0``); None: none."""
+        if self.per_algorithm:
+            return ", ".join(f"{alg.upper()} {value}" for alg, value in self.per_algorithm)
+        if self.default_text is not None:
+            return self.default_text
+        if self.default is None:
+            return None
+        return ",".join(map(str, self.default)) if isinstance(self.default, tuple) else str(self.default)
+
     def default_for(self, front: str):
         """The default for the command line (``"cli"``) or for Python callers (``"api"``)."""
         return self.api_default if front == "api" and self.api_default is not None else self.default

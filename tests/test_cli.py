@@ -169,10 +169,10 @@ def test_slices_are_those_of_the_full_run(series, full, tmp_path, alg):
     part = run(series, out, "--alg", alg, *ITER.get(alg, []), "--slices", "10,19")
     assert dims(out) == (WIDTH, THICK, 10)
     assert_close(part, full(alg).data[10:20])
-    assert header(out).origin.z == pytest.approx(10 * PIXEL)  # xzy: file Z is the slice (input row)
+    assert header(out).origin.z == pytest.approx(-10 * PIXEL)  # xzy: file Z is the slice (input row), as IMOD
     xyz = run(series, tmp_path / "t.mrc", "--alg", alg, *ITER.get(alg, []), "--slices", "10,19", "--layout", "xyz")
     np.testing.assert_array_equal(xyz, part.transpose(1, 0, 2)[::-1])
-    assert header(tmp_path / "t.mrc").origin.y == pytest.approx(10 * PIXEL)
+    assert header(tmp_path / "t.mrc").origin.y == pytest.approx(-10 * PIXEL)
 
 
 @pytest.mark.parametrize("alg", ["fbp", "sirt"])

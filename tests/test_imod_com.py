@@ -197,6 +197,10 @@ def test_com_runs_reproduce_imod(shared_dir, tmp_path, name):
         ours, ref = ours_file.data.astype(np.float64), ref_file.data.astype(np.float64)
         assert (ours_file.header.nx, ours_file.header.ny, ours_file.header.nz) == \
             (ref_file.header.nx, ref_file.header.ny, ref_file.header.nz)
+        # IMOD's origin, in pixels (the reference of the EMPIAR series was made from a copy without its pixel size)
+        ours_origin = np.array(ours_file.header.origin.tolist()) / float(ours_file.voxel_size.x)
+        ref_origin = np.array(ref_file.header.origin.tolist()) / float(ref_file.voxel_size.x)
+        np.testing.assert_allclose(ours_origin, ref_origin, rtol=0, atol=1e-3)
     corr = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
     rms = 100 * np.sqrt(np.mean((ours - ref) ** 2)) / ref.std()
     print(f"{name}: correlation {corr:.7f}, RMS difference {rms:.5f} % of the reference's SD "

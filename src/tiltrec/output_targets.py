@@ -14,15 +14,25 @@ from .run_files import HALVES, half_path
 from .strategies.job import Target
 
 
-def _origin(geom: Geometry, pixel: float, layout: str) -> tuple[float, float, float]:
-    """Header origin (Angstrom) placing the output in the input's pixel coordinates, the tilt axis at Z = 0."""
-    x = (geom.xcen_in - geom.xcen_out) * pixel
-    y = geom.slices[0] * pixel
-    z = -(geom.zcen_out - 1.0) * pixel
-    if layout == "xzy":
-        return x, z, y
-    # rotated by -90 degrees about X, the file's Z runs down the thickness: its coordinate is minus the old one
-    return (x, y, (geom.thickness - 1) * pixel - z) if layout == "xyz" else (x, y, z)
+def _origin(opt: Options, source: ProjectionSource, geom: Geometry) -> tuple[float, float, float]:
+    """The header origin (Angstrom, file axes) that IMOD's tilt writes with AdjustOrigin, as etomo runs it
+    (IMOD subtracts it: coordinate = index x pixel - origin).  Along X: the input's origin, the X shift and the
+    difference of the centres of the views and the output (integer halves, as tilt takes them); along the
+    thickness: half of it (integer) and the Z shift, so that the tilt axis is at 0; along the slices: the
+    input's Y origin less the first slice.  Angle offsets, FULLIMAGE/SUBSETSTART and X-axis tilts leave it as
+    it is; IMOD's PARALLEL output has none.  Pixels are those of the (binned) views."""
+    if opt.output.layout == "parallel":
+        return 0.0, 0.0, 0.0
+    pixel, binning = source.pixel_size, source.binning
+    in_x, in_y, _ = source.stack.origin
+    x = in_x + (opt.geometry.xshift / binning - (geom.nx // 2 - geom.width // 2)) * pixel
+    thickness = (geom.thickness // 2 + opt.geometry.zshift / binning) * pixel
+    slices = in_y - geom.slices[0] * pixel
+    if opt.output.layout == "xzy":
+        return x, thickness, slices
+    # xyz is xzy rotated by -90 degrees about X (same handedness): the file's Y is the slices, and its Z runs
+    # down the thickness, so that every voxel keeps its coordinates
+    return x, slices, (geom.thickness - 1) * pixel - thickness
 
 
 def _label(opt: Options, geom: Geometry, views: str, program: str) -> str:
@@ -50,7 +60,7 @@ def make_targets(opt: Options, source: ProjectionSource, geom: Geometry, output,
                 writer = VolumeWriter(half_path(output, half) if half else output, width=geom.width,
                                       nslices=geom.nslices, thickness=geom.thickness, layout=opt.output.layout,
                                       mode=opt.output.mode, pixel_size=source.pixel_size,
-                                      origin=_origin(geom, source.pixel_size, opt.output.layout),
+                                      origin=_origin(opt, source, geom),
                                       labels=[*source.stack.labels, ours],  # the input's kept, as IMOD does
                                       overwrite=opt.output.overwrite, join=join[index] if join else None,
                                       checkpoint=opt.output.checkpoint, resume=opt.output.resume)

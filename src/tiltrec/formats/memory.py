@@ -27,6 +27,7 @@ class ArrayStack:
         self.pixel_size = float(pixel_size)
         self.header_angles = None
         self.labels = ()
+        self.origin = (0.0, 0.0, 0.0)
 
     def read(self, views, rows: slice) -> np.ndarray:
         """float32 copy of ``rows`` of ``views`` (0-based indices or a slice)."""

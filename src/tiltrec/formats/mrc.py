@@ -40,16 +40,18 @@ class TiltStack:
     ``read_view(view, rows)`` returns the stored values of those rows of one view, or
     ``fill_view(view, rows, out)`` stores them in ``out`` (float32); ``linear`` holds an
     optional per-view ``(scale, offset)`` that decodes them.  ``labels``: the file's text labels (MRC), which a
-    reconstruction keeps as IMOD's programs do.
+    reconstruction keeps as IMOD's programs do; ``origin``: the header's (x, y, z) origin in Angstrom, which
+    IMOD's tilt carries over into the tomogram's.
     """
 
     def __init__(self, path, *, shape, pixel_size, header_angles, close, read_view=None,
-                 fill_view=None, linear=None, labels=()):
+                 fill_view=None, linear=None, labels=(), origin=(0.0, 0.0, 0.0)):
         self.path = Path(path)
         self.nviews, self.ny, self.nx = shape
         self.pixel_size = pixel_size
         self.header_angles = header_angles
         self.labels = tuple(labels)
+        self.origin = tuple(float(v) for v in origin)
         self._fill_view = fill_view or partial(_fill_from, read_view)
         self._close = close
         self._linear = linear
@@ -226,7 +228,14 @@ def _stack(path: Path, mrc) -> TiltStack:
     angles = _header_tilts(mrc, nz)
     rows = ViewRows(path, HEADER_BYTES + int(header.nsymbt), (nz, ny, nx), dtype)
     return TiltStack(path, shape=(nz, ny, nx), pixel_size=_pixel_size(header), header_angles=angles,
-                     fill_view=rows.fill, close=rows.close, linear=linear, labels=header_labels(header))
+                     fill_view=rows.fill, close=rows.close, linear=linear, labels=header_labels(header),
+                     origin=_origin(header))
+
+
+def _origin(header) -> tuple[float, float, float]:
+    """The header's origin; a non-finite entry (a damaged header) counts as 0."""
+    values = (float(header.origin.x), float(header.origin.y), float(header.origin.z))
+    return tuple(v if math.isfinite(v) else 0.0 for v in values)
 
 
 def header_labels(header) -> list[str]:

@@ -4,6 +4,7 @@ holds what IMOD 4.8.2's tilt wrote for parameter files that move it (SHIFT, WIDT
 an input origin) and some that do not (OFFSET, XAXISTILT, FULLIMAGE/SUBSETSTART)."""
 
 import json
+import re
 from pathlib import Path
 
 import mrcfile
@@ -63,3 +64,11 @@ def test_the_rotated_layout_keeps_every_voxels_coordinates(stacks, tmp_path, ext
         # the same voxel in the xyz file: column ix, row is_ (the slice), section nt - 1 - it (thickness reversed)
         turned = (ix * PIXEL - px_, is_ * PIXEL - py_, (nt - 1 - it) * PIXEL - pz_)
         np.testing.assert_allclose(turned, (x, s, -t), atol=1e-4)
+
+
+def test_the_label_dates_as_imods_do(stacks, tmp_path):
+    """IMOD's programs end their label with the date at column 57, the day padded with a space (` 3-Dec-26`)."""
+    assert cli(stacks / "st.mrc", stacks / "st.tlt", tmp_path / "v.mrc", "--thickness", "8", "-q").exit_code == 0
+    with mrcfile.open(tmp_path / "v.mrc", header_only=True) as mrc:
+        ours = bytes(mrc.header.label[int(mrc.header.nlabl) - 1]).decode()
+    assert ours.startswith("tiltrec-mpi ") and re.fullmatch(r"[ \d]\d-[A-Z][a-z]{2}-\d\d  \d\d:\d\d:\d\d", ours[56:75])

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import tiltrec
 from cli_helpers import FLAVORS, cli
@@ -77,7 +79,7 @@ def test_an_unknown_keyword_is_a_type_error_naming_the_option_meant(views):
 def test_python_errors_name_the_keyword_and_the_command_line_the_option(views, series, tmp_path):
     with pytest.raises(InputError, match=r"^thickness must be a positive whole number of pixels, got 0$"):
         tiltrec.reconstruct(views, ANGLES, thickness=0)
-    result = cli(*["--thickness", "0", series / "in.mrc", series / "in.tlt", tmp_path / "out.mrc"])
+    result = cli("--thickness", "0", series / "in.mrc", series / "in.tlt", tmp_path / "out.mrc")
     assert result.exit_code == 2 and "error: --thickness must be a positive whole number of pixels, got 0" in \
         result.output
 
@@ -118,8 +120,8 @@ def test_every_restricted_option_has_a_sample():
 def test_an_option_typed_for_an_algorithm_it_does_not_apply_to_is_refused(series, tmp_path, option):
     alg = next(a for a in ALGORITHM_NAMES if a not in option.algorithms)
     typed = TYPED[option.name] or ["--init", str(series / "in.mrc")]
-    result = cli(*["--alg", alg, *typed, "--thickness", "8", series / "in.mrc", series / "in.tlt",
-                  tmp_path / "out.mrc"], prog="tiltrecz-mpi")
+    result = cli("--alg", alg, *typed, "--thickness", "8", series / "in.mrc", series / "in.tlt",
+                 tmp_path / "out.mrc", prog="tiltrecz-mpi")
     assert result.exit_code == 2, result.output
     assert result.output.strip() == f"tiltrecz-mpi: error: {option.long_flag} applies to " \
                                     f"{', '.join(option.algorithms)}; not to {alg}"
@@ -127,8 +129,8 @@ def test_an_option_typed_for_an_algorithm_it_does_not_apply_to_is_refused(series
 
 
 def test_a_forgotten_alg_is_not_a_silent_wbp(series, tmp_path):
-    result = cli(*["--iter", "30", "--filter", "hann", "--thickness", "8", series / "in.mrc", series / "in.tlt",
-                  tmp_path / "out.mrc"])
+    result = cli("--iter", "30", "--filter", "hann", "--thickness", "8", series / "in.mrc", series / "in.tlt",
+                 tmp_path / "out.mrc")
     assert result.exit_code == 2 and "--iter applies to sirt, sart, imod-sirt, admm; not to wbp" in result.output
     with pytest.raises(InputError, match="radial applies to wbp, imod-sirt; not to sirt"):
         tiltrec.reconstruct(series / "in.mrc", series / "in.tlt", thickness=8, alg="sirt", radial=(0.35, 0.05))
@@ -143,14 +145,14 @@ def test_a_forgotten_alg_is_not_a_silent_wbp(series, tmp_path):
     (["--method", "SIRT,5,0.5,9"], "--method takes ALG[,ITER[,RELAX]], got 'SIRT,5,0.5,9'"),
 ])
 def test_options_that_need_another_are_refused(series, tmp_path, args, message):
-    result = cli(*[*args, *([] if "--geometry" in args else ["--thickness", "8"]), series / "in.mrc",
-                  series / "in.tlt", tmp_path / "out.mrc"])
+    result = cli(*args, *([] if "--geometry" in args else ["--thickness", "8"]), series / "in.mrc",
+                 series / "in.tlt", tmp_path / "out.mrc")
     assert result.exit_code == 2 and message in result.output, result.output
 
 
 def test_a_backend_that_cannot_run_a_value_refuses_it_before_reading(series, tmp_path):
-    result = cli(*["--interp", "imod", "--thickness", "8", tmp_path / "missing.mrc", series / "in.tlt",
-                  tmp_path / "out.mrc"], prog="tiltrec-cuda")
+    result = cli("--interp", "imod", "--thickness", "8", tmp_path / "missing.mrc", series / "in.tlt",
+                 tmp_path / "out.mrc", prog="tiltrec-cuda")
     assert result.exit_code == 2 and "--interp imod runs on the cpu backend only; not on cuda" in result.output
 
 
@@ -186,9 +188,9 @@ def test_tilt_com_keys_that_do_not_apply_are_ignored_as_imod_ignores_them(series
     com = tmp_path / "tilt.com"
     com.write_text(f"$tilt -StandardInput\nInputProjections {series / 'in.mrc'}\nTILTFILE {series / 'in.tlt'}\n"
                    f"THICKNESS 8\nRADIAL 0.3 0.05\nFalloffIsTrueSigma 1\nFakeSIRTiterations 4\n")
-    assert cli(*["--com", com, "--alg", "sirt", "--iter", "2", "-q", "-o", tmp_path / "com.mrc"]).exit_code == 0
-    assert cli(*["--alg", "sirt", "--iter", "2", "--thickness", "8", "-q", series / "in.mrc", series / "in.tlt",
-                tmp_path / "plain.mrc"]).exit_code == 0
+    assert cli("--com", com, "--alg", "sirt", "--iter", "2", "-q", "-o", tmp_path / "com.mrc").exit_code == 0
+    assert cli("--alg", "sirt", "--iter", "2", "--thickness", "8", "-q", series / "in.mrc", series / "in.tlt",
+               tmp_path / "plain.mrc").exit_code == 0
     from tiltrec.formats import read_volume
 
     np.testing.assert_array_equal(read_volume(tmp_path / "com.mrc")[0], read_volume(tmp_path / "plain.mrc")[0])
@@ -200,8 +202,8 @@ def test_flags_and_values_convert_alike_from_text_and_from_python():
             assert option.kind.convert(True, option.name) is True
             with pytest.raises(InputError, match=option.name):
                 option.kind.convert("yes", option.name)
-    assert BY_NAME["radial"].kind.convert("0.3,0.05", "radial") == BY_NAME["radial"].kind.convert((0.3, 0.05),
-                                                                                                 "radial")
+    radial = BY_NAME["radial"].kind
+    assert radial.convert("0.3,0.05", "radial") == radial.convert((0.3, 0.05), "radial")
     assert BY_NAME["memory"].kind.convert("1.5G", "memory") == 3 << 29
     assert BY_NAME["exclude"].kind.convert([1, 2, 7], "exclude") == "1,2,7"
 
@@ -214,3 +216,32 @@ def test_the_tables_algorithm_lists_are_the_algorithms_declarations():
     assert set(BY_NAME["checkpoint"].algorithms) == {a.name for a in ALGORITHMS.values() if a.resumable}
     assert set(BY_NAME["xpad"].algorithms) == {a.name for a in ALGORITHMS.values() if a.pads_x}
     assert set(BY_NAME["log"].algorithms) == {a.name for a in ALGORITHMS.values() if a.couples_slices}
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(option=st.sampled_from([o for o in OPTIONS if not isinstance(o.kind, (Flag, FlagOrCount))]),
+       text=st.text(max_size=40))
+def test_any_text_for_any_option_is_taken_or_refused_in_one_line(option, text):
+    """What a user may type after an option: a value, or one InputError line; never another exception."""
+    from tiltrec.options.request import make_options
+    from tiltrec.options.spelling import CLI, speaking
+
+    with speaking(CLI):
+        try:
+            make_options({"thickness": "8", option.name: text}, front=CLI)
+        except InputError as exc:
+            assert "\n" not in str(exc) and "--" in str(exc)  # one line naming the option (or the one it needs)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(option=st.sampled_from(OPTIONS),
+       value=st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=10),
+                       st.lists(st.floats(), max_size=3),
+                       st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)))
+def test_any_python_value_for_any_option_is_taken_or_refused_as_input_error(option, value):
+    from tiltrec.options.request import make_options
+
+    try:
+        make_options({"thickness": 8, option.name: value})
+    except InputError as exc:
+        assert "\n" not in str(exc) and not str(exc).startswith("--")

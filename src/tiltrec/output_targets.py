@@ -36,14 +36,16 @@ def _origin(opt: Options, source: ProjectionSource, geom: Geometry) -> tuple[flo
 
 
 def _label(opt: Options, geom: Geometry, views: str, program: str) -> str:
-    """IMOD-style label: program, algorithm, output size and views, then the date at column 57."""
+    """IMOD-style label: program, algorithm, output size and views, then the date at column 57 as IMOD's
+    programs write it (`` 3-Dec-26  16:53:12``: the day padded with a space)."""
     text = opt.output.title or f"{program} {__version__}: {opt.algorithm.alg.upper()} {geom.width}x" \
                                f"{geom.nslices}x{geom.thickness} bin {opt.input.bin}{views}"
-    return f"{text[:55]:<55} {datetime.now():%d-%b-%y  %H:%M:%S}"
+    now = datetime.now()
+    return f"{text[:55]:<55} {now.day:2d}-{now:%b-%y  %H:%M:%S}"
 
 
 def make_targets(opt: Options, source: ProjectionSource, geom: Geometry, output, join: list | None,
-             program: str) -> tuple[Target, ...]:
+                 program: str) -> tuple[Target, ...]:
     """The full reconstruction and, with ``split``, the odd and even halves (1st, 3rd, ... and 2nd, 4th, ...
     of the views used), each with its writer; ``join`` lists the temporary files rank 0 created.  If one writer
     cannot be made, those made before it are closed again (a resumed partial output is kept)."""

@@ -39,8 +39,8 @@ def job_geometry(opt: Options, source: ProjectionSource) -> Geometry:
     shift_y = (full_y / 2 - sub_y - source.stack.ny / 2) / b
     xshift = opt.geometry.xshift + opt.geometry.axis_offset - (source.stack.nx // 2 + sub_x - full_x // 2)
     if opt.output.split and len(source.views) < 2:
-        raise InputError(f"{spelled('split')} odd-even: the even half is empty (the reconstruction uses {len(source.views)} "
-                         f"view; each half needs at least one)")
+        raise InputError(f"{spelled('split')} odd-even: the even half is empty (the reconstruction uses "
+                         f"{len(source.views)} view; each half needs at least one)")
     return Geometry(nx=source.nx, ny=source.ny, angles=source.angles,
                     thickness=_binned("thickness", opt.geometry.thickness, b),
                     width=_binned("width", opt.geometry.width, b) if opt.geometry.width else 0, slices=(first, stop),

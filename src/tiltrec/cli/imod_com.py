@@ -3,8 +3,9 @@
 Its keys set the options of options.table (:func:`option_values`).  A parameter file holds one ``KEY value``
 entry per line, as IMOD's PIP reads them: ``#`` starts a comment, lines starting with ``$`` are shell lines of the
 command file (``$tilt -StandardInput``, ``$if ...``) and are skipped; keys are case-insensitive and may be
-abbreviated to any unique prefix of one of tilt's option names; values are separated by spaces or commas.  Keys tiltrec does not implement raise an InputError naming them, unless the caller chose to
-ignore them (then they come back as a list for a warning).  Every key of ``tilt`` is listed in :data:`TILT_KEYS`,
+abbreviated to any unique prefix of one of tilt's option names; values are separated by spaces or commas.  Keys
+tiltrec does not implement raise an InputError naming them, unless the caller chose to ignore them (then they come
+back as a list for a warning).  Every key of ``tilt`` is listed in :data:`TILT_KEYS`,
 with what tiltrec does with it (see docs/imod.md).
 """
 

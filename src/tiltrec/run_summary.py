@@ -49,5 +49,5 @@ def print_summary(opt: Options, job: Job, ranks: list[dict], world: World, outpu
             who, fix = ("ranks", "fewer ranks or --threads") if world.size > 1 else ("threads", "--threads")
             print(f"{program}: {who} share cores ({note}): {fix} would give each thread a core", file=sys.stderr)
     if job.algorithm.suggests_scale:
-        for line in scale_suggestions(job.targets[0].writer.stats, opt.algorithm.scale or (0.0, 1.0)):
+        for line in scale_suggestions(job.targets[0].writer.stats, opt.algorithm.scale_pair()):
             print(f"{program}: {line}", file=sys.stderr)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..formats.file_roles import FileUse
-from ..options.spelling import CLI, speaking
+from ..options.spelling import CLI
 from ..options.request import converted, make_options
 from ..options.table import BY_NAME, SPELLINGS
 from .imod_com import IMOD_DEFAULT_THICKNESS, load, option_values
@@ -23,9 +23,6 @@ class CommandLine:
 
     values: dict
     typed: frozenset
-
-    def given(self, name: str) -> bool:
-        return name in self.typed
 
 
 def _one_of(line: CommandLine, files: dict, name: str, what: str):
@@ -78,22 +75,21 @@ def _parameter_file(line: CommandLine) -> tuple[dict, dict, Path | None]:
 
 
 def run_command_line(line: CommandLine, *, program: str, unified: bool, backend: str = "cpu") -> None:
-    """Check the command line, then reconstruct through the same path as the Python API."""
+    """Check the command line, then reconstruct through the same path as the Python API (run inside cli.guard,
+    whose messages name options as typed: ``--memory``)."""
     from ..api import reconstruct_with
 
-    with speaking(CLI):
-        typed = _spelled_out(line)
-        from_file, files, com = _parameter_file(line)
-        opt = make_options({**typed, "unified": unified, "backend": backend}, from_file, CLI)
-        stack = _one_of(line, files, "input", "INPUT tilt series")
-        tilts = _one_of(line, files, "tiltfile", "TILTFILE")
-        if tilts is None or (line.values["tiltfile_pos"] is None and line.values["tiltfile"] is None
-                             and "angles" in files):
-            tilts = files.get("angles", tilts)
-        output = _one_of(line, files, "output", "OUTPUT file")
-        for value, what in ((stack, "INPUT tilt series"), (tilts, "TILTFILE"), (output, "OUTPUT file")):
-            if value is None:
-                raise InputError(f"missing {what} (see --help)")
-        read = (FileUse("tilt parameter file", Path(com)),) if com is not None and str(com) != "-" else ()
-        reconstruct_with(Path(stack), tilts if isinstance(tilts, list) else Path(tilts), Path(output), opt,
-                         program=program, read_files=read)
+    typed = _spelled_out(line)
+    from_file, files, com = _parameter_file(line)
+    opt = make_options({**typed, "unified": unified, "backend": backend}, from_file, CLI)
+    stack = _one_of(line, files, "input", "INPUT tilt series")
+    tilts = _one_of(line, files, "tiltfile", "TILTFILE")
+    if tilts is None:  # a parameter file gives TILTFILE or ANGLES, never both
+        tilts = files.get("angles")
+    output = _one_of(line, files, "output", "OUTPUT file")
+    for value, what in ((stack, "INPUT tilt series"), (tilts, "TILTFILE"), (output, "OUTPUT file")):
+        if value is None:
+            raise InputError(f"missing {what} (see --help)")
+    read = (FileUse("tilt parameter file", Path(com)),) if com is not None and str(com) != "-" else ()
+    reconstruct_with(Path(stack), tilts if isinstance(tilts, list) else Path(tilts), Path(output), opt,
+                     program=program, read_files=read)

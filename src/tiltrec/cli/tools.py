@@ -49,11 +49,9 @@ def simulate(
 
     def action():
         from ..options.kinds import Numbers
-        from ..options.spelling import CLI, speaking
         from ..simulate.series import simulate_series
 
-        with speaking(CLI):
-            first, last = Numbers(2).convert(tilt_range, "range")
+        first, last = Numbers(2).convert(tilt_range, "range")  # (cli.guard: named as typed, --range)
         written = simulate_series(out, name, width=width, nslices=slices, thickness=thickness, first=first,
                                   last=last, step=step, scheme=scheme, noise=noise, snr=snr, dose=dose,
                                   shifts=shifts, pitch=pitch, ice_gradient=ice_gradient, pixel_size=pixel_size,

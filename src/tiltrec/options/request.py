@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 
 from ..errors import InputError
 from ..limits import Limit
@@ -64,7 +65,7 @@ def converted(name: str, value):
 def check_limit(option: Option, value) -> None:
     """An InputError naming the option unless ``value`` is within its range."""
     limit = option.limit
-    if limit is None or value is None or (option.name == "xtilt" and not isinstance(value, tuple)):
+    if limit is None or value is None or isinstance(value, Path):  # a file's values are checked once read
         return
     if isinstance(limit, Limit):
         limit.check(value, spelled(option.name))

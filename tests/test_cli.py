@@ -237,7 +237,8 @@ def test_output_modes(series, full, tmp_path, mode, dtype):
     reference = full("wbp").data
     with mrcfile.open(out, permissive=True) as mrc:
         assert int(mrc.header.mode) == mode
-        stored = mrc.data.view(np.uint8) if mode == 0 else mrc.data
+        # IMOD's signed bytes: value - 128
+        stored = (mrc.data.astype(np.int16) + 128).astype(np.uint8) if mode == 0 else mrc.data
         assert stored.dtype == dtype
         if dtype == np.float16:
             expected = reference.astype(np.float16)

@@ -367,7 +367,8 @@ def test_layouts_place_a_voxel(tmp_path, layout, header_dims, index):
     write_volume(path, volume, layout=layout)
     with mrcfile.open(path) as mrc:
         assert (mrc.header.nx, mrc.header.ny, mrc.header.nz) == header_dims
-        assert mrc.header.ispg == 1 and mrc.data[index(x, y, z)] == 7.0 and mrc.data.sum() == 7.0
+        assert mrc.header.ispg == 0  # as IMOD's tilt writes it
+        assert mrc.data[index(x, y, z)] == 7.0 and mrc.data.sum() == 7.0
     write_volume(tmp_path / "v.hdf", volume, layout=layout)
     for written in (path, tmp_path / "v.hdf"):
         data, pixel = read_volume(written)
@@ -382,7 +383,8 @@ def test_slices_strides_locate_the_slices_view(layout):
     block = np.arange(width * nslices * thickness).reshape(file_shape(layout, width, nslices, thickness))
     origin, stride_l, stride_j = slices_strides(layout, width, nslices, thickness)
     L, j, x = np.meshgrid(range(nslices), range(thickness), range(width), indexing="ij")
-    np.testing.assert_array_equal(slices_view(layout, block), block.reshape(-1)[origin + L * stride_l + j * stride_j + x])
+    np.testing.assert_array_equal(slices_view(layout, block),
+                                  block.reshape(-1)[origin + L * stride_l + j * stride_j + x])
 
 
 @pytest.mark.parametrize("layout", ["xzy", "xyz"])
@@ -413,7 +415,7 @@ def test_blocks_are_written_whole_when_the_system_writes_less_per_call(tmp_path,
 
 def test_stats_pixel_size_origin_and_labels(tmp_path):
     volume = np.random.default_rng(2).normal(5, 3, (6, 7, 9)).astype(np.float32)
-    labels = [f"label {i}" for i in range(11)] + ["TILT: " + "x" * 100]
+    labels = [f"label {i}" for i in range(9)] + ["TILT: " + "x" * 100, "no room"]  # IMOD keeps the first 10
     path = tmp_path / "s.mrc"
     writer = write_volume(path, volume, slab=4, pixel_size=2.5, origin=(1, 2, 3), labels=labels)
     assert writer.stats.count == volume.size
@@ -424,7 +426,7 @@ def test_stats_pixel_size_origin_and_labels(tmp_path):
         assert math.isclose(header.rms, volume.std(dtype=np.float64), rel_tol=1e-5)
         assert tuple(header.cella.tolist()) == (7 * 2.5, 6 * 2.5, 9 * 2.5)
         assert tuple(header.origin.tolist()) == (1, 2, 3)
-        assert header.nlabl == 10 and header.label[8] == b"label 8".ljust(80)
+        assert header.nlabl == 10 and header.label[8] == b"label 8".ljust(80)  # blank-padded
         assert header.label[9] == b"TILT: " + b"x" * 74
     assert read_volume(path)[1] == 2.5
 
@@ -439,11 +441,12 @@ def test_integer_and_half_modes(tmp_path, mode, dtype, values, stored):
     volume = np.asarray(values, np.float32).reshape(1, 5, 1)
     path = tmp_path / "i.mrc"
     write_volume(path, volume, mode=mode)
+    signed = 128 if mode == 0 else 0  # bytes as IMOD's tilt stores them: value - 128, header statistics too
     with mrcfile.open(path) as mrc:
         assert mrc.data.dtype == dtype and int(mrc.header.mode) == mode
-        assert (mrc.header.dmin, mrc.header.dmax) == (stored.min(), stored.max())
-        if mode == 0:  # IMOD-style unsigned bytes: stamp present, signed flag clear
-            assert mrc.header.extra2.tobytes()[40:48] == b"IMOD\0\0\0\0"
+        np.testing.assert_array_equal(mrc.data.ravel(), stored - signed)
+        assert (mrc.header.dmin, mrc.header.dmax) == (stored.min() - signed, stored.max() - signed)
+        assert mrc.header.extra2.tobytes()[40:48] == b"IMOD\1\0\0\0"  # IMOD's stamp, signed-bytes flag
     np.testing.assert_array_equal(read_volume(path)[0].ravel(), stored)
 
 

@@ -55,13 +55,13 @@ def test_generated_volume_layouts(tmp_path):
     info = describe(xzy)
     assert (info["nx"], info["ny"], info["nz"]) == (24, 8, 20)
     assert info["layout"] == "xzy (IMOD PERPENDICULAR: ny is the thickness)"
-    assert (info["mode"], info["dtype"], info["bytes_signed"]) == (0, "uint8", False)
-    assert info["imod_stamp"] and info["imod_flags"] == 0
+    assert (info["mode"], info["dtype"], info["bytes_signed"]) == (0, "int8", True)  # as IMOD's tilt writes
+    assert info["imod_stamp"] and info["imod_flags"] == 1
     assert info["origin"] == (1.5, -2.0, 3.0) and info["labels"] == ["made by a test", "second"]
     assert info["pixel_size"] is None and info["angles"] is None
     assert_stats(info, np.rint(volume))
     text = format_info(info)
-    for fact in ("mode 0 (uint8)", "flags 0; bytes unsigned (IMOD flag bit 0 clear)", "pixel size:      unknown",
+    for fact in ("mode 0 (int8)", "flags 1; bytes signed (IMOD flag bit 0 set)", "pixel size:      unknown",
                  "xzy (IMOD PERPENDICULAR", "1.5, -2, 3", "label 2:", "second", "none in the file"):
         assert fact in text
     info = describe(xyz)

@@ -179,7 +179,7 @@ def test_outputs_carry_the_imod_stamp_and_the_inputs_labels(shared_dir, tmp_path
                  "jason64.tlt", tmp_path / "o.rec")
     assert result.exit_code == 0, result.stderr
     source, out = describe(stack), describe(tmp_path / "o.rec")
-    assert out["imod_stamp"] and out["imod_flags"] == 0
+    assert out["imod_stamp"] and out["imod_flags"] == 1  # the signed-bytes flag, set as IMOD's tilt sets it
     assert source["labels"] and out["labels"][:-1] == source["labels"][:9]
     assert out["labels"][-1].startswith("tiltrec-mpi ")
 

@@ -1,5 +1,6 @@
 """The volumes a reconstruction writes (the output, and with ``--split odd-even`` its halves), each with its
-writer: size, layout, mode, pixel size, header origin and labels as IMOD's tilt writes them."""
+writer: size, layout, mode, pixel size, header origin and labels as IMOD's tilt writes them (the rest of the
+header: formats.mrc.VolumeFile.finish)."""
 
 from __future__ import annotations
 
@@ -36,10 +37,12 @@ def _origin(opt: Options, source: ProjectionSource, geom: Geometry) -> tuple[flo
 
 
 def _label(opt: Options, geom: Geometry, views: str, program: str) -> str:
-    """IMOD-style label: program, algorithm, output size and views, then the date at column 57 as IMOD's
-    programs write it (`` 3-Dec-26  16:53:12``: the day padded with a space)."""
-    text = opt.output.title or f"{program} {__version__}: {opt.algorithm.alg.upper()} {geom.width}x" \
-                               f"{geom.nslices}x{geom.thickness} bin {opt.input.bin}{views}"
+    """IMOD-style label: the program and the title (as IMOD's tilt writes ``TILT: title``), or the program's version,
+    algorithm, output size and views; then the date at column 57 as IMOD's programs write it
+    (`` 3-Dec-26  16:53:12``: the day padded with a space)."""
+    text = f"{program}: {opt.output.title}" if opt.output.title else \
+        f"{program} {__version__}: {opt.algorithm.alg.upper()} {geom.width}x{geom.nslices}x{geom.thickness} " \
+        f"bin {opt.input.bin}{views}"
     now = datetime.now()
     return f"{text[:55]:<55} {now.day:2d}-{now:%b-%y  %H:%M:%S}"
 
@@ -63,7 +66,7 @@ def make_targets(opt: Options, source: ProjectionSource, geom: Geometry, output,
                                       nslices=geom.nslices, thickness=geom.thickness, layout=opt.output.layout,
                                       mode=opt.output.mode, pixel_size=source.pixel_size,
                                       origin=_origin(opt, source, geom),
-                                      labels=[*source.stack.labels, ours],  # the input's kept, as IMOD does
+                                      labels=[*source.stack.labels, ours],  # as IMOD: ours if there is room
                                       overwrite=opt.output.overwrite, join=join[index] if join else None,
                                       checkpoint=opt.output.checkpoint, resume=opt.output.resume)
             targets.append(Target(tuple(subset), writer))

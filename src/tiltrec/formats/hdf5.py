@@ -155,8 +155,9 @@ class VolumeFile:
             else:
                 self._data[:, start:start + block.shape[1]] = block
 
-    def finish(self, stats, *, pixel_size: float, origin, labels) -> None:
-        """Write pixel size, origin and statistics (labels have no EMAN2 place) and close."""
+    def finish(self, stats, *, pixel_size: float, origin, labels, tilt_angles=None) -> None:
+        """Write pixel size, origin and statistics (labels and IMOD's header tilt angles have no EMAN2 place) and
+        close."""
         attrs = self._group.attrs
         values = {"minimum": stats.minimum, "maximum": stats.maximum, "mean": stats.mean,
                   "sigma": stats.rms}

@@ -32,6 +32,15 @@ def slice_axis(layout: str) -> int:
     return 0 if layout == "xzy" else 1
 
 
+def header_tilts(layout: str) -> tuple[float, ...]:
+    """The six tilt angles of IMOD's MRC header (original, then current rotation about X, Y, Z in degrees) for a
+    volume in ``layout``: IMOD's tilt writes its PERPENDICULAR output as the tilt series' frame rotated by 90 about
+    X, and nothing (zeros) with PARALLEL; ``clip rotx`` (xyz) keeps the current angles as the original ones and
+    subtracts its -90 degrees from the current X angle."""
+    return {"xzy": (0.0, 0.0, 0.0, 90.0, 0.0, 0.0), "xyz": (90.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+            "parallel": (0.0,) * 6}[layout]
+
+
 def slices_strides(layout: str, width: int, nslices: int, thickness: int) -> tuple[int, int, int]:
     """Where ``slices_view``'s element ``[L, j, x]`` lies in a C-ordered file array, in elements:
     ``origin + L * stride_L + j * stride_j + x``; returns ``(origin, stride_L, stride_j)``."""

@@ -24,6 +24,8 @@ SUFFIXES = frozenset({".mrc", ".st", ".ali", ".preali", ".mrcs", ".rec", ".map"}
 HEADER_BYTES = 1024
 IMOD_STAMP = 1146047817  # b"IMOD" read as a little-endian int32
 SIGNED_BYTES_FLAG = 1
+INVERTED_ORIGIN_FLAG = 4  # IMOD 4.7+: the header holds the origin with the opposite sign
+_MACHINE_STAMPS = {"<": (0x44, 0x41, 0, 0), ">": (0x11, 0x11, 0, 0)}  # as IMOD writes them
 _DTYPES = {0: np.int8, 1: np.int16, 2: np.float32, 6: np.uint16, 12: np.float16}
 _UNSUPPORTED = {3: "complex 16-bit integers", 4: "complex floats", 16: "RGB colour",
                 101: "4-bit packed"}
@@ -233,9 +235,12 @@ def _stack(path: Path, mrc) -> TiltStack:
 
 
 def _origin(header) -> tuple[float, float, float]:
-    """The header's origin; a non-finite entry (a damaged header) counts as 0."""
+    """The header's origin in IMOD's sign (subtracted from index x pixel), negated as IMOD negates it when the IMOD
+    stamp comes with the inverted-origin flag; a non-finite entry (a damaged header) counts as 0."""
+    stamp, flags = imod_words(header, 40, "i4", 2)
+    sign = -1.0 if stamp == IMOD_STAMP and flags & INVERTED_ORIGIN_FLAG else 1.0
     values = (float(header.origin.x), float(header.origin.y), float(header.origin.z))
-    return tuple(v if math.isfinite(v) else 0.0 for v in values)
+    return tuple(sign * v if math.isfinite(v) else 0.0 for v in values)
 
 
 def header_labels(header) -> list[str]:
@@ -346,8 +351,8 @@ class VolumeFile:
     header.
 
     Blocks go to the file with plain positioned writes (no memory map: its page faults and mrcfile's closing
-    msync cost more than the copy).  Mode 0 is written as IMOD writes unsigned bytes: uint8 data and the IMOD
-    stamp without the signed-bytes flag.
+    msync cost more than the copy).  Mode 0 takes unsigned bytes (0..255) and stores them as IMOD's tilt does by
+    default: signed (value - 128) under the IMOD stamp with the signed-bytes flag, header min/max/mean likewise.
     """
 
     def __init__(self, path: Path, shape: tuple[int, int, int], mode: int):
@@ -358,6 +363,7 @@ class VolumeFile:
             self._itemsize = mrc.data.dtype.itemsize
         finally:
             mrc.close()
+        self._signed_bytes = mode == 0
         self._path = path
         self._shape = tuple(shape)
         self._fd = os.open(path, os.O_RDWR)
@@ -382,6 +388,7 @@ class VolumeFile:
             self._header = header.reshape(()).copy().view(np.recarray)
             self._offset = HEADER_BYTES + int(header["nsymbt"][0])
             self._itemsize = np.dtype(_DTYPES[mode]).itemsize
+            self._signed_bytes = mode == 0
             if size != self._offset + int(np.prod(shape)) * self._itemsize:
                 raise file_error(path, f"is not the partial output of this run ({size} bytes): delete it and "
                                        f"start afresh")
@@ -419,7 +426,10 @@ class VolumeFile:
         os.fsync(self._fd)
 
     def write_block(self, axis: int, start: int, block: np.ndarray) -> None:
-        """Store ``block`` (file order, C-contiguous) at ``start`` along ``axis`` (0 or 1) of the data."""
+        """Store ``block`` (file order, C-contiguous; mode 0: unsigned bytes) at ``start`` along ``axis`` (0 or 1) of
+        the data."""
+        if self._signed_bytes:
+            block = np.bitwise_xor(block.view(np.uint8), np.uint8(0x80))  # value - 128 as a signed byte
         n0, n1, n2 = self._shape
         plane = n1 * n2 * self._itemsize
         if axis == 0:
@@ -428,16 +438,21 @@ class VolumeFile:
         for index in range(n0):
             _pwrite_all(self._fd, block[index], self._offset + index * plane + start * n2 * self._itemsize)
 
-    def finish(self, stats, *, pixel_size: float, origin, labels) -> None:
-        """Complete the header (volume, stats, pixel size, origin, labels) and close."""
+    def finish(self, stats, *, pixel_size: float, origin, labels, tilt_angles=(0.0,) * 6) -> None:
+        """Complete the header as IMOD's tilt writes it (docs/conventions.md: stats, pixel size, origin, labels, the
+        six header tilt angles, space group 0, no MRC2014 version, IMOD's stamp and flags) and close."""
         header = self._header
-        header.ispg = 1
+        header.ispg = 0
+        header.nversion = 0  # newer IMOD would negate the origin of a file that declares MRC2014
+        header.machst = _MACHINE_STAMPS[header.mode.dtype.str[0]]
         header.mx, header.my, header.mz = header.nx, header.ny, header.nz
         header.cella = tuple(float(n) * pixel_size for n in (header.nx, header.ny, header.nz))
         header.origin = tuple(origin)
-        header.dmin, header.dmax = stats.minimum, stats.maximum
-        header.dmean, header.rms = stats.mean, stats.rms
-        _stamp_imod(header)
+        shift = 128.0 if self._signed_bytes else 0.0  # IMOD's header statistics of signed bytes are signed too
+        header.dmin, header.dmax = stats.minimum - shift, stats.maximum - shift
+        header.dmean, header.rms = stats.mean - shift, stats.rms
+        _stamp_imod(header, SIGNED_BYTES_FLAG)
+        _set_imod_words(header, 60, "f4", tilt_angles)
         _set_labels(header, labels)
         os.pwrite(self._fd, header.tobytes(), 0)
         self.close()
@@ -501,18 +516,17 @@ def _set_imod_words(header, offset: int, dtype: str, values) -> None:
     header.extra2 = np.void(bytes(raw))
 
 
-def _stamp_imod(header) -> None:
-    """IMOD's stamp with its flags clear, as IMOD marks the files it writes: in mode 0 it says the bytes are
-    unsigned (0..255), which IMOD and this module then read them as."""
-    _set_imod_words(header, 40, "i4", [IMOD_STAMP, 0])
+def _stamp_imod(header, flags: int = 0) -> None:
+    """IMOD's stamp with ``flags``: with SIGNED_BYTES_FLAG (what IMOD's programs set by default, in every mode) the
+    bytes of a mode-0 file are signed (value - 128), without it unsigned (0..255); IMOD and this module read them
+    so."""
+    _set_imod_words(header, 40, "i4", [IMOD_STAMP, flags])
 
 
 def _set_labels(header, labels) -> None:
-    """IMOD-style labels: at most 10 of 80 characters; the last label survives truncation
-    (IMOD replaces the last label when all 10 are used)."""
-    labels = list(labels)
-    if len(labels) > _MAX_LABELS:
-        labels = labels[:_MAX_LABELS - 1] + labels[-1:]
+    """IMOD-style labels: the first 10, each cut to 80 characters (IMOD adds a label only while there is room: to a
+    header with 10 labels, none)."""
+    labels = list(labels)[:_MAX_LABELS]
     header.label = b""
     for index, text in enumerate(labels):
         clean = "".join(c if c.isprintable() else " " for c in text)

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InputError, TiltrecError, file_error
 from . import hdf5, mrc
 from .atomic import OutputTarget, os_errors, written_whole
-from .layout import check_layout, file_shape, slice_axis, slices_view
+from .layout import check_layout, file_shape, header_tilts, slice_axis, slices_view
 from .stall import stall
 
 VOLUME_SUFFIXES = frozenset({".mrc", ".rec", ".st", ".ali", ".map"})
@@ -107,7 +107,7 @@ class VolumeWriter:
     completes the header and renames it over ``path``, ``abort`` deletes it.
 
     ``layout``: "xzy" (IMOD PERPENDICULAR), "xyz" (RotateBy90) or "parallel" (see formats.layout).
-    Modes: 2 float32, 1 int16, 0 unsigned bytes (IMOD-stamped), 12 float16; HDF5 only 2.
+    Modes: 2 float32, 1 int16, 0 bytes (0..255, stored signed as IMOD's tilt stores them), 12 float16; HDF5 only 2.
     As a context manager it commits on normal exit and aborts on an exception.
     ``stats`` covers what was written; ranks writing elsewhere may ``merge`` theirs in.
     """
@@ -234,7 +234,7 @@ class VolumeWriter:
                                  f"were written")
             with os_errors(self.path, "write"):
                 self._file.finish(self.stats, pixel_size=self.pixel_size, origin=self.origin,
-                                  labels=self.labels)
+                                  labels=self.labels, tilt_angles=header_tilts(self.layout))
             self._file = None
             self._target.replace()
         except BaseException:

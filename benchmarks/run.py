@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -105,6 +104,7 @@ def bench_ceiling(threads: int, report: Report) -> dict:
 
 
 def bench_kernels(plan: Plan, threads: int, report: Report, ceiling: dict | None = None) -> None:
+    from benchmarks.numba_flat import NumbaFlatProjector
     from tiltrec.geometry import Geometry
     from tiltrec.projectors.cpu import CpuProjector
 
@@ -115,32 +115,50 @@ def bench_kernels(plan: Plan, threads: int, report: Report, ceiling: dict | None
         for ns in plan.kernel_slabs:
             geom = Geometry(nx=w, ny=w, angles=angles(), thickness=t, width=w, pitch=pitch)
             y0 = w // 2 - ns // 2
-            op = CpuProjector(geom, y0, y0 + ns)
+            ops = {"compiled": CpuProjector(geom, y0, y0 + ns), "Numba": NumbaFlatProjector(geom, y0, y0 + ns)}
+            op = ops["compiled"]
             vol_in = op.zeros_volume()
             vol_in[...] = rng.random(vol_in.shape, dtype=np.float32)
             proj_in = op.zeros_projections()
             proj_in[...] = rng.random(proj_in.shape, dtype=np.float32)
             vol_out, proj_out = op.zeros_volume(), op.zeros_projections()
             updates = w * t * ns * NVIEWS
-            for name, fn in (("back-projection", lambda: op.back(proj_in, out=vol_out)),
-                             ("forward projection", lambda: op.forward(vol_in, out=proj_out))):
-                times = best_of(fn, plan.repeats)
-                best = min(times)
-                log(f"[kernels] {name:18s} pitch {pitch:g} slab {ns}: best {best:.3f} s, "
-                    f"{updates / best / 1e9:.2f} GUPS")
-                gups = updates / best / 1e9
-                share = f"{100 * gups / ceiling['lerp_gups']:.0f} %" if ceiling else "-"
-                rows.append([name, f"{w} x {t} x {ns}", NVIEWS, f"{pitch:g} deg",
-                             f"{op.r1 - op.r0}", f"{best:.3f}", f"{statistics.median(times):.3f}",
-                             f"{gups:.2f}", share])
+            for name in ("back-projection", "forward projection"):
+                calls = {kind: (lambda p=p: p.back(proj_in, out=vol_out)) if name == "back-projection"
+                         else (lambda p=p: p.forward(vol_in, out=proj_out)) for kind, p in ops.items()}
+                times = alternating(calls, plan.repeats)
+                gups = {kind: updates / min(ts) / 1e9 for kind, ts in times.items()}
+                log(f"[kernels] {name:18s} pitch {pitch:g} slab {ns}: "
+                    + ", ".join(f"{kind} {g:.2f} GUPS" for kind, g in gups.items()))
+                share = f"{100 * gups['compiled'] / ceiling['lerp_gups']:.0f} %" if ceiling else "-"
+                peak = f"{100 * 4 * gups['compiled'] / ceiling['fma_gflops']:.0f} %" if ceiling else "-"
+                rows.append([name, f"{w} x {t} x {ns}", NVIEWS, f"{pitch:g} deg", f"{op.r1 - op.r0}",
+                             f"{min(times['compiled']):.3f}", f"{gups['compiled']:.2f}", f"{gups['Numba']:.2f}",
+                             f"{gups['compiled'] / gups['Numba']:.2f}", share, peak])
     report.add("## 1. Projector kernel throughput\n\n"
                f"`CpuProjector(geom, y0, y0 + slab).back(proj, out=vol)` / `.forward(vol, out=proj)` on random data, "
                f"views {w} x {w}, {NVIEWS} views at -{MAX_TILT:g}..{MAX_TILT:g} deg, slab centred on the tilt axis; "
-               f"best of {plan.repeats} after 1 warm-up call; {threads} Numba thread(s). "
-               f"GUPS = width x thickness x slab x views / best seconds. Proj rows: projection rows the slab reads "
-               f"(with pitch, a halo).\n\n"
-               + table(["Operation", "Volume W x T x slab", "Views", "Pitch", "Proj rows", "Best [s]", "Median [s]",
-                        "GUPS", "% of the L1 interpolation loop"], rows))
+               f"the compiled flat kernels (projectors/flat.c) and the Numba ones they replaced "
+               f"(benchmarks/numba_flat.py) called in turn, best of {plan.repeats} each after 1 warm-up call; "
+               f"{threads} thread(s). GUPS = width x thickness x slab x views / best seconds. Proj rows: projection "
+               f"rows the slab reads (with pitch, a halo). The last two columns put the compiled kernel against the "
+               f"interpolation loop in L1 and against the FMA peak at 4 flops per update (section 0).\n\n"
+               + table(["Operation", "Volume W x T x slab", "Views", "Pitch", "Proj rows", "Best [s]",
+                        "GUPS compiled", "GUPS Numba", "Ratio", "% of the L1 interpolation loop",
+                        "% of FMA peak"], rows))
+
+
+def alternating(calls: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each call over ``repeats`` rounds that call each once in turn, after one warm-up round."""
+    for fn in calls.values():
+        fn()
+    times = {kind: [] for kind in calls}
+    for _ in range(repeats):
+        for kind, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            times[kind].append(time.perf_counter() - start)
+    return times
 
 
 # ------------------------------------------------------------------------------------------------- 2. WBP

@@ -1,4 +1,5 @@
-"""Numba kernels: voxel-driven linear-interpolation back-projection and its exact transpose.
+"""Numba kernels: the pitched projector pair, the tilted frame's compose pair and the element-wise steps (the flat
+pair is compiled C: flat_kernels.py).
 
 Layouts (Y innermost so the interpolation weight, which does not depend on Y without pitch, is reused along a
 contiguous, vectorised loop):
@@ -18,57 +19,6 @@ import numpy as np
 from numba import njit, prange
 
 _JIT = dict(cache=True, nogil=True, fastmath=True, boundscheck=False, error_model="numpy")
-
-
-@njit(parallel=True, **_JIT)
-def back_flat(P, V, u_row, u_dx, z_block):
-    """V[z, x, y] += sum_t lerp(P[t, :, y], u(t, z, x)) for zero pitch; parallel over blocks of z rows."""
-    nv, ncol, _ = P.shape
-    nz, nx, ny = V.shape
-    umax = ncol - 1.0
-    for zb in prange((nz + z_block - 1) // z_block):
-        for t in range(nv):
-            c = u_dx[t]
-            for z in range(zb * z_block, min(nz, (zb + 1) * z_block)):
-                base = u_row[t, z]
-                for x in range(nx):
-                    u = base + x * c
-                    if u < 0.0 or u >= umax:
-                        continue
-                    i = int(u)
-                    f = np.float32(u - i)
-                    # a full-range inner loop: LLVM vectorises range(ny) but not range(a, b)
-                    for y in range(ny):
-                        a = P[t, i, y]
-                        V[z, x, y] += a + f * (P[t, i + 1, y] - a)
-
-
-@njit(parallel=True, **_JIT)
-def forward_flat(V, P, u_row, u_dx, z_block, parts):
-    """P[t * parts + s, :, y] += part ``s`` of the transpose of back_flat for view t: the thickness rows z with
-    ``z % parts == s``; the caller sums the parts.  Blocks of z rows in turn (a block stays in cache while every view
-    reads it), the (view, part) tasks of a block in parallel, so no two threads write the same array plane; parts
-    > 1 keep every thread busy with fewer views than threads (SART projects one view at a time)."""
-    tasks, ncol, _ = P.shape
-    nz, nx, ny = V.shape
-    umax = ncol - 1.0
-    for zb in range((nz + z_block - 1) // z_block):
-        for task in prange(tasks):
-            t = task // parts
-            c = u_dx[t]
-            for z in range(zb * z_block + task % parts, min(nz, (zb + 1) * z_block), parts):
-                base = u_row[t, z]
-                for x in range(nx):
-                    u = base + x * c
-                    if u < 0.0 or u >= umax:
-                        continue
-                    i = int(u)
-                    f = np.float32(u - i)
-                    g = np.float32(1.0) - f
-                    for y in range(ny):
-                        a = V[z, x, y]
-                        P[task, i, y] += g * a
-                        P[task, i + 1, y] += f * a
 
 
 @njit(parallel=True, **_JIT)
@@ -213,4 +163,3 @@ def aligned_zeros(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
     raw = np.zeros(nbytes + align, dtype=np.uint8)
     start = (-raw.ctypes.data) % align
     return raw[start:start + nbytes].view(dtype).reshape(shape)
-

@@ -43,7 +43,8 @@ from ..mpi.world import World
 from .plan import Slab
 from ..options.spelling import spelled
 
-VERSION = 3  # 3: the slab plan stored beside the fingerprint, finished slabs counted in it
+VERSION = 4  # 3: the slab plan stored beside the fingerprint, finished slabs counted in it; 4: mode-0 partial
+# outputs hold signed bytes as IMOD writes them, slabs computed by the compiled flat projector
 STATS_FIELDS = tuple(f.name for f in fields(VolumeStats))  # a finished slab's statistics, in this order
 ARRAY_PREFIX = "state_"
 

@@ -1,0 +1,320 @@
+/* Flat (zero X-axis tilt) projector pair in C: flat_kernels.py calls it through ctypes and documents the layouts.
+ *
+ * For view t, thickness row z and output column x, the sample column is u = base[t, z] + x c[t], computed in double
+ * from the float32 coefficients (exactly as the CUDA and Numba kernels compute it), and used when 0 <= u < ncol - 1
+ * (IMOD's legal range): i = floor(u), f = u - i.  The back-projection adds (1 - f) P[t, i, y] + f P[t, i + 1, y] to
+ * V[z, x, y]; the forward projection adds V[z, x, y] to P[t, i, y] and P[t, i + 1, y] with the same weights, so the
+ * two are exact transposes.
+ *
+ * Back-projection gathers: a chunk of Y of one voxel column stays in vector registers while a group of views adds
+ * its samples (looked up in a small table of offsets and weights), so the volume is loaded and stored once per group
+ * instead of once per view.  Forward projection scatters along X: for one view and one thickness row, the two
+ * projection columns the voxels feed are summed in registers until the sample column moves on.
+ *
+ * Every Y lane is computed by the same sequence of operations whatever the chunking and the number of threads, and no
+ * two threads write the same value, so results do not depend on the number of threads. */
+
+#include <Python.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* One build for every x86-64 machine: the loader picks the AVX-512, AVX2 + FMA or baseline copy of each kernel. */
+#define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#else
+#define KERNEL
+#endif
+
+#define INLINE static inline __attribute__((always_inline))
+
+typedef float vf __attribute__((vector_size(32), aligned(4))); /* 8 floats, any alignment */
+#define VL 8
+#define load(p) (*(const vf *)(p))
+#define store(p, v) (*(vf *)(p) = (v))
+
+#define BACK_GROUP 8      /* views a voxel's Y chunk takes in registers (bin/bench kernels: 6-12 within noise) */
+#define BACK_X_BLOCK 128  /* columns per sample table */
+#define BACK_Z_ROWS 2     /* thickness rows that read the same projection rows while X advances */
+#define WIDEST (8 * VL)  /* Y values a chunk keeps in registers */
+
+/* The Y values of the next chunk when `left` remain: the whole vectors left in near-equal chunks of at most WIDEST
+ * (88 values: 48 + 40, not 64 + 24), then the last few lanes. */
+INLINE long chunk_width(long left)
+{
+    long vectors = left / VL, chunks = (vectors + WIDEST / VL - 1) / (WIDEST / VL);
+    return vectors ? (vectors + chunks - 1) / chunks * VL : left;
+}
+
+/* The sample of a view at one voxel; 0 outside the legal range. */
+INLINE int sample(double base, double c, long x, double umax, long *col, float *frac)
+{
+    double u = base + (double)x * c;
+    if (!(u >= 0.0 && u < umax))
+        return 0;
+    long i = (long)u;
+    *col = i;
+    *frac = (float)(u - (double)i);
+    return 1;
+}
+
+/* The samples of one voxel column for the views of a group: the first of the two projection columns each view
+ * reads and their weights (zero weights and column 0 outside the legal range, so that the update loop has no
+ * branch). */
+typedef struct {
+    int col[BACK_GROUP];
+    float g[BACK_GROUP], f[BACK_GROUP];
+} Samples;
+
+typedef double vd __attribute__((vector_size(32)));
+typedef long long vl __attribute__((vector_size(32)));
+typedef int vi __attribute__((vector_size(16)));
+typedef float vf4 __attribute__((vector_size(16)));
+
+/* The samples of one thickness row for columns [xb, xe), four views at a time: the same values as sample() gives
+ * one at a time (x c is exact in double, so there is one rounding either way).  base and c: BACK_GROUP values. */
+INLINE void fill_samples(Samples *table, const float *base, const float *c, long xb, long xe, double umax)
+{
+    vd zero = {0.0, 0.0, 0.0, 0.0}, top = {umax, umax, umax, umax};
+    for (long j = 0; j < BACK_GROUP; j += 4) {
+        vd b = {base[j], base[j + 1], base[j + 2], base[j + 3]}, step = {c[j], c[j + 1], c[j + 2], c[j + 3]};
+        for (long x = xb; x < xe; x++) {
+            vd u = b + (double)x * step;
+            vl valid = (u >= zero) & (u < top);
+            vd inside = (vd)((vl)u & valid);
+            vi col = __builtin_convertvector(inside, vi);
+            vf4 f = __builtin_convertvector(inside - __builtin_convertvector(col, vd), vf4);
+            vi keep = __builtin_convertvector(valid, vi);
+            Samples *s = table + (x - xb);
+            *(vi *)(s->col + j) = col;
+            *(vf4 *)(s->g + j) = (vf4)((vi)(1.0f - f) & keep);
+            *(vf4 *)(s->f + j) = (vf4)((vi)f & keep);
+        }
+    }
+}
+
+/* v[y] += sum over k views of g P[col] + f P[col + 1] (rows of Y), for NVEC vectors of Y. */
+#define BACK_CHUNK(NVEC)                                                                                      \
+    INLINE void back_chunk_##NVEC(const float *P, float *v, const Samples *s, long k, long view_stride,      \
+                                  long col_stride)                                                            \
+    {                                                                                                         \
+        vf acc[NVEC];                                                                                         \
+        _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) acc[n] = load(v + n * VL);                   \
+        for (long j = 0; j < k; j++) {                                                                        \
+            const float *p0 = P + j * view_stride + s->col[j] * col_stride, *p1 = p0 + col_stride;           \
+            float g = s->g[j], f = s->f[j];                                                                   \
+            _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) {                                         \
+                acc[n] += g * load(p0 + n * VL);                                                              \
+                acc[n] += f * load(p1 + n * VL);                                                              \
+            }                                                                                                 \
+        }                                                                                                     \
+        _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) store(v + n * VL, acc[n]);                   \
+    }
+BACK_CHUNK(8)
+BACK_CHUNK(7)
+BACK_CHUNK(6)
+BACK_CHUNK(5)
+BACK_CHUNK(4)
+BACK_CHUNK(3)
+BACK_CHUNK(2)
+BACK_CHUNK(1)
+
+/* The same sequence of operations for fewer than VL values of Y. */
+INLINE void back_lanes(const float *P, float *v, const Samples *s, long k, long view_stride, long col_stride,
+                       long width)
+{
+    for (long y = 0; y < width; y++) {
+        float acc = v[y];
+        for (long j = 0; j < k; j++) {
+            const float *p0 = P + j * view_stride + s->col[j] * col_stride + y;
+            acc += s->g[j] * p0[0];
+            acc += s->f[j] * p0[col_stride];
+        }
+        v[y] = acc;
+    }
+}
+
+/* V[z, x, y] += the back-projection of every view, for thickness rows [z0, z1).  Each voxel's Y chunks in turn,
+ * so that projection rows are read whole; the block of columns is narrower for longer rows, so that the rows a group
+ * of views reads across it stay in L2 (about BACK_X_BLOCK x 64 values per view). */
+static KERNEL void back_flat_rows(const float *P, float *V, const float *base, const float *c, long nv, long ncol,
+                                  long view_stride, long col_stride, long nx, long ny, long z0, long z1)
+{
+    const double umax = (double)ncol - 1.0;
+    const long x_block = ny <= WIDEST ? BACK_X_BLOCK : (BACK_X_BLOCK * WIDEST / ny > 8 ? BACK_X_BLOCK * WIDEST / ny : 8);
+    Samples table[BACK_Z_ROWS][BACK_X_BLOCK];
+    float rows_base[BACK_GROUP], steps[BACK_GROUP];
+    for (long t0 = 0; t0 < nv; t0 += BACK_GROUP) {
+        long k = t0 + BACK_GROUP < nv ? BACK_GROUP : nv - t0;
+        const float *Pg = P + t0 * view_stride;
+        for (long j = 0; j < BACK_GROUP; j++)
+            steps[j] = j < k ? c[t0 + j] : 0.0f;
+        for (long xb = 0; xb < nx; xb += x_block) {
+            long xe = xb + x_block < nx ? xb + x_block : nx;
+            for (long zr = z0; zr < z1; zr += BACK_Z_ROWS) {
+                long rows = zr + BACK_Z_ROWS < z1 ? BACK_Z_ROWS : z1 - zr;
+                for (long r = 0; r < rows; r++) {
+                    for (long j = 0; j < BACK_GROUP; j++)
+                        rows_base[j] = j < k ? base[(zr + r) * nv + t0 + j] : -1.0f; /* no sample */
+                    fill_samples(table[r], rows_base, steps, xb, xe, umax);
+                }
+                for (long x = xb; x < xe; x++)
+                    for (long r = 0; r < rows; r++) {
+                        const Samples *s = &table[r][x - xb];
+                        for (long y = 0, width; y < ny; y += width) {
+                            width = chunk_width(ny - y);
+                            float *v = V + ((zr + r) * nx + x) * ny + y;
+                            const float *Py = Pg + y;
+                            switch (width / VL) {
+#define BACK_CASE(n) case n: back_chunk_##n(Py, v, s, k, view_stride, col_stride); break;
+                            BACK_CASE(8) BACK_CASE(7) BACK_CASE(6) BACK_CASE(5)
+                            BACK_CASE(4) BACK_CASE(3) BACK_CASE(2) BACK_CASE(1)
+                            default: back_lanes(Py, v, s, k, view_stride, col_stride, width);
+                            }
+                        }
+                    }
+            }
+        }
+    }
+}
+
+/* Forward projection of one view and thickness rows [z0, z1) into the projection plane p (already offset to the Y
+ * chunk), along X: a and b hold the sums for the projection columns cur and cur + 1 until the sample column moves
+ * on, so most voxels add to registers, not to memory.  (Lines along Z for views near zero tilt, where a column's
+ * samples stay longer in one projection column, were no faster: bin/bench kernels.) */
+#define FORWARD_CHUNK(NAME, T, NVEC, LOAD, STORE, ZERO)                                                       \
+    INLINE void NAME(const float *V, float *p, const float *base, double c, long nx, long ny, long col_stride,\
+                     double umax, long z0, long z1)                                                           \
+    {                                                                                                         \
+        for (long z = z0; z < z1; z++) {                                                                      \
+            T a[NVEC], b[NVEC];                                                                               \
+            _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) a[n] = b[n] = ZERO;                       \
+            long cur = -1;                                                                                    \
+            const float *vz = V + z * nx * ny;                                                                \
+            for (long x = 0; x < nx; x++) {                                                                   \
+                long i;                                                                                       \
+                float f;                                                                                      \
+                if (!sample(base[z], c, x, umax, &i, &f))                                                     \
+                    continue;                                                                                 \
+                if (i != cur) {                                                                               \
+                    if (cur >= 0) {                                                                           \
+                        float *q = p + cur * col_stride;                                                      \
+                        _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) STORE(q, n, LOAD(q, n) + a[n]);\
+                        if (i == cur + 1) {                                                                   \
+                            _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) a[n] = b[n];              \
+                        } else {                                                                              \
+                            q += col_stride;                                                                  \
+                            _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) {                         \
+                                STORE(q, n, LOAD(q, n) + b[n]);                                               \
+                                a[n] = ZERO;                                                                  \
+                            }                                                                                 \
+                        }                                                                                     \
+                    }                                                                                         \
+                    _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) b[n] = ZERO;                      \
+                    cur = i;                                                                                  \
+                }                                                                                             \
+                const float *v = vz + x * ny;                                                                 \
+                float g = 1.0f - f;                                                                           \
+                _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) {                                     \
+                    T s = LOAD(v, n);                                                                         \
+                    a[n] += g * s;                                                                            \
+                    b[n] += f * s;                                                                            \
+                }                                                                                             \
+            }                                                                                                 \
+            if (cur >= 0) {                                                                                   \
+                float *q = p + cur * col_stride;                                                              \
+                _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) {                                     \
+                    STORE(q, n, LOAD(q, n) + a[n]);                                                           \
+                    STORE(q + col_stride, n, LOAD(q + col_stride, n) + b[n]);                                 \
+                }                                                                                             \
+            }                                                                                                 \
+        }                                                                                                     \
+    }
+#define VLOAD(p, n) load((p) + (n) * VL)
+#define VSTORE(p, n, v) store((p) + (n) * VL, (v))
+#define SLOAD(p, n) ((p)[n])
+#define SSTORE(p, n, v) ((p)[n] = (v))
+FORWARD_CHUNK(forward_chunk_8, vf, 8, VLOAD, VSTORE, ((vf){0}))
+FORWARD_CHUNK(forward_chunk_7, vf, 7, VLOAD, VSTORE, ((vf){0}))
+FORWARD_CHUNK(forward_chunk_6, vf, 6, VLOAD, VSTORE, ((vf){0}))
+FORWARD_CHUNK(forward_chunk_5, vf, 5, VLOAD, VSTORE, ((vf){0}))
+FORWARD_CHUNK(forward_chunk_4, vf, 4, VLOAD, VSTORE, ((vf){0}))
+FORWARD_CHUNK(forward_chunk_3, vf, 3, VLOAD, VSTORE, ((vf){0}))
+FORWARD_CHUNK(forward_chunk_2, vf, 2, VLOAD, VSTORE, ((vf){0}))
+FORWARD_CHUNK(forward_chunk_1, vf, 1, VLOAD, VSTORE, ((vf){0}))
+FORWARD_CHUNK(forward_lane, float, 1, SLOAD, SSTORE, 0.0f)
+
+/* P[t, :, y:y + width] += the forward projection of thickness rows [z0, z1) (width: 8 to 64 in whole vectors, or
+ * 1). */
+static KERNEL void forward_flat_part(const float *V, float *P, const float *base, const float *c, long t, long ncol,
+                                     long view_stride, long col_stride, long nz, long nx, long ny, long z0, long z1,
+                                     long y, long width)
+{
+    const double umax = (double)ncol - 1.0;
+    float *p = P + t * view_stride + y;
+    const float *v = V + y, *b = base + t * nz;
+    switch (width / VL) {
+    case 8: forward_chunk_8(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
+    case 7: forward_chunk_7(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
+    case 6: forward_chunk_6(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
+    case 5: forward_chunk_5(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
+    case 4: forward_chunk_4(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
+    case 3: forward_chunk_3(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
+    case 2: forward_chunk_2(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
+    case 1: forward_chunk_1(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
+    default: forward_lane(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1);
+    }
+}
+
+/* Back-projection of a slab: blocks of z_block thickness rows in parallel (each writes its own rows).
+ * P: (nv, ncol, col_stride) floats with view_stride between views; V: (nz, nx, ny); base: (nz, nv), the sample
+ * column of x = 0; c: (nv,), its step per column. */
+void back_flat(const float *P, float *V, const float *base, const float *c, long nv, long ncol, long view_stride,
+               long col_stride, long nz, long nx, long ny, long z_block, int threads)
+{
+    long blocks = (nz + z_block - 1) / z_block;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (long b = 0; b < blocks; b++) {
+        long z1 = (b + 1) * z_block < nz ? (b + 1) * z_block : nz;
+        back_flat_rows(P, V, base, c, nv, ncol, view_stride, col_stride, nx, ny, b * z_block, z1);
+    }
+}
+
+/* The Y values of a forward task when `left` remain and tasks take at most `chunk`: one chunk, or one lane. */
+static long task_width(long left, long chunk)
+{
+    long width = chunk_width(left < chunk ? left : chunk);
+    return width >= VL ? width : 1;
+}
+
+/* Forward projection of a slab into P (added to it).  Bands of at most WIDEST Y values in turn, and in a band blocks of
+ * z_block thickness rows in turn (a block stays in cache while every view reads it); the (view, Y chunk) tasks of a
+ * block run in parallel.  base: (nv, nz).  chunk: the widest Y chunk a task takes (64, or fewer to give few views
+ * more tasks). */
+void forward_flat(const float *V, float *P, const float *base, const float *c, long nv, long ncol, long view_stride,
+                  long col_stride, long nz, long nx, long ny, long z_block, long chunk, int threads)
+{
+#pragma omp parallel num_threads(threads)
+    for (long band = 0, band_end; band < ny; band = band_end) {
+        band_end = band + chunk_width(ny - band);
+        long chunks = 0;
+        for (long y = band; y < band_end; chunks++)
+            y += task_width(band_end - y, chunk);
+        long tasks = nv * chunks;
+        for (long z0 = 0; z0 < nz; z0 += z_block) {
+            long z1 = z0 + z_block < nz ? z0 + z_block : nz;
+#pragma omp for schedule(dynamic, 1)
+            for (long task = 0; task < tasks; task++) {
+                /* neighbouring tasks take other views, so that two threads never share a cache line */
+                long t = task % nv, k = task / nv, y = band, width = task_width(band_end - band, chunk);
+                for (long n = 0; n < k; n++) {
+                    y += width;
+                    width = task_width(band_end - y, chunk);
+                }
+                forward_flat_part(V, P, base, c, t, ncol, view_stride, col_stride, nz, nx, ny, z0, z1, y, width);
+            }
+        }
+    }
+}
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_flat", "Flat projector kernels, called through ctypes.",
+                                    -1, NULL, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__flat(void) { return PyModule_Create(&module); }

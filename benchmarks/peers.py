@@ -89,8 +89,10 @@ def write_param(path: Path, stack: Path, tlt: Path, out: Path, n: int, thickness
     return path
 
 
-def bench_peers(quick: bool, threads_args: list[str], tmp: Path, write_series, nviews: int, table, log) -> str:
-    """The report's peers section (markdown)."""
+def bench_peers(quick: bool, threads_args: list[str], tmp: Path, write_series, nviews: int, table, log,
+                kinds: list[str] | None = None) -> str:
+    """The report's peers section (markdown); ``kinds``: only the inputs whose job names start with these (``wbp``,
+    ``sirt``), else all."""
     from benchmarks import machine
     from benchmarks.procs import program, run_measured, shell_line
 
@@ -104,6 +106,8 @@ def bench_peers(quick: bool, threads_args: list[str], tmp: Path, write_series, n
     exe = program("tiltrec-mpi")
     rows = []
     for job in _jobs(quick):
+        if kinds and not any(job.name.lower().startswith(kind.strip().lower()) for kind in kinds):
+            continue
         log(f"[peers] writing a random {job.n} x {job.n} x {nviews} series ...")
         stack, tlt = write_series(tmp, job.n, nviews)
         tag = f"{'sirt' if job.sirt_iterations else 'wbp'}_{job.n}_{job.thickness}"

@@ -386,6 +386,8 @@ def parse_args(argv=None):
     p.add_argument("--tmpdir", type=Path, default=None, help="where to put the generated series and outputs "
                                                              "[default: the system temporary folder]")
     p.add_argument("--no-profile", action="store_true", help="skip the cProfile breakdown of the WBP run")
+    p.add_argument("--peer-jobs", default=None, metavar="KINDS",
+                   help="peers section: only the inputs of these kinds (wbp, sirt; comma-separated) [default: all]")
     opts = p.parse_args(argv)
     only = SECTIONS if not opts.only else tuple(s.strip() for o in opts.only for s in o.split(",") if s.strip())
     bad = [s for s in only if s not in SECTIONS]
@@ -453,8 +455,9 @@ def main(argv=None) -> int:
                 elif section == "peers":
                     from benchmarks.peers import bench_peers
 
+                    kinds = opts.peer_jobs.split(",") if opts.peer_jobs else None
                     report.add(bench_peers(opts.quick, thread_args(opts.threads), tmp, write_series, NVIEWS, table,
-                                           log))
+                                           log, kinds))
             except Exception as exc:  # report it, go on with the other sections
                 failed.append(section)
                 report.add(f"## {section}: FAILED\n\n```\n{type(exc).__name__}: {exc}\n```")

@@ -15,6 +15,7 @@ import numpy as np
 from mrcfile.dtypes import HEADER_DTYPE
 
 from ..errors import TiltrecError, file_error, os_failure
+from .direct_io import DataWriter
 from .input_file import check_view_values
 from .positioned import ShortRead, ViewRows
 from .stall import stall
@@ -367,13 +368,14 @@ class VolumeFile:
         self._path = path
         self._shape = tuple(shape)
         self._fd = os.open(path, os.O_RDWR)
+        self._data = DataWriter(path, self._fd)
 
     @classmethod
     def attach(cls, path: Path, shape: tuple[int, int, int]) -> "VolumeFile":
         """Write blocks into a file another process created (and will finish) with the same shape; or, when
         resuming an interrupted run, finish that file here.  A file of another shape or size is refused."""
         self = cls.__new__(cls)
-        self._fd = None
+        self._fd = self._data = None
         fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
         try:
             raw = os.pread(fd, HEADER_BYTES, 0)
@@ -398,6 +400,7 @@ class VolumeFile:
         self._path = path
         self._shape = tuple(shape)
         self._fd = fd
+        self._data = DataWriter(path, fd)
         return self
 
     def _regions(self, axis: int, start: int, count: int):
@@ -433,10 +436,10 @@ class VolumeFile:
         n0, n1, n2 = self._shape
         plane = n1 * n2 * self._itemsize
         if axis == 0:
-            _pwrite_all(self._fd, block, self._offset + start * plane)
+            self._data.write(block, self._offset + start * plane)
             return
         for index in range(n0):
-            _pwrite_all(self._fd, block[index], self._offset + index * plane + start * n2 * self._itemsize)
+            self._data.write(block[index], self._offset + index * plane + start * n2 * self._itemsize)
 
     def finish(self, stats, *, pixel_size: float, origin, labels, tilt_angles=(0.0,) * 6) -> None:
         """Complete the header as IMOD's tilt writes it (docs/conventions.md: stats, pixel size, origin, labels, the
@@ -459,16 +462,10 @@ class VolumeFile:
 
     def close(self) -> None:
         if self._fd is not None:
+            if self._data is not None:
+                self._data.close()
             os.close(self._fd)
             self._fd = None
-
-
-def _pwrite_all(fd: int, data: np.ndarray, offset: int) -> None:
-    """``os.pwrite`` until every byte is written (one call writes at most ~2 GiB on Linux, and may write less)."""
-    view = memoryview(data).cast("B")
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
 
 
 def write_stack(path: Path, views: np.ndarray, *, pixel_size: float, angles) -> None:

@@ -18,6 +18,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from . import recycled
+
 _JIT = dict(cache=True, nogil=True, fastmath=True, boundscheck=False, error_model="numpy")
 
 
@@ -157,9 +159,10 @@ def set_threads(n: int | None) -> int:
 
 
 def aligned_zeros(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
-    """Zero-filled C-contiguous array whose data starts on an ``align``-byte boundary."""
+    """Zero-filled C-contiguous array whose data starts on an ``align``-byte boundary (during a run, in memory an
+    earlier slab's array no longer uses: recycled.py)."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = np.zeros(nbytes + align, dtype=np.uint8)
+    raw = recycled.zeros(nbytes + align)
     start = (-raw.ctypes.data) % align
     return raw[start:start + nbytes].view(dtype).reshape(shape)

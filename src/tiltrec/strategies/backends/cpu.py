@@ -68,7 +68,9 @@ class CpuBackend:
         return x0
 
     def running(self, plan: SlabPlan):
-        return nullcontext()
+        from ...projectors.recycled import recycling
+
+        return recycling()
 
     @contextmanager
     def pipeline(self, traffic: Traffic):

@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..geometry import Geometry
+from .cpu_kernels import aligned_zeros  # during a run, in recycled memory
 
 _JIT = dict(cache=True, nogil=True, fastmath=False, boundscheck=False, error_model="numpy")
 MAX_STRETCH_ANGLE = 80.0  # IMOD stretches only when every tilt angle lies within +-80 degrees
@@ -82,7 +83,7 @@ class ImodCpuBackprojector:
         g = self.geom
         lines, scale, count = self._lines(proj)
         if not g.has_pitch:
-            out = np.zeros((g.thickness, g.width, y1 - y0), dtype=np.float32)
+            out = aligned_zeros((g.thickness, g.width, y1 - y0))
             _back_lines(lines[:, :, y0 - r0:y1 - r0], out, *self._coefficients(self.ycen_fix),
                         scale, count, float(g.nx))
             return out
@@ -98,7 +99,7 @@ class ImodCpuBackprojector:
         g = self.geom
         if not self.factor:
             return proj, self.cb.astype(np.float64), np.full(g.nviews, g.nx, dtype=np.int64)
-        lines = np.zeros((g.nviews, int(self.nxs.max()) + 1, proj.shape[2]), dtype=np.float32)
+        lines = aligned_zeros((g.nviews, int(self.nxs.max()) + 1, proj.shape[2]))
         _stretch(proj, lines, self.soff, self.cb, self.nxs, float(self.factor))
         return lines, np.full(g.nviews, float(self.factor)), self.nxs
 
@@ -120,7 +121,7 @@ class ImodCpuBackprojector:
         """Untilted slices, one per input row, ``(thick_bp, width, nrows)``; rows with the same whole-pixel Z shift
         are back-projected together."""
         g = self.geom
-        vert = np.zeros((self.thick_bp, g.width, nrows), dtype=np.float32)
+        vert = aligned_zeros((self.thick_bp, g.width, nrows))
         base = self.ycen_fix + (1.0 / self.cos_a - 1.0) * g.zshift
         shifts = np.array([self._row_shift(r0 + i + 1) for i in range(nrows)])
         start = 0

@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+from pathlib import Path
 
 import mrcfile
 import numpy as np
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from cli_helpers import BIN, cli, run_command
 from reference_backprojector import backproject_imod_cpu
-from tiltrec.cli.imod_com import TILT_KEYS, canonical_key, load, option_values, parse_params
+from tiltrec.cli.imod_com import TILT_KEYS, UNSUPPORTED, canonical_key, load, option_values, parse_params
 from tiltrec.errors import InputError
 from tiltrec.filters import imod_radial_weights
 from tiltrec.geometry import Geometry
@@ -288,3 +289,21 @@ def test_log_takes_log10_of_data_plus_base_with_imods_floor():
     ours = tiltrec.reconstruct(views, angles, thickness=8, alg="bpt", log_base=0.5)
     np.testing.assert_allclose(ours, tiltrec.reconstruct(logged, angles, thickness=8, alg="bpt"), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_the_docs_give_every_refused_key_a_reason():
+    """docs/imod.md's table of refused keys names every key tilt.com parsing refuses, each with what it does and
+    why; and it names no key that is accepted."""
+    text = (Path(__file__).parent.parent / "docs" / "imod.md").read_text()
+    section = text.split("### Refused keys", 1)[1].split("\n#", 1)[0]
+    named = set()
+    for row in section.splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if not row.startswith("| ") or cells[0] in ("tilt key", "---") or len(cells) != 3:
+            continue
+        assert all(cells), row  # what it does and why, for every row
+        for name in cells[0].split(", "):
+            named |= {f"{axis}MinAndMaxReproj" for axis in "XYZ"} if name == "X/Y/ZMinAndMaxReproj" else {name}
+    refused = {key for key, (_, action) in TILT_KEYS.items() if action == UNSUPPORTED}
+    assert refused <= named
+    assert not (named & set(TILT_KEYS)) - refused

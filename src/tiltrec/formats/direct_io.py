@@ -42,7 +42,7 @@ class DataWriter:
         except OSError as error:
             if error.errno != errno.EINVAL:
                 raise
-            self.close_direct()  # the device wants another alignment: buffered from here on
+            self.close()  # the device wants another alignment: buffered from here on
             _pwrite_all(self._fd, view[head:head + middle], offset + head)
         _pwrite_all(self._fd, view[head + middle:], offset + head + middle)
 
@@ -60,12 +60,11 @@ class DataWriter:
             _pwrite_all(self._direct, self._bounce[:n], offset)
             view, offset = view[n:], offset + n
 
-    def close_direct(self) -> None:
+    def close(self) -> None:
+        """Close the direct descriptor (the caller's ``fd`` stays open); later writes are buffered."""
         if self._direct is not None:
             os.close(self._direct)
             self._direct = None
-
-    close = close_direct
 
 
 def _open_direct(path) -> int | None:

@@ -7,7 +7,7 @@
  * two are exact transposes.
  *
  * Back-projection gathers: a chunk of Y of one voxel column stays in vector registers while a group of views adds
- * its samples (looked up in a small table of offsets and weights), so the volume is loaded and stored once per group
+ * its samples (looked up in a small table of columns and weights), so the volume is loaded and stored once per group
  * instead of once per view.  Forward projection scatters along X: for one view and one thickness row, the two
  * projection columns the voxels feed are summed in registers until the sample column moves on.
  *

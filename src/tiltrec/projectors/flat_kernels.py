@@ -35,7 +35,7 @@ _LIB.forward_flat.restype = None
 
 BACK_Z_BLOCK = 16  # thickness rows per back-projection task (fewer when there are few rows per thread)
 FORWARD_Z_BLOCK = 16  # thickness rows every view reads before the next block (bin/bench kernels)
-_WIDE, _NARROW = 64, 8  # Y values of a forward task: flat.c's FORWARD_WIDTH and vector length
+_WIDE, _NARROW = 64, 8  # Y values of a forward task: flat.c's WIDEST and its vector length
 
 
 def back_flat(P: np.ndarray, V: np.ndarray, u_row: np.ndarray, u_dx: np.ndarray, threads: int) -> None:

@@ -1,6 +1,10 @@
+import sys
 from pathlib import Path
 
 import pytest
+
+# the scripts that made the reference data (tests/data/make_*.py) hold what the tests need to use it again
+sys.path.insert(0, str(Path(__file__).parent / "data"))
 
 
 @pytest.fixture

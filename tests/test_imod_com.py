@@ -112,8 +112,9 @@ $if (-e ./savework) ./savework
     ("THICKNESS 10\nTHICKNESS 20\n", "THICKNESS given twice (first on line 1)"),
     ("THICKNESS ten\n", "line 1: THICKNESS needs 1 integer"),
     ("SHIFT 1 2 3\n", "SHIFT needs 1 to 2 number"),
-    ("LOCALFILE local.xf\n", "tiltrec does not implement LOCALFILE"),
-    ("ZFACTORFILE z\nMASK 3\n", "ZFACTORFILE, MASK; remove them or pass --ignore-unsupported"),
+    ("COMPRESS 1\n", "tiltrec does not implement COMPRESS"),
+    ("ZFACTORFILE z\nMASK 3\n", "MASK, ZFACTORFILE without LOCALFILE (Z factors of the global alignment); remove "
+                                 "them or pass --ignore-unsupported"),
     ("INCLUDE 1-3\nEXCLUDELIST2 5\n", "INCLUDE and EXCLUDELIST cannot both be given"),
     ("PARALLEL\nRotateBy90\n", "PARALLEL and RotateBy90 exclude each other"),
 ])
@@ -225,9 +226,9 @@ def test_command_line_overrides_the_file_and_standard_input_works(shared_dir, tm
 
 def test_unsupported_key_refused_or_ignored_with_a_warning(shared_dir, tmp_path):
     param = _param_for_shared_data(shared_dir, tmp_path, "jason64_wbp")
-    param.write_text(param.read_text() + "LOCALFILE jason64local.xf\n")
+    param.write_text(param.read_text() + "MASK 4\n")
     refused = cli("--com", param)
-    assert refused.exit_code == 2 and "LOCALFILE" in refused.stderr and not (tmp_path / "jason64_wbp.rec").exists()
+    assert refused.exit_code == 2 and "MASK" in refused.stderr and not (tmp_path / "jason64_wbp.rec").exists()
     allowed = cli("--com", param, "--ignore-unsupported", "--quiet")
     assert allowed.exit_code == 0 and "warning: ignoring tilt option(s)" in allowed.stderr
 

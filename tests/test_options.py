@@ -20,8 +20,10 @@ from tiltrec.options.reference import markdown
 from tiltrec.options.table import ALGORITHM_NAMES, BY_NAME, OPTIONS, SPELLINGS
 
 ANGLES = np.array([-60, -52, -45, -37, -30, -22, -15, -7, 0, 5, 12, 20, 31, 44, 60], float)  # uneven: DENSWEIGHT acts
-# the parameter-file keys that name files or views rather than set an option
-FILE_KEYS = {"InputProjections", "OutputFile", "TILTFILE", "ANGLES"}
+# the parameter-file keys that name files or views rather than set an option, and those of a reprojection (which
+# cli.imod_reproject reads, not a reconstruction)
+FILE_KEYS = {"InputProjections", "OutputFile", "TILTFILE", "ANGLES", "RecFileToReproject", "REPROJECT",
+             "ViewsToReproject", "XMinAndMaxReproj", "YMinAndMaxReproj", "ZMinAndMaxReproj"}
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +110,8 @@ TYPED = {"init": None, "iter": ["--iter", "3"], "relax": ["--relax", "0.5"], "po
          "cosine_stretch": ["--cosine-stretch", "0"], "reg": ["--reg", "l1"], "lam": ["--lam", "5"],
          "rho": ["--rho", "5"], "cg_iter": ["--cg-iter", "1"], "log": ["--log", "run.log"],
          "checkpoint": ["--checkpoint", "run.ckpt"], "checkpoint_every": ["--checkpoint-every", "2"],
-         "resume": ["--resume"]}
+         "resume": ["--resume"], "local": ["--local", "local.xf"], "local_scale": ["--local-scale", "2"],
+         "zfactors": ["--zfactors", "zfac.txt"]}
 RESTRICTED = [o for o in OPTIONS if o.algorithms is not None]
 
 
@@ -164,6 +167,21 @@ VALUES = {"iter": 3, "relax": 0.5, "positivity": True, "xpad": False, "filter": 
 BASE = {"admm": {"iter": 2, "unified": True}, "imod-sirt": {"iter": 2}, "sirt": {"iter": 2}, "sart": {"iter": 1}}
 NEEDS = {"true_sigma": {"radial": (0.3, 0.05)}, "multiply_gaussian": {"radial": (0.3, 0.05)},
          "cosine_stretch": {"interp": "imod"}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def local_files(tmp_path_factory):
+    """A local alignment file (with Z factors) and a Z-factor file for the views of ``views``: the samples of
+    --local, --local-scale and --zfactors."""
+    from test_local_alignments import local_text
+
+    folder = tmp_path_factory.mktemp("local")
+    (folder / "local.xf").write_text(local_text(nviews=ANGLES.size, start=(10, 2), spacing=(20, 3), pixel=0.0))
+    (folder / "zfac.txt").write_text("".join("0.01 -0.02\n" for _ in ANGLES))
+    VALUES.update(local=folder / "local.xf", local_scale=2.0, zfactors=folder / "zfac.txt")
+    NEEDS.update(local_scale={"local": folder / "local.xf"}, zfactors={"local": folder / "local.xf"})
+
+
 # options whose effect is on files, not on the voxels: tested in test_checkpoint and test_admm
 NOT_ON_VOXELS = {"log", "checkpoint", "checkpoint_every", "resume"}
 

@@ -34,6 +34,8 @@ class Geometry:
         xshift, zshift: shift of the reconstruction (pixels; +x right, +z up).
         center_shift: moves the tilt axis in the views (X) and the centre slice (Y) from the views' centres, for
             views that are a subset of a larger aligned image (IMOD FULLIMAGE/SUBSETSTART).
+        local: IMOD's local alignments (a local_alignments.LocalModel), which give every voxel its own position in
+            each view; None: the global geometry above.
     """
 
     nx: int
@@ -47,6 +49,7 @@ class Geometry:
     xshift: float = 0.0
     zshift: float = 0.0
     center_shift: tuple[float, float] = (0.0, 0.0)
+    local: object = field(default=None, repr=False, compare=False)
     _pitch_per_view: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -122,7 +125,8 @@ class Geometry:
     def with_views(self, views: list[int]) -> "Geometry":
         """The same geometry for a subset of the views (indices into ``angles``)."""
         pitch = self._pitch_per_view[views] if np.ndim(self.pitch) else self.pitch
-        return replace(self, angles=self.angles[views], pitch=pitch)
+        local = self.local.with_views(views) if self.local is not None else None
+        return replace(self, angles=self.angles[views], pitch=pitch, local=local)
 
     def rows_needed(self, y0: int, y1: int) -> tuple[int, int]:
         """Input rows [r0, r1) that output slices [y0, y1) (0-based input rows) project onto, clipped to the views.
@@ -132,6 +136,8 @@ class Geometry:
         a multiple of ROW_ALIGN where the views have them (the kernels vectorise along rows: 86 rows ran at 10-12
         GUPS, 88 or 96 at 14-17).
         """
+        if self.local is not None:
+            return self.local.slab_rows(y0, y1, self.slices)
         if not self.has_pitch:
             return y0, y1
         alpha = self.pitch_radians

@@ -47,7 +47,7 @@ def imod_weighting(geom, settings: Settings) -> filters.RowFilter:
         geom.nx, geom.angles + geom.offset, cutoff=cutoff, falloff=falloff, true_sigma=settings.true_sigma,
         fake_sirt_iterations=settings.fake_sirt, density_weighting=settings.density_weighting,
         hamming=settings.hamming, multiply=settings.multiply_gaussian,
-        cosine_stretch=0 if imod_interpolation(geom, settings) else 2)
+        cosine_stretch=0 if imod_interpolation(geom, settings) or geom.local is not None else 2)
 
 
 def wbp(op, rows, settings: Settings, x0=None, callback=None):
@@ -61,7 +61,11 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     fill = np.float32(filters.imod_fill_value(settings.data_mean, rfilter))
     filtered = rfilter.apply(rows, workers=settings.threads)
     filtered -= fill
-    if imod_interpolation(g, settings):
+    if g.local is not None:  # IMOD's local alignments: every voxel sampled at its own position, no stretching
+        from ..projectors.local_cpu import back_local
+
+        vol = back_local(g.local, filtered, op.y0, op.y1, op.r0, g.slices, g.ny)
+    elif imod_interpolation(g, settings):
         from ..projectors.imod_cpu import ImodCpuBackprojector  # Numba: not imported by runs on a GPU
 
         vol = ImodCpuBackprojector(g, settings.cosine_stretch).back(op.pack(filtered), op.y0, op.y1, op.r0)

@@ -36,15 +36,15 @@ TILT_KEYS: dict[str, tuple[str, str]] = {
     "AdjustOrigin": ("B", NO_EFFECT), "UseGPU": ("I", NO_EFFECT), "ActionIfGPUFails": ("IP", NO_EFFECT),
     "ParameterFile": ("FN", UNSUPPORTED), "DONE": ("B", NO_EFFECT), "DebugOutput": ("B", NO_EFFECT),
     "HammingLikeFilter": ("F", SUPPORTED), "MultiplyByGaussian": ("B", SUPPORTED),
-    "ExactFilterSize": ("I", UNSUPPORTED), "LOCALFILE": ("FN", UNSUPPORTED), "LOCALSCALE": ("F", UNSUPPORTED),
-    "ZFACTORFILE": ("FN", UNSUPPORTED), "COMPRESS": ("FA", UNSUPPORTED), "COMPFRACTION": ("F", UNSUPPORTED),
+    "ExactFilterSize": ("I", UNSUPPORTED), "LOCALFILE": ("FN", SUPPORTED), "LOCALSCALE": ("F", SUPPORTED),
+    "ZFACTORFILE": ("FN", SUPPORTED), "COMPRESS": ("FA", UNSUPPORTED), "COMPFRACTION": ("F", UNSUPPORTED),
     "WeightFile": ("FN", UNSUPPORTED), "WeightAngleFile": ("FN", UNSUPPORTED), "MASK": ("I", UNSUPPORTED),
     "REPLICATE": ("FA", UNSUPPORTED), "TOTALSLICES": ("IP", UNSUPPORTED), "BoundaryInfoFile": ("FN", UNSUPPORTED),
     "BaseRecFile": ("FN", UNSUPPORTED), "BaseNumViews": ("I", UNSUPPORTED), "SubtractFromBase": ("LI", UNSUPPORTED),
-    "MinMaxMean": ("FT", UNSUPPORTED), "REPROJECT": ("FA", UNSUPPORTED), "ViewsToReproject": ("LI", UNSUPPORTED),
-    "RecFileToReproject": ("FN", UNSUPPORTED), "ProjectModel": ("FN", UNSUPPORTED),
-    "XMinAndMaxReproj": ("IP", UNSUPPORTED), "YMinAndMaxReproj": ("IP", UNSUPPORTED),
-    "ZMinAndMaxReproj": ("IP", UNSUPPORTED), "ThresholdedReproj": ("FT", UNSUPPORTED),
+    "MinMaxMean": ("FT", UNSUPPORTED), "REPROJECT": ("FA", SUPPORTED), "ViewsToReproject": ("LI", SUPPORTED),
+    "RecFileToReproject": ("FN", SUPPORTED), "ProjectModel": ("FN", UNSUPPORTED),
+    "XMinAndMaxReproj": ("IP", SUPPORTED), "YMinAndMaxReproj": ("IP", SUPPORTED),
+    "ZMinAndMaxReproj": ("IP", SUPPORTED), "ThresholdedReproj": ("FT", UNSUPPORTED),
     "FlatFilterFraction": ("F", UNSUPPORTED), "SIRTSubtraction": ("B", UNSUPPORTED),
     "StartingIteration": ("I", UNSUPPORTED), "ConstrainSign": ("I", UNSUPPORTED), "FBPINTERP": ("I", UNSUPPORTED),
     "VertBoundaryFile": ("FN", UNSUPPORTED), "VertSliceOutputFile": ("FN", UNSUPPORTED),
@@ -54,7 +54,8 @@ SHORT_NAMES = {"input": "InputProjections", "output": "OutputFile", "recfile": "
                "xminmax": "XMinAndMaxReproj", "yminmax": "YMinAndMaxReproj", "zminmax": "ZMinAndMaxReproj",
                "threshold": "ThresholdedReproj", "debug": "DebugOutput", "internal": "InternalSIRTSlices",
                "param": "ParameterFile"}
-REPEATABLE = {"ANGLES", "INCLUDE", "EXCLUDELIST2", "EXCLUDELIST"}
+REPEATABLE = {"ANGLES", "INCLUDE", "EXCLUDELIST2", "EXCLUDELIST", "REPROJECT"}
+REPROJECTION_KEYS = ("REPROJECT", "ViewsToReproject", "XMinAndMaxReproj", "YMinAndMaxReproj", "ZMinAndMaxReproj")
 IMOD_DEFAULT_THICKNESS = 10  # tilt's thickness when a parameter file gives none
 XTILT_ORDERS = 3  # XTILTINTERP: tilt's interpolation orders for X-axis tilt run from 0 (its old path) to 3
 _NAMES = {name.lower(): name for name in TILT_KEYS} | {short: long for short, long in SHORT_NAMES.items()}
@@ -163,6 +164,10 @@ class TiltParams:
     def numbers(self, key: str, count, cast=float) -> list:
         return _numbers(self.first(key), self.source, count, cast)
 
+    def numbers_in(self, entry: Entry, count, cast=float) -> list:
+        """The numbers of one entry of a repeatable key."""
+        return _numbers(entry, self.source, count, cast)
+
     def whole_number(self, key: str, low: int, high: float = math.inf) -> int:
         """The one integer of ``key``, refused with its line unless ``low <= value <= high`` (as tilt refuses it)."""
         value = self.numbers(key, 1, int)[0]
@@ -200,6 +205,15 @@ def unsupported_keys(params: TiltParams) -> list[str]:
         keys.append("SLICE (a slice increment)")
     if params.has("XTILTINTERP") and params.whole_number("XTILTINTERP", 0, XTILT_ORDERS) > 1:
         keys.append("XTILTINTERP (interpolation order above 1)")
+    reprojecting = [k for k in REPROJECTION_KEYS if params.has(k)]
+    if reprojecting and not params.has("RecFileToReproject"):
+        keys.append(f"{reprojecting[0]} without RecFileToReproject (reprojecting the slices being computed)")
+    if params.has("ZFACTORFILE") and not params.has("LOCALFILE"):
+        keys.append("ZFACTORFILE without LOCALFILE (Z factors of the global alignment)")
+    if params.has("LOCALFILE") and params.has("RecFileToReproject"):
+        keys.append("LOCALFILE with RecFileToReproject (reprojection with local alignments)")
+    if params.has("RecFileToReproject") and params.has("SIRTIterations"):
+        keys.append("RecFileToReproject with SIRTIterations (continuing IMOD's SIRT from a tomogram)")
     return keys
 
 
@@ -222,6 +236,12 @@ def option_values(params: TiltParams, ignore_unsupported: bool = False) -> tuple
         files["angles"] = [a for e in p.entries["ANGLES"] for a in _numbers(e, p.source, (1, 100000))]
     if p.has("XTILTFILE"):
         values["xtilt"] = p.path("XTILTFILE")
+    if p.has("LOCALFILE"):
+        values["local"] = p.path("LOCALFILE")
+        if p.has("LOCALSCALE") and p.numbers("LOCALSCALE", 1)[0] > 0:  # tilt: 0 or less, from the pixel sizes
+            values["local_scale"] = p.numbers("LOCALSCALE", 1)[0]
+        if p.has("ZFACTORFILE"):
+            values["zfactors"] = p.path("ZFACTORFILE")
     # IMOD scales these down by IMAGEBINNED (the stack is already binned): thickness and width by integer
     # division, slices to the binned row holding them, shifts and offsets exactly
     values["thickness"] = _binned_size(p, "THICKNESS", b)

@@ -12,7 +12,7 @@ from ..formats.file_roles import FileUse
 from ..options.spelling import CLI
 from ..options.request import converted, make_options
 from ..options.table import BY_NAME, SPELLINGS
-from .imod_com import IMOD_DEFAULT_THICKNESS, load, option_values
+from .imod_com import IMOD_DEFAULT_THICKNESS, TiltParams, load, option_values
 
 FILES = ("input", "tiltfile", "output")
 
@@ -57,11 +57,11 @@ def _spelled_out(line: CommandLine) -> dict:
     return typed
 
 
-def _parameter_file(line: CommandLine) -> tuple[dict, dict, Path | None]:
-    """The option values and files of the ``--com`` file or standard input (none without either)."""
+def _parameter_file(line: CommandLine) -> tuple[dict, dict, Path | None, TiltParams | None]:
+    """The option values and files of the ``--com`` file or standard input (none without either), and the file."""
     com, standard_input = line.values["com"], line.values["standard_input"]
     if com is None and not standard_input:
-        return {}, {}, None
+        return {}, {}, None, None
     if com is not None and standard_input:
         raise InputError("give the tilt parameters with --com or -StandardInput, not both")
     params = load(com if com is not None else "-")
@@ -71,7 +71,7 @@ def _parameter_file(line: CommandLine) -> tuple[dict, dict, Path | None]:
     if not params.has("THICKNESS") and not {"thickness", "geometry"} & line.typed:
         warnings.warn(f"{params.source}: no THICKNESS: the tomogram gets tilt's default thickness of "
                       f"{IMOD_DEFAULT_THICKNESS} pixels; add THICKNESS (or --thickness)")
-    return values, files, com
+    return values, files, com, params
 
 
 def run_command_line(line: CommandLine, *, program: str, unified: bool, backend: str = "cpu") -> None:
@@ -80,7 +80,18 @@ def run_command_line(line: CommandLine, *, program: str, unified: bool, backend:
     from ..api import reconstruct_with
 
     typed = _spelled_out(line)
-    from_file, files, com = _parameter_file(line)
+    from_file, files, com, params = _parameter_file(line)
+    if params is not None and params.has("RecFileToReproject"):
+        from .imod_reproject import run_reprojection
+
+        for name, what in (("input", "INPUT tilt series"), ("tiltfile", "TILTFILE")):
+            if line.values[f"{name}_pos"] is not None or line.values[name] is not None:
+                raise InputError(f"the {what} of a reprojection comes from the parameter file (InputProjections, "
+                                 f"TILTFILE), not from the command line")
+        if backend == "cuda":
+            warnings.warn("reprojection runs on the CPU (there is no GPU kernel for it yet)")
+        run_reprojection(params, from_file, files, typed, _one_of(line, {}, "output", "OUTPUT file"), program=program)
+        return
     opt = make_options({**typed, "unified": unified, "backend": backend}, from_file, CLI)
     stack = _one_of(line, files, "input", "INPUT tilt series")
     tilts = _one_of(line, files, "tiltfile", "TILTFILE")

@@ -116,6 +116,62 @@ def preview(
     guarded(PROGRAM, action)
 
 
+def _help(name: str, text: str = "") -> str:
+    """An option's help as the reconstruction commands give it (options.table), with what it means here."""
+    from ..options.table import BY_NAME
+
+    option = BY_NAME[name]
+    return f"{text or option.help}{f' In {option.unit}.' if option.unit else ''}"
+
+
+@app.command()
+def reproject(
+    tomogram: Path = typer.Argument(..., help="Tomogram (MRC or EMAN2 HDF5), as a reconstruction command wrote it."),
+    angles: str = typer.Argument(..., help="Angles to reproject at: a file with one per line (.tlt), or a list "
+                                           "such as -60,-30,0,30,60 (degrees)."),
+    output: Path = typer.Argument(..., help="Tilt series to write: one view per angle, one row per slice."),
+    layout: Optional[str] = typer.Option(None, "--layout", help="Layout of the tomogram: xzy (IMOD's default, file "
+                                                                "Y = thickness) or xyz [default: as its sizes tell]."),
+    values: Optional[str] = typer.Option(None, "--values", help="imod: the values are on IMOD's WBP scale (IMOD's "
+                                                                "tilt; tiltrec wbp, bpt, imod-sirt), divided by "
+                                                                "nx/2.2 before summing, as tilt does; density: "
+                                                                "values per pixel of path (tiltrec sirt, sart, fbp, "
+                                                                "admm), summed as they are [default: as the "
+                                                                "tomogram's label tells]."),
+    views_size: Optional[str] = typer.Option(None, "--views-size", metavar="NX,NY",
+                                             help="Size of the views the tomogram was made from [default: its "
+                                                  "width x its slices]."),
+    slices: Optional[str] = typer.Option(None, "--slices", metavar="FIRST,LAST",
+                                         help="The views' rows the tomogram's slices are (0-based, inclusive) "
+                                              "[default: 0 to its slices - 1]."),
+    offset: Optional[str] = typer.Option(None, "--offset", help=_help("offset")),
+    pitch: Optional[str] = typer.Option(None, "--pitch", help=_help("pitch")),
+    xshift: Optional[str] = typer.Option(None, "--xshift", help=_help("xshift")),
+    zshift: Optional[str] = typer.Option(None, "--zshift", help=_help("zshift")),
+    axis_offset: Optional[str] = typer.Option(None, "--axis-offset", help=_help("axis_offset")),
+    scale: Optional[str] = typer.Option(None, "--scale", metavar="ADD,MULT",
+                                        help=_help("scale", "The SCALE the tomogram was written with (undone "
+                                                            "first: value / MULT - ADD).")),
+    mode: Optional[str] = typer.Option(None, "--mode", help=_help("mode")),
+    threads: Optional[str] = typer.Option(None, "--threads", help=_help("threads")),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress display."),
+):
+    """Reproject a tomogram into a tilt series, with the geometry it was reconstructed with, as IMOD's tilt does
+    with RecFileToReproject: rays sampled one pixel apart through the volume, the fill value outside it.
+    Reprojecting a reconstruction at its own angles gives views registered with its input."""
+
+    def action():
+        from ..reprojection.command import reproject_command
+
+        reproject_command(tomogram, angles, output, layout=layout, values=values, views_size=views_size,
+                          slices=slices, geometry=dict(offset=offset, pitch=pitch, xshift=xshift, zshift=zshift,
+                                                       axis_offset=axis_offset, scale=scale),
+                          mode=mode, threads=threads, overwrite=overwrite, quiet=quiet, program=PROGRAM)
+
+    guarded(PROGRAM, action)
+
+
 @app.command()
 def info(path: Path = typer.Argument(..., help="Tilt series or tomogram (MRC or EMAN2 HDF5).")):
     """Header, dimensions, layout, pixel size, value statistics and tilt angles of a file."""

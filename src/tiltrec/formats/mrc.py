@@ -44,17 +44,19 @@ class TiltStack:
     ``fill_view(view, rows, out)`` stores them in ``out`` (float32); ``linear`` holds an
     optional per-view ``(scale, offset)`` that decodes them.  ``labels``: the file's text labels (MRC), which a
     reconstruction keeps as IMOD's programs do; ``origin``: the header's (x, y, z) origin in Angstrom, which
-    IMOD's tilt carries over into the tomogram's.
+    IMOD's tilt carries over into the tomogram's; ``mean``: the header's mean value (decoded like the data), None
+    where the header has no consistent statistics.
     """
 
     def __init__(self, path, *, shape, pixel_size, header_angles, close, read_view=None,
-                 fill_view=None, linear=None, labels=(), origin=(0.0, 0.0, 0.0)):
+                 fill_view=None, linear=None, labels=(), origin=(0.0, 0.0, 0.0), mean=None):
         self.path = Path(path)
         self.nviews, self.ny, self.nx = shape
         self.pixel_size = pixel_size
         self.header_angles = header_angles
         self.labels = tuple(labels)
         self.origin = tuple(float(v) for v in origin)
+        self.mean = mean
         self._fill_view = fill_view or partial(_fill_from, read_view)
         self._close = close
         self._linear = linear
@@ -232,7 +234,16 @@ def _stack(path: Path, mrc) -> TiltStack:
     rows = ViewRows(path, HEADER_BYTES + int(header.nsymbt), (nz, ny, nx), dtype)
     return TiltStack(path, shape=(nz, ny, nx), pixel_size=_pixel_size(header), header_angles=angles,
                      fill_view=rows.fill, close=rows.close, linear=linear, labels=header_labels(header),
-                     origin=_origin(header))
+                     origin=_origin(header), mean=_header_mean(header, linear))
+
+
+def _header_mean(header, linear) -> float | None:
+    """The header's mean as the data decode (signed bytes: + 128), or None where the statistics are absent or
+    inconsistent (MRC2014 marks them so with dmax < dmin or dmean < min(dmin, dmax))."""
+    low, high, mean = (float(header.dmin), float(header.dmax), float(header.dmean))
+    if not (math.isfinite(low) and math.isfinite(high) and math.isfinite(mean)) or not low <= mean <= high:
+        return None
+    return mean + (linear[0][1] if linear else 0.0)
 
 
 def _origin(header) -> tuple[float, float, float]:

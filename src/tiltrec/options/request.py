@@ -105,6 +105,8 @@ def _drop_if_inapplicable(option: Option, values: dict) -> None:
     problem = _applies(option, values[option.name], values)
     if problem is None:
         return
+    if option.refuse_unless_applies:
+        raise InputError(f"{problem} (IMOD's {'/'.join(option.imod)} in the parameter file)")
     if option.value_backends and (option.algorithms is None or values["alg"] in option.algorithms):
         warnings.warn(f"{problem}: using {option.default} instead (the result differs from IMOD's slightly)")
     values[option.name] = option.default

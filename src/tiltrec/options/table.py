@@ -49,6 +49,8 @@ class Option:
     api_default: object = None  # a different default for Python callers (None: the same)
     cli: bool = True
     api: bool = True
+    refuse_unless_applies: bool = False  # a parameter file's value that has no effect is refused, not dropped: the
+    # result would silently differ from IMOD's
 
     @property
     def long_flag(self) -> str:
@@ -132,6 +134,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("subset_start", "geometry", Numbers(2, integral=True, metavar="X,Y"), (0, 0),
            "Where the views start in the full aligned image (IMOD SUBSETSTART).", unit="pixels",
            imod=("SUBSETSTART",), limit=(Limit("", -math.inf, math.inf, "a whole number", integral=True),) * 2),
+    Option("local", "geometry", File(), None, "IMOD local alignment file (LOCALFILE, from tiltalign): per-area "
+                                              "changes of each view's alignment, interpolated over the volume as "
+                                              "IMOD's tilt does.", imod=("LOCALFILE",), algorithms=("wbp",),
+           backends=("cpu",), refuse_unless_applies=True),
+    Option("local_scale", "geometry", Number(), None, "Scale from the local file's pixels to the views' (IMOD "
+                                                      "LOCALSCALE).", imod=("LOCALSCALE",),
+           limit=Limit("", 0, math.inf, "a positive number", low_open=True), algorithms=("wbp",), backends=("cpu",),
+           requires=("local", None), default_text="the local file's pixel size over the views'",
+           refuse_unless_applies=True),
+    Option("zfactors", "geometry", File(), None, "IMOD Z-factor file (ZFACTORFILE): with --local, the local file's "
+                                                 "own Z factors are applied, as IMOD applies them.",
+           imod=("ZFACTORFILE",), algorithms=("wbp",), backends=("cpu",), requires=("local", None),
+           refuse_unless_applies=True),
     # ------------------------------------------------------------------------------------------------ algorithm
     Option("alg", "algorithm", Choice(ALGORITHM_NAMES), "wbp", "Algorithm: bpt, fbp, wbp, sirt, sart, imod-sirt "
                                                                "(IMOD's SIRT), or admm (tiltrecz-* only).",

@@ -1,0 +1,356 @@
+"""IMOD 4.8.2 ``tilt``'s local-alignment model: where a voxel projects in each view when a ``LOCALFILE`` gives
+per-area changes of the alignment, computed as IMOD computes it (float32, its grid, its rounding).
+
+Coordinates are IMOD's 1-based pixel indices: output column ``j = 1..width``, thickness row ``i = 1..thickness``,
+slice ``L`` = the 1-based row of the views the slice comes from; ``xproj``, ``yproj`` are 1-based positions in a
+view (pixel ``p`` of a 0-based array sits at ``p + 1``).  With ``X = j - xcen_out``, ``Y = L - center_slice``,
+``Z = i - zcen_out``, and for one local area ``k`` and view ``v``:
+
+* local tilt ``b = theta_v + OFFSET + dtilt[k, v]`` and local X-axis tilt ``a = pitch_v - dalpha[k, v]``
+  (IMOD converts degrees with its constant 0.0174532, not pi/180);
+* ``xp = X cos b - (Y sin a + Z cos a) sin b + zx Z + xcen_in + axis_offset`` and
+  ``yp = Y cos a - Z sin a + zy Z + center_slice``, where ``(zx, zy)`` are minus the area's Z factors when a
+  ``ZFACTORFILE`` is given and the local file has Z factors, else 0 (the global Z factors are not used);
+* the area's transform, about the centre ``(xcen_in, center_slice)``:
+  ``x' = a11 (xp - xcen_in) + a12 (yp - center_slice) + dx + xcen_in``, likewise ``y'`` with ``a21 a22 dy``.
+
+The four areas around the column's position in the views, ``nint(j - xcen_out + xcen_in + axis_offset)``, and the
+slice's row ``L`` are combined with bilinear weights on the area grid (positions beyond the outer area centres
+take the outer areas: the weights are clamped, nothing is extrapolated).  Since every term is linear in ``Z``,
+each column of a slice has four numbers per view, ``xproj = xf + zz xz`` and ``yproj = yf + zz yz`` with
+``zz = i - zcen_out`` (:func:`projection_factors`); IMOD evaluates them for every column (no coarser grid on the
+CPU back-projection path).  Sampling and edge rules: :func:`sample_view`; the rows IMOD holds in memory:
+:func:`loaded_rows`.  With local alignments IMOD does no cosine stretching and no vertical-slice X-axis tilt: the
+filtered views are sampled directly at these positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .errors import InputError
+from .formats.local_file import LocalAlignments
+from .geometry import Geometry
+
+F32 = np.float32
+DTOR = F32(0.0174532)  # IMOD tilt's degrees-to-radians factor
+YTOL = F32(3.05)  # rows this close beyond the views' first or last row read that row (IMOD's ``ytol``)
+_ONE = F32(1.0)
+
+
+def _nint(x) -> np.ndarray:
+    """Fortran NINT: nearest integer, halves away from zero."""
+    x = np.asarray(x)
+    return (np.sign(x) * np.floor(np.abs(x) + F32(0.5))).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """IMOD's precomputed local-alignment quantities for the views used, float32 arrays ``[used view, area]``.
+
+    ``start``/``spacing`` of the area grid are in pixels of the views after ``LOCALSCALE`` and SUBSETSTART;
+    ``cos_tilt``/``sin_tilt`` are IMOD's ``cWarpBeta``/``sWarpBeta`` (cos b, -sin b), ``cos_alpha``/``sin_alpha``
+    its ``cWarpAlpha``/``sWarpAlpha`` (cos a, sin a), ``xz``/``yz`` the (negated) Z factors, ``a11 .. a22`` the
+    transforms and ``xadd``/``yadd`` their translations folded with the centre, as IMOD's ``localProjFactors``.
+    """
+
+    geometry: Geometry
+    views: np.ndarray
+    scale: float
+    nx_areas: int
+    ny_areas: int
+    start: tuple[int, int]
+    spacing: tuple[int, int]
+    cos_tilt: np.ndarray
+    sin_tilt: np.ndarray
+    cos_alpha: np.ndarray
+    sin_alpha: np.ndarray
+    xz: np.ndarray
+    yz: np.ndarray
+    a11: np.ndarray
+    a12: np.ndarray
+    a21: np.ndarray
+    a22: np.ndarray
+    xadd: np.ndarray
+    yadd: np.ndarray
+    xcen_in: np.float32
+    axis_offset: np.float32
+    xcen_out: np.float32
+    zcen_out: np.float32
+    center_slice: np.float32
+
+    @property
+    def nviews(self) -> int:
+        return int(self.views.size)
+
+    def slab_rows(self, y0: int, y1: int, run: tuple[int, int]) -> tuple[int, int]:
+        """See :func:`slab_rows` (a method, so that the geometry asks its model without importing this module)."""
+        return slab_rows(self, y0, y1, run)
+
+    def with_views(self, chosen) -> "LocalModel":
+        """The model for a subset of its views (indices into its views: the odd or even half of a run)."""
+        chosen = np.asarray(chosen, dtype=np.int64)
+        per_view = {name: getattr(self, name)[chosen] for name in (
+            "cos_tilt", "sin_tilt", "cos_alpha", "sin_alpha", "xz", "yz", "a11", "a12", "a21", "a22", "xadd", "yadd")}
+        return replace(self, geometry=self.geometry.with_views(list(chosen)), views=self.views[chosen], **per_view)
+
+
+def local_scale_factor(local: LocalAlignments, local_scale: float | None, pixel_size: float) -> float:
+    """IMOD's factor from the local file's pixels to the views' pixels: ``LOCALSCALE`` when given (> 0), else the
+    file's pixel size over the views' (``pixel_size``, of the views as reconstructed) when both are known, else 1."""
+    if local_scale is not None and local_scale > 0:
+        return float(F32(local_scale))
+    if local.pixel_size > 0 and pixel_size > 0:
+        return float(F32(local.pixel_size) / F32(pixel_size))
+    return 1.0
+
+
+def _imod_angles(angles) -> np.ndarray:
+    """Tilt angles as IMOD keeps them: float32, with angles within 0.05 of +-90 moved to +-89.95 (or +-90.05)."""
+    a = np.asarray(angles, dtype=F32)
+    near = np.abs(np.abs(a) - F32(90)) < F32(0.05)
+    moved = np.copysign(F32(90) - np.copysign(F32(0.05), F32(90) - np.abs(a)), a)
+    return np.where(near, moved, a).astype(F32)
+
+
+def local_model(geometry: Geometry, local: LocalAlignments, *, views=None, zfactors=None,
+                local_scale: float | None = None, pixel_size: float = 0.0, axis_offset: float = 0.0,
+                subset_start: tuple[int, int] = (0, 0)) -> LocalModel:
+    """Prepare IMOD's local model for ``geometry`` (in the pixels of the views as reconstructed).
+
+    Args:
+        local: the parsed ``LOCALFILE`` (one entry per view of the stack, excluded views included).
+        views: the stack's (0-based) view of each view in ``geometry.angles``; default all, in order.
+        zfactors: the ``ZFACTORFILE`` contents, or None.  As in IMOD, with a local file only its presence
+            matters: it switches the local file's own Z factors on.
+        local_scale: ``LOCALSCALE``; None or <= 0 derives the scale from ``local.pixel_size`` / ``pixel_size``.
+        axis_offset: OFFSET's second value (pixels of the views): IMOD adds it to the input centre in the
+            projection and to the column used to find the areas; ``geometry.xshift`` already holds it as the
+            output-centre shift (job_geometry).
+        subset_start: SUBSETSTART in the views' pixels; the area positions are moved by it.
+    """
+    g = geometry
+    used = np.arange(local.nviews) if views is None else np.asarray(views, dtype=np.int64).ravel()
+    if used.size != g.nviews:
+        raise InputError(f"{local.path}: {used.size} views mapped for the {g.nviews} views of the geometry")
+    if used.size and (used.min() < 0 or used.max() >= local.nviews):
+        raise InputError(f"{local.path}: has {local.nviews} views; the reconstruction uses view {used.max() + 1}")
+    if zfactors is not None and np.shape(zfactors) != (local.nviews, 2):
+        raise InputError(f"Z factors for {np.shape(zfactors)[0]} views; the local file has {local.nviews}")
+    scale = local_scale_factor(local, local_scale, pixel_size)
+    start, spacing = np.array(local.start), np.array(local.spacing)
+    xforms = local.transforms[:, used].astype(F32)  # [area, view, 2, 3]
+    if scale != 1.0:
+        start, spacing = _nint(start.astype(F32) * F32(scale)), _nint(spacing.astype(F32) * F32(scale))
+        xforms[..., 2] *= F32(scale)
+    start = start - np.asarray(subset_start, dtype=np.int64)
+    _check_grid(local, start, spacing, g, scale)
+
+    theta = -(DTOR * (_imod_angles(g.angles) + F32(g.offset)))  # IMOD angles(iv), radians, negated
+    beta = theta[:, None] + (-(DTOR * local.dtilt[:, used].T.astype(F32)))
+    alpha = (-np.broadcast_to(np.asarray(g.pitch, dtype=np.float64), (g.nviews,))).astype(F32)
+    arg = DTOR * (alpha[:, None] + local.dalpha[:, used].T.astype(F32))
+    zon = zfactors is not None and local.has_zfactors
+    zf = -local.zfactors[:, used].transpose(1, 0, 2).astype(F32) if zon else np.zeros((g.nviews, local.n_areas, 2), F32)
+    xcen_in, cen_slice = F32(g.xcen_in), F32(g.center_slice)
+    a11, a12, dx = (np.ascontiguousarray(xforms[:, :, 0, c].T) for c in range(3))
+    a21, a22, dy = (np.ascontiguousarray(xforms[:, :, 1, c].T) for c in range(3))
+    return LocalModel(
+        geometry=g, views=used, scale=scale, nx_areas=local.nx_areas, ny_areas=local.ny_areas,
+        start=(int(start[0]), int(start[1])), spacing=(int(spacing[0]), int(spacing[1])),
+        cos_tilt=np.cos(beta), sin_tilt=np.sin(beta), cos_alpha=np.cos(arg), sin_alpha=-np.sin(arg),
+        xz=np.ascontiguousarray(zf[..., 0]), yz=np.ascontiguousarray(zf[..., 1]), a11=a11, a12=a12, a21=a21,
+        a22=a22, xadd=((dx + xcen_in) - xcen_in * a11) - cen_slice * a12,
+        yadd=((dy + cen_slice) - xcen_in * a21) - cen_slice * a22,
+        xcen_in=xcen_in, axis_offset=F32(axis_offset), xcen_out=F32(g.xcen_out), zcen_out=F32(g.zcen_out),
+        center_slice=cen_slice)
+
+
+def _check_grid(local: LocalAlignments, start, spacing, g: Geometry, scale: float) -> None:
+    """The scaled area grid must have spacings IMOD can use and must overlap the views."""
+    for axis, name, size in ((0, "X", g.nx), (1, "Y", g.ny)):
+        count = (local.nx_areas, local.ny_areas)[axis]
+        if spacing[axis] < 2:
+            raise InputError(f"{local.path}: the local areas are {spacing[axis]} pixel(s) apart in {name} after "
+                             f"scaling by {scale:g}; IMOD needs at least 2")
+        first, last = start[axis], start[axis] + (count - 1) * spacing[axis]
+        if last < 1 or first > size:
+            raise InputError(f"{local.path}: the local areas' centres ({name} {first} to {last} after scaling by "
+                             f"{scale:g}) lie outside the {size} pixels of the views (wrong LOCALSCALE or pixel "
+                             f"size?)")
+
+
+def _area_weights(position, start: int, spacing: int, count: int):
+    """IMOD ``local_factors`` along one axis: 0-based index of the lower area and the fraction towards the next."""
+    t = np.clip(np.asarray(position, dtype=np.int64) - start, 0, (count - 1) * spacing)
+    lower = np.minimum(t // spacing, count - 2)
+    return lower, (t - lower * spacing).astype(F32) / F32(spacing)
+
+
+def _factors(m: LocalModel, columns, slices):
+    """IMOD ``localProjFactors`` for 1-based ``columns`` and ``slices``: ``xf, xz, yf, yz``, each float32
+    ``(len(slices), nviews, len(columns))``, in IMOD's order of operations."""
+    j = np.asarray(columns, dtype=F32)
+    lsl = np.asarray(slices, dtype=F32)
+    xx = (j - m.xcen_out)[None, None, :]
+    yy = (lsl - m.center_slice)[:, None, None]
+    ix, fx = _area_weights(_nint(((j - m.xcen_out) + m.xcen_in) + m.axis_offset), m.start[0], m.spacing[0],
+                           m.nx_areas)
+    iy, fy = _area_weights(np.asarray(slices), m.start[1], m.spacing[1], m.ny_areas)
+    base = (iy[:, None] * m.nx_areas + ix[None, :])[:, None, :]  # [slice, 1, column]
+    fx, fy = fx[None, None, :], fy[:, None, None]
+    weights = ((_ONE - fy) * (_ONE - fx), (_ONE - fy) * fx, fy * (_ONE - fx), fy * fx)
+    corners = (base, base + 1, base + m.nx_areas, base + m.nx_areas + 1)
+    rows = np.arange(m.nviews)[None, :, None]
+    terms = {name: [] for name in ("xf1", "xf2", "xz1", "xz2", "yf1", "yf2", "yz1", "yz2", "xadd", "yadd")}
+    for f, k in zip(weights, corners):
+        sb, sa, ca = m.sin_tilt[rows, k], m.sin_alpha[rows, k], m.cos_alpha[rows, k]
+        xpf = ((xx * m.cos_tilt[rows, k] + (yy * sa) * sb) + m.xcen_in) + m.axis_offset
+        xpz = ca * sb + m.xz[rows, k]
+        ypf = yy * ca + m.center_slice
+        syz = sa - m.yz[rows, k]
+        fa11, fa12, fa21, fa22 = (f * a[rows, k] for a in (m.a11, m.a12, m.a21, m.a22))
+        for name, term in (("xf1", fa11 * xpf), ("xf2", fa12 * ypf), ("xz1", fa11 * xpz), ("xz2", fa12 * syz),
+                           ("yf1", fa21 * xpf), ("yf2", fa22 * ypf), ("yz1", fa21 * xpz), ("yz2", fa22 * syz),
+                           ("xadd", f * m.xadd[rows, k]), ("yadd", f * m.yadd[rows, k])):
+            terms[name].append(term)
+    # float32 sums strictly left to right, as IMOD writes them: the four corners' a11 (a21) terms, then their
+    # a12 (a22) terms, then the summed translations
+    xf = _running_sum(terms["xf1"] + terms["xf2"] + [_running_sum(terms["xadd"])])
+    yf = _running_sum(terms["yf1"] + terms["yf2"] + [_running_sum(terms["yadd"])])
+    xz = _running_sum(terms["xz1"]) - _running_sum(terms["xz2"])
+    yz = _running_sum(terms["yz1"]) - _running_sum(terms["yz2"])
+    return xf, xz, yf, yz
+
+
+def _running_sum(terms):
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+_RECENT: dict = {}  # (id of model, y0, y1) -> (model, factors): a slab's factors serve its row plan and its kernel
+_KEEP = 4
+
+
+def projection_factors(m: LocalModel, y0: int, y1: int):
+    """``xf, xz, yf, yz`` (float32 ``(y1 - y0, nviews, width)``) of output slices from view rows ``[y0, y1)``
+    (0-based): a voxel of thickness row ``i`` projects in used view ``v`` to ``xproj = xf + zz * xz``,
+    ``yproj = yf + zz * yz`` (1-based, float32), ``zz = i - zcen_out``.  Compiled (local_factors.py); the same
+    numbers as :func:`_factors`, which tests check it against.  The last few slabs' are kept (read only)."""
+    key = (id(m), y0, y1)
+    kept = _RECENT.get(key)
+    if kept is not None and kept[0] is m:  # (holding the model keeps its id from being reused)
+        return kept[1]
+    factors = _compute_factors(m, y0, y1)
+    for array in factors:
+        array.flags.writeable = False
+    while len(_RECENT) >= _KEEP:
+        _RECENT.pop(next(iter(_RECENT)))
+    _RECENT[key] = (m, factors)
+    return factors
+
+
+def _compute_factors(m: LocalModel, y0: int, y1: int, columns=None):
+    from .local_factors import column_factors
+
+    columns = np.arange(1, m.geometry.width + 1, dtype=np.int64) if columns is None else columns
+    out = np.empty((4, y1 - y0, m.nviews, len(columns)), F32)
+    column_factors(columns, np.arange(y0 + 1, y1 + 1, dtype=np.int64),
+                   m.cos_tilt, m.sin_tilt, m.cos_alpha, m.sin_alpha, m.xz, m.yz, m.a11, m.a12, m.a21, m.a22,
+                   m.xadd, m.yadd, np.array([m.xcen_out, m.xcen_in, m.axis_offset, m.center_slice], F32),
+                   np.array([m.nx_areas, m.ny_areas, m.start[0], m.start[1], m.spacing[0], m.spacing[1]],
+                            np.int64), out)
+    return out[0], out[1], out[2], out[3]
+
+
+def z_offsets(m: LocalModel) -> np.ndarray:
+    """``zz = i - zcen_out`` for thickness rows ``i = 1..thickness``, float32 as IMOD."""
+    return np.arange(1, m.geometry.thickness + 1).astype(F32) - m.zcen_out
+
+
+def projection_positions(m: LocalModel, y0: int, y1: int):
+    """``xproj, yproj``: float32 ``(y1 - y0, nviews, thickness, width)``, 1-based positions in the views of every
+    voxel of output slices from view rows ``[y0, y1)`` (0-based).  Large: call it for a few slices at a time."""
+    xf, xz, yf, yz = projection_factors(m, y0, y1)
+    zz = z_offsets(m)[None, None, :, None]
+    return xf[:, :, None, :] + zz * xz[:, :, None, :], yf[:, :, None, :] + zz * yz[:, :, None, :]
+
+
+def needed_rows(m: LocalModel, row: int) -> tuple[int, int]:
+    """IMOD ``setNeededSlices``: the view rows ``[r0, r1)`` (0-based) that IMOD estimates the output slice from view
+    row ``row`` (0-based) needs, from the positions of the bottom and top voxels (``i = 1`` and ``thickness``) of
+    columns about half an area spacing apart, in every view."""
+    g = m.geometry
+    step = F32(m.spacing[0] // 2)
+    count = int(max(F32(2.0), F32(g.width) / step + _ONE))
+    delta = F32(g.width - 1.0) / F32(count - 1.0)
+    columns = _nint(_ONE + np.arange(count, dtype=F32) * delta)
+    _, _, yf, yz = _factors(m, columns, [row + 1])
+    ends = [F32(1) - m.zcen_out] if g.thickness < 2 else [F32(1) - m.zcen_out, F32(g.thickness) - m.zcen_out]
+    rows = np.stack([np.maximum(_ONE, yf + yz * zz) for zz in ends]).astype(np.int64)
+    return max(1, int(rows.min())) - 1, min(g.ny, int(np.minimum(g.ny, rows + 1).max()))
+
+
+def loaded_rows(m: LocalModel, y0: int, y1: int) -> tuple[int, int]:
+    """View rows ``[r0, r1)`` (0-based) IMOD holds in memory when one run reconstructs slices ``[y0, y1)``: from
+    the first row the first slice needs to the last row the last slice needs (:func:`needed_rows`).  A sample that
+    needs a row outside them takes the fill value (:func:`sample_view`); it happens to a few voxels of the first
+    and last slices of a run.  This assumes, as holds for IMOD's 20 M-float minimum allocation, that all those rows
+    fit in memory; when they do not, IMOD reloads, starting each load at the first row its first slice needs."""
+    return needed_rows(m, y0)[0], needed_rows(m, y1 - 1)[1]
+
+
+ROW_PLAN_STEP = 8  # columns apart at which a slab's rows are planned (every column is checked when it runs)
+ROW_PLAN_MARGIN = 3  # rows added on each side: far more than the rows move over ROW_PLAN_STEP columns
+
+
+def row_span(yf, yz, m: LocalModel) -> tuple[float, float]:
+    """The lowest and highest 1-based ``yproj`` of the factors' voxels (the bottom and top thickness rows)."""
+    ends = [yf + zz * yz for zz in (_ONE - m.zcen_out, F32(m.geometry.thickness) - m.zcen_out)]
+    return min(float(e.min()) for e in ends), max(float(e.max()) for e in ends)
+
+
+def slab_rows(m: LocalModel, y0: int, y1: int, run: tuple[int, int]) -> tuple[int, int]:
+    """View rows ``[r0, r1)`` (0-based) that the samples of output slices from view rows ``[y0, y1)`` can read, within
+    those IMOD holds for a run reconstructing slices ``run`` (:func:`loaded_rows`): planned from every
+    ROW_PLAN_STEP-th column with a margin (projectors.local_cpu checks every sample's rows against them)."""
+    width = m.geometry.width
+    columns = np.unique(np.append(np.arange(1, width + 1, ROW_PLAN_STEP), width)).astype(np.int64)
+    _, _, yf, yz = _compute_factors(m, y0, y1, columns)
+    low, high = row_span(yf, yz, m)
+    legal0, legal1 = loaded_rows(m, *run)
+    r0 = max(legal0, int(np.floor(max(low, 1.0))) - ROW_PLAN_MARGIN)
+    r1 = min(legal1, int(np.floor(min(high, m.geometry.ny))) + ROW_PLAN_MARGIN)
+    return (r0, r1) if r1 > r0 else (legal0, max(legal0 + 1, min(legal1, legal0 + 2)))
+
+
+def sample_view(image: np.ndarray, xproj, yproj, rows: tuple[int, int], fill: float) -> np.ndarray:
+    """IMOD's local back-projection sample of one (filtered) view ``image`` ``(ny, nx)`` at 1-based float32
+    positions, float32.
+
+    A ``yproj`` within ``YTOL`` (3.05) rows beyond the first or last row is moved onto it; the sample is the
+    bilinear interpolation of the four pixels around ``(xproj, yproj)`` when ``1 <= xproj <= nx``,
+    ``1 <= yproj <= ny`` (both ends included; at ``nx``/``ny`` the last pixel pair is used with fraction 1) and
+    both rows lie in ``rows`` (0-based ``[r0, r1)``, see :func:`loaded_rows`); otherwise it is ``fill``.
+    """
+    ny, nx = image.shape
+    x = np.asarray(xproj, dtype=F32)
+    y = np.asarray(yproj, dtype=F32)
+    near = (y >= _ONE - YTOL) & (y <= F32(ny) + YTOL)
+    y = np.where(near, np.clip(y, _ONE, F32(ny)), y)
+    inside = (x >= _ONE) & (x <= F32(nx)) & (y >= _ONE) & (y <= F32(ny))
+    ix = np.clip(np.minimum(nx - 1, np.trunc(np.where(inside, x, 1)).astype(np.int64)), 1, max(1, nx - 1))
+    iy = np.clip(np.minimum(ny - 1, np.trunc(np.where(inside, y, 1)).astype(np.int64)), 1, max(1, ny - 1))
+    inside &= (iy >= rows[0] + 1) & (iy + 1 <= rows[1])
+    fx = x - ix.astype(F32)
+    fy = y - iy.astype(F32)
+    img = np.asarray(image, dtype=F32)
+    c0, c1 = ix - 1, np.minimum(ix, nx - 1)
+    r0, r1 = iy - 1, np.minimum(iy, ny - 1)
+    value = ((_ONE - fy) * ((_ONE - fx) * img[r0, c0] + fx * img[r0, c1])
+             + fy * ((_ONE - fx) * img[r1, c0] + fx * img[r1, c1]))
+    return np.where(inside, value, F32(fill))

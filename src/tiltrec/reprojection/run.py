@@ -1,0 +1,162 @@
+"""Running a reprojection: read the tomogram a block of slices at a time, reproject them at every angle, write the
+rows of the output tilt series; under MPI each rank takes its share of the slices and rank 0 commits the file."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import file_error
+from ..formats import VolumeStats, VolumeWriter, open_stack
+from ..formats.file_roles import FileUse, check_distinct
+from ..formats.input_file import BadValues
+from ..formats.layout import file_shape, slice_axis, slices_view
+from ..interrupts import deferred
+from ..mpi import collectively, committing, detect_world
+from ..output_range import check_stored_range
+from ..progress import Progress
+from .geometry import Plan, Request, plan, slices_needed
+
+BLOCK_BYTES = 16 << 20  # output rows computed between two writes (and two chances to stop on a signal)
+
+
+@dataclass(frozen=True)
+class LogScale:
+    """tilt's LOG entry: the views were log10(value + base); reprojections go back to the views' values
+    (``10 ** (sum + shift) - base`` with the shift that restores the views' mean ``view_mean``)."""
+
+    base: float
+    view_mean: float
+
+
+@dataclass(frozen=True)
+class Output:
+    path: Path
+    mode: int = 2
+    overwrite: bool = False
+    pixel_size: float = 1.0
+    labels: tuple[str, ...] = ()
+
+
+def _label(program: str, text: str) -> str:
+    now = datetime.now()
+    return f"{f'{program} {__version__}: {text}'[:55]:<55} {now.day:2d}-{now:%b-%y  %H:%M:%S}"
+
+
+def _read_slices(stack, layout: str, first: int, last: int, p: Plan, path: Path) -> np.ndarray:
+    """Slices ``first .. last`` (1-based) of the tomogram, cropped to the rows and columns reprojected and divided
+    as the rays sum them: float32 [slice, row, column], contiguous."""
+    try:
+        if slice_axis(layout) == 0:
+            block = stack.read(range(first - 1, last), slice(None))
+        else:
+            block = stack.read(slice(None), slice(first - 1, last))
+    except BadValues as exc:
+        raise file_error(path, f"{exc.problem} in section {exc.view + 1} of the file (1-based, as 3dmod numbers "
+                               f"them)") from None
+    (y0, y1), (x0, x1) = p.y_range, p.x_range
+    vol = np.ascontiguousarray(slices_view(layout, block)[:, y0 - 1:y1, x0 - 1:x1])  # (a fresh array: ours)
+    p.descale(vol)
+    return vol
+
+
+def _mean(stack) -> float:
+    """The mean of every value of an open file, one section at a time."""
+    total = 0.0
+    for section in range(stack.nviews):
+        total += float(stack.read(range(section, section + 1), slice(None)).sum(dtype=np.float64))
+    return total / (stack.nviews * stack.ny * stack.nx)
+
+
+def _to_views_scale(rows: np.ndarray, p: Plan, log: LogScale | None) -> None:
+    """tilt's last step for each output row: undo a LOG of the views (in place), in float32 as tilt does: its
+    shift restores the views' mean over a ray's length through the volume (in Z, or in X at high tilt)."""
+    if log is None:
+        return
+    from .geometry import log10f
+
+    thick = np.float32(p.y_range[1] - p.y_range[0] + 1)
+    width = np.float32(p.out_width)
+    base = np.float32(log.base)
+    level = log10f(np.float32(log.view_mean) + base)
+    for v, (cb, sb) in enumerate(p.views[:, :2]):
+        along = thick * p.fill / abs(cb) if abs(sb * thick) <= abs(cb * width) else width * p.fill / abs(sb)
+        rows[v] = np.power(np.float32(10.0), rows[v] + (level - along)) - base
+
+
+def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, program: str, quiet: bool = False,
+                   log: LogScale | None = None, threads: int | None = None,
+                   read_files: tuple[FileUse, ...] = ()) -> None:
+    """Reproject ``tomogram`` (``layout``: xzy or xyz) as ``req`` says into ``out``: a tilt series (one view per
+    angle, one row per slice reprojected), written whole or not at all.  ``req.mean`` None: the tomogram's mean
+    is computed (its header has none)."""
+    from ..projectors.cpu_kernels import set_threads
+    from .imod_rays import reproject_lines, reproject_untilted
+
+    world = detect_world()
+    p = plan(replace(req, mean=req.mean or 0.0))  # the request checked before any file is opened
+    check_distinct([FileUse("tomogram", tomogram), *read_files], [FileUse("output", out.path)])
+    writer = None
+
+    def undo():
+        if writer is not None:
+            writer.release() if world.rank > 0 else writer.abort()
+
+    with ExitStack() as files, deferred():
+        with collectively(world, undo):
+            stack = files.enter_context(open_stack(tomogram))
+            want = file_shape(layout, req.width, req.nslices, req.thickness)
+            if (stack.nviews, stack.ny, stack.nx) != want:
+                raise file_error(tomogram, f"is {stack.nx} x {stack.ny} x {stack.nviews}; a tomogram of width "
+                                           f"{req.width}, thickness {req.thickness} and {req.nslices} slices in "
+                                           f"layout {layout} is {want[2]} x {want[1]} x {want[0]}")
+            if req.mean is None:
+                p = plan(replace(req, mean=_mean(stack)))
+            nviews = len(p.views)
+            if world.rank == 0:
+                writer = VolumeWriter(out.path, width=p.out_width, nslices=p.nlines, thickness=nviews,
+                                      layout="parallel", mode=out.mode, pixel_size=out.pixel_size,
+                                      labels=[*out.labels, _label(program, "Reprojection from tomogram")],
+                                      overwrite=out.overwrite)
+        temporary = world.bcast(writer.temporary if writer is not None else None)
+        with collectively(world, undo):
+            if world.rank > 0:
+                writer = VolumeWriter(out.path, width=p.out_width, nslices=p.nlines, thickness=nviews,
+                                      layout="parallel", mode=out.mode, pixel_size=out.pixel_size,
+                                      overwrite=out.overwrite, join=temporary)
+            set_threads(threads or world.default_threads())
+            mine = world.share(p.nlines)
+            step = max(1, BLOCK_BYTES // (4 * nviews * p.out_width))
+            progress = Progress(len(mine), f"{program}: reprojecting", quiet=quiet or world.rank > 0)
+            for start in range(mine.start, mine.stop, step):
+                lines = range(p.z_range[0] + start, p.z_range[0] + min(start + step, mine.stop))
+                first, last = slices_needed(p, lines, req.nslices)
+                vol = _read_slices(stack, layout, first, last, p, tomogram)
+                if p.tilted:
+                    rows = np.empty((nviews, len(lines), p.out_width), np.float32)
+                    reproject_lines(vol, first, req.nslices, np.arange(lines.start, lines.stop, dtype=np.int64),
+                                    p.views, p.params, rows)
+                    rows = rows.transpose(0, 2, 1)
+                else:  # the lines along the last axis: every ray's samples serve all of them
+                    rows = np.empty((nviews, p.out_width, len(lines)), np.float32)
+                    reproject_untilted(np.ascontiguousarray(vol.transpose(1, 2, 0)), p.views, p.params, rows)
+                _to_views_scale(rows, p, log)
+                writer.write_slab(start, rows)
+                progress.advance(len(lines))
+            progress.finish()
+            if world.rank > 0:
+                writer.release()
+        gathered = world.allgather(writer.stats)
+        with committing(world, undo):
+            if world.rank == 0:
+                merged = VolumeStats()
+                for stats in gathered:
+                    merged = merged.merge(stats)
+                writer.stats = merged
+                check_stored_range(writer.path, merged, out.mode, (0.0, 1.0))
+                writer.commit()

@@ -30,6 +30,22 @@ def _astra_iterations(alg: str, iterations: int, nviews: int) -> int:
     return {"wbp": 1, "sirt": iterations, "sart": iterations * nviews}[alg]
 
 
+def run_slice(astra, name: str, projector, proj_geom, vol_geom, sinogram: np.ndarray, count: int) -> np.ndarray:
+    """One slice (an X-Z plane) from its sinogram through ASTRA's CPU algorithm ``name``, run ``count`` times;
+    ASTRA's objects are deleted again whatever happens."""
+    sino = astra.data2d.create("-sino", proj_geom, sinogram)
+    rec = astra.data2d.create("-vol", vol_geom, 0)
+    cfg = astra.astra_dict(name)
+    cfg.update(ProjectorId=projector, ProjectionDataId=sino, ReconstructionDataId=rec)
+    algorithm = astra.algorithm.create(cfg)
+    try:
+        astra.algorithm.run(algorithm, count)
+        return astra.data2d.get(rec)
+    finally:
+        astra.algorithm.delete(algorithm)
+        astra.data2d.delete([sino, rec])
+
+
 def time_slices(alg: str, iterations: int, sinograms: list[np.ndarray], angles_deg: np.ndarray, thickness: int,
                 threads: int) -> float:
     """Wall seconds to reconstruct one slice from each sinogram (nviews x nx) with ASTRA's CPU version of ``alg``
@@ -43,17 +59,7 @@ def time_slices(alg: str, iterations: int, sinograms: list[np.ndarray], angles_d
     count = _astra_iterations(alg, iterations, nviews)
 
     def one(sinogram: np.ndarray) -> np.ndarray:
-        sino = astra.data2d.create("-sino", proj_geom, sinogram)
-        rec = astra.data2d.create("-vol", vol_geom, 0)
-        cfg = astra.astra_dict(ASTRA_NAMES[alg])
-        cfg.update(ProjectorId=projector, ProjectionDataId=sino, ReconstructionDataId=rec)
-        algorithm = astra.algorithm.create(cfg)
-        try:
-            astra.algorithm.run(algorithm, count)
-            return astra.data2d.get(rec)
-        finally:
-            astra.algorithm.delete(algorithm)
-            astra.data2d.delete([sino, rec])
+        return run_slice(astra, ASTRA_NAMES[alg], projector, proj_geom, vol_geom, sinogram, count)
 
     try:
         start = time.perf_counter()

@@ -1,11 +1,20 @@
-"""Build of the compiled flat projector (src/tiltrec/projectors/flat.c); everything else is in pyproject.toml."""
+"""Build of the compiled projectors (src/tiltrec/projectors/flat.c, local.c); everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension(
-    "tiltrec.projectors._flat",
-    sources=["src/tiltrec/projectors/flat.c"],
-    # contraction into FMAs is part of the kernels' arithmetic: the same on every build
-    extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=fast", "-Wall"],
-    extra_link_args=["-fopenmp"],
-)])
+setup(ext_modules=[
+    Extension(
+        "tiltrec.projectors._flat",
+        sources=["src/tiltrec/projectors/flat.c"],
+        # contraction into FMAs is part of the kernels' arithmetic: the same on every build
+        extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=fast", "-Wall"],
+        extra_link_args=["-fopenmp"],
+    ),
+    Extension(
+        "tiltrec.projectors._local",
+        sources=["src/tiltrec/projectors/local.c"],
+        # IMOD's float32 arithmetic, without FMAs, on every build
+        extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wall"],
+        extra_link_args=["-fopenmp"],
+    ),
+])

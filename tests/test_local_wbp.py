@@ -93,3 +93,20 @@ def test_the_halves_use_the_local_alignments_of_their_views(shared_dir, tmp_path
     result = cli("--com", tmp_path / "odd.param", "--quiet")
     assert result.exit_code == 0, result.output
     assert np.array_equal(mrcfile.read(tmp_path / "ours_odd.rec"), mrcfile.read(tmp_path / "odd.rec"))
+
+
+def test_the_kernel_does_not_depend_on_the_threads(tmp_path):
+    """local.c: every voxel adds its views in order, whatever the threads (and the vector width of the build)."""
+    from test_local_alignments import GEOMETRY, local_text
+
+    from tiltrec.formats.local_file import read_local_file
+    from tiltrec.local_alignments import local_model
+    from tiltrec.projectors.local_cpu import back_local
+
+    path = tmp_path / "local.xf"
+    path.write_text(local_text(nx=3, ny=2, nviews=4))
+    model = local_model(GEOMETRY, read_local_file(path, 4), axis_offset=1.25, zfactors=np.zeros((4, 2)))
+    rows = np.random.default_rng(2).random((4, GEOMETRY.ny, GEOMETRY.nx), dtype=np.float32)
+    one, two, three = (back_local(model, rows, 20, 44, 0, (0, GEOMETRY.ny), GEOMETRY.ny, threads=t) for t in (1, 2, 3))
+    assert np.array_equal(one, two) and np.array_equal(one, three)
+    assert np.count_nonzero(one) > 0.5 * one.size

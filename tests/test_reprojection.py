@@ -171,3 +171,14 @@ def test_the_tool_reads_the_scale_from_tiltrecs_label(tmp_path):
     assert np.allclose(ratio, np.float32(32) / np.float32(2.2), rtol=1e-5)
     assert other[0].exit_code == 2 and "--values" in one_line(other[0].stderr)
     assert not other[1].exists()
+
+
+def test_the_tool_takes_a_list_of_angles_that_starts_with_a_minus_sign(shared_dir, tmp_path):
+    rec = shared_dir / "reference/imod-4.8.2/jason64_wbp.rec"
+    listed, filed = tmp_path / "listed.mrc", tmp_path / "filed.mrc"
+    (tmp_path / "a.tlt").write_text("-60\n0\n60\n")
+    assert tools_cli("reproject", rec, "-60,0,60", listed, "--values", "imod", "--quiet").exit_code == 0
+    assert tools_cli("reproject", rec, tmp_path / "a.tlt", filed, "--values", "imod", "--quiet").exit_code == 0
+    assert np.array_equal(mrcfile.read(listed), mrcfile.read(filed))
+    result = tools_cli("reproject", rec, "-60,0,60", tmp_path / "x.mrc", "--valuez", "imod")
+    assert result.exit_code == 2 and "unexpected extra argument(s) (--valuez imod)" in result.output

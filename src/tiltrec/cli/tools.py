@@ -124,7 +124,7 @@ def _help(name: str, text: str = "") -> str:
     return f"{text or option.help}{f' In {option.unit}.' if option.unit else ''}"
 
 
-@app.command()
+@app.command(context_settings={"ignore_unknown_options": True})  # a list of angles may start with a minus sign
 def reproject(
     tomogram: Path = typer.Argument(..., help="Tomogram (MRC or EMAN2 HDF5), as a reconstruction command wrote it."),
     angles: str = typer.Argument(..., help="Angles to reproject at: a file with one per line (.tlt), or a list "

@@ -180,3 +180,20 @@ def test_real_unsigned_byte_stack(shared_dir):
     for fact in ("mode 0 (uint8)", "flags 0; bytes unsigned (IMOD flag bit 0 clear)", "min 16, max 225", "4 A",
                  "NEWSTACK"):
         assert fact in text
+
+
+def test_the_origin_is_shown_as_imod_reads_it(tmp_path):
+    """IMOD 4.7+ stamps files whose header holds the origin negated (flag 4): info shows the origin IMOD uses, the
+    one tiltrec carries into a tomogram's header."""
+    import mrcfile
+
+    from tiltrec.analysis.info import describe
+
+    path = tmp_path / "inverted.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.zeros((3, 8, 8), np.float32))
+        mrc.header.origin = (10.0, -6.0, 3.0)
+        raw = bytearray(mrc.header.extra2.tobytes())
+        raw[40:48] = np.array([1146047817, 5], "<i4").tobytes()  # IMOD's stamp; flags: signed bytes, inverted origin
+        mrc.header.extra2 = np.void(bytes(raw))
+    assert describe(path)["origin"] == (-10.0, 6.0, -3.0)

@@ -15,7 +15,7 @@ from ..errors import file_error
 from ..formats import VolumeStats, mrc, open_stack
 from ..formats.hdf5 import IMAGES
 from ..formats.layout import layout_kind
-from ..formats.mrc import IMOD_STAMP, bytes_signed, header_labels, imod_words
+from ..formats.mrc import IMOD_STAMP, bytes_signed, header_labels, header_origin, imod_words
 from ..formats.writer import backend_for
 
 BLOCK_VALUES = 1 << 22  # values read at a time for the statistics
@@ -61,7 +61,7 @@ def _mrc_header(path: Path) -> dict:
     kind = bytes(h.exttyp).rstrip(b"\0 ").decode("ascii", "replace")
     stats = (float(h.dmin), float(h.dmax), float(h.dmean))
     return {"format": "MRC", "mode": mode, "dtype": np.dtype(dtype).name,
-            "origin": tuple(float(h.origin[axis]) for axis in "xyz"),
+            "origin": header_origin(h),  # as IMOD reads it (negated under its inverted-origin flag)
             "labels": header_labels(h),
             "extended_type": kind or None, "extended_bytes": int(h.nsymbt),
             "imod_stamp": stamp == IMOD_STAMP,

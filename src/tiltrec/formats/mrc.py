@@ -234,7 +234,7 @@ def _stack(path: Path, mrc) -> TiltStack:
     rows = ViewRows(path, HEADER_BYTES + int(header.nsymbt), (nz, ny, nx), dtype)
     return TiltStack(path, shape=(nz, ny, nx), pixel_size=_pixel_size(header), header_angles=angles,
                      fill_view=rows.fill, close=rows.close, linear=linear, labels=header_labels(header),
-                     origin=_origin(header), mean=_header_mean(header, linear))
+                     origin=header_origin(header), mean=_header_mean(header, linear))
 
 
 def _header_mean(header, linear) -> float | None:
@@ -246,7 +246,7 @@ def _header_mean(header, linear) -> float | None:
     return mean + (linear[0][1] if linear else 0.0)
 
 
-def _origin(header) -> tuple[float, float, float]:
+def header_origin(header) -> tuple[float, float, float]:
     """The header's origin in IMOD's sign (subtracted from index x pixel), negated as IMOD negates it when the IMOD
     stamp comes with the inverted-origin flag; a non-finite entry (a damaged header) counts as 0."""
     stamp, flags = imod_words(header, 40, "i4", 2)

@@ -73,12 +73,10 @@ def test_a_damaged_local_file_gets_one_line_and_writes_nothing(shared_dir, tmp_p
 
 
 def test_local_alignments_are_refused_where_they_do_not_apply(shared_dir, tmp_path):
-    """Not on a GPU, not with the other algorithms: never silently dropped."""
+    """Not with the other algorithms: never silently dropped (the GPU's WBP: tests/test_cuda_kernels.py)."""
     param = materialize(tmp_path, shared_dir, "empiar_shift")
     result = cli("--com", param, "--quiet", "--alg", "sirt")
     assert result.exit_code == 2 and "--local applies to wbp; not to sirt" in one_line(result.stderr)
-    result = cli("--com", param, "--quiet", prog="tiltrec-cuda")  # (after the warning about --interp imod)
-    assert result.exit_code == 2 and "error: --local applies to the cpu backend" in result.stderr.splitlines()[-1]
     assert not leftovers(tmp_path) and not (tmp_path / "ours.rec").exists()
 
 

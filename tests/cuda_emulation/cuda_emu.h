@@ -21,3 +21,8 @@ static inline float atomicAdd(float* address, float value) { float old = *addres
 // CUDA's integer min and max (fmin, fmax, floor, ceil, fabs come from math.h, as in CUDA).
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
+
+// CUDA's round-to-nearest arithmetic that the compiler may not contract into an FMA: one IEEE operation each.
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fsub_rn(float a, float b) { return a - b; }

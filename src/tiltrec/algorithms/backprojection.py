@@ -62,9 +62,7 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     filtered = rfilter.apply(rows, workers=settings.threads)
     filtered -= fill
     if g.local is not None:  # IMOD's local alignments: every voxel sampled at its own position, no stretching
-        from ..projectors.local_cpu import back_local
-
-        vol = back_local(g.local, filtered, op.y0, op.y1, op.r0, g.slices, g.ny)
+        vol = op.back_local(filtered)
     elif imod_interpolation(g, settings):
         from ..projectors.imod_cpu import ImodCpuBackprojector  # Numba: not imported by runs on a GPU
 

@@ -137,15 +137,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("local", "geometry", File(), None, "IMOD local alignment file (LOCALFILE, from tiltalign): per-area "
                                               "changes of each view's alignment, interpolated over the volume as "
                                               "IMOD's tilt does.", imod=("LOCALFILE",), algorithms=("wbp",),
-           backends=("cpu",), refuse_unless_applies=True),
+           refuse_unless_applies=True),
     Option("local_scale", "geometry", Number(), None, "Scale from the local file's pixels to the views' (IMOD "
                                                       "LOCALSCALE).", imod=("LOCALSCALE",),
-           limit=Limit("", 0, math.inf, "a positive number", low_open=True), algorithms=("wbp",), backends=("cpu",),
+           limit=Limit("", 0, math.inf, "a positive number", low_open=True), algorithms=("wbp",),
            requires=("local", None), default_text="the local file's pixel size over the views'",
            refuse_unless_applies=True),
     Option("zfactors", "geometry", File(), None, "IMOD Z-factor file (ZFACTORFILE): with --local, the local file's "
                                                  "own Z factors are applied, as IMOD applies them.",
-           imod=("ZFACTORFILE",), algorithms=("wbp",), backends=("cpu",), requires=("local", None),
+           imod=("ZFACTORFILE",), algorithms=("wbp",), requires=("local", None),
            refuse_unless_applies=True),
     # ------------------------------------------------------------------------------------------------ algorithm
     Option("alg", "algorithm", Choice(ALGORITHM_NAMES), "wbp", "Algorithm: bpt, fbp, wbp, sirt, sart, imod-sirt "

@@ -19,6 +19,14 @@ class CpuProjector(SlabProjector):
     def zeros_volume(self):
         return k.aligned_zeros(self.vol_shape)
 
+    def back_local(self, rows):
+        """The slab's back-projection of ``rows`` (the views' rows ``[r0, r1)``, ``(nviews, nrows, nx)``) with the
+        geometry's local alignments (local_cpu.py)."""
+        from .local_cpu import back_local
+
+        g = self.geom
+        return back_local(g.local, rows, self.y0, self.y1, self.r0, g.slices, g.ny)
+
     def zeros_projections(self):
         return k.aligned_zeros(self.proj_shape)
 

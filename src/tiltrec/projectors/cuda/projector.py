@@ -47,6 +47,23 @@ class CudaProjector(SlabProjector):
     def clip_negative(self, x) -> None:
         self._launch_flat("clip_negative", (x,))
 
+    def back_local(self, rows):
+        """The slab's back-projection of ``rows`` (``(nviews, nrows, nx)`` on the device) with the geometry's local
+        alignments: kernels/local.cu, with the positions' factors computed on the host (local_alignments.py)."""
+        from ...local_alignments import loaded_rows, projection_factors, z_offsets
+
+        g, xp = self.geom, self.xp
+        legal0, legal1 = loaded_rows(g.local, *g.slices)
+        legal0, legal1 = max(legal0, self.r0), min(legal1, g.ny, self.r0 + rows.shape[1])
+        factors = [xp.asarray(np.ascontiguousarray(f)) for f in projection_factors(g.local, self.y0, self.y1)]
+        out = xp.zeros((g.thickness, g.width, self.y1 - self.y0), dtype=np.float32)
+        nviews, nrows, nx = rows.shape
+        sizes = (nviews, nrows, nx, self.r0, g.ny, legal0, legal1, g.thickness, g.width, self.y1 - self.y0)
+        self._launch("back_local", self.y1 - self.y0, g.width, g.thickness,
+                     (xp.ascontiguousarray(rows, dtype=np.float32), *factors, xp.asarray(z_offsets(g.local)), out,
+                      *(np.int32(n) for n in sizes)))
+        return out
+
     def _sizes(self, proj, vol) -> tuple:
         """``nv, ncol, nrow, nz, nx, ny`` as the kernels' ``int`` parameters."""
         return tuple(np.int32(n) for n in proj.shape + vol.shape)

@@ -297,6 +297,31 @@ def split_odd_even(ctx: Context) -> str:
     return f"--split odd-even writes NAME, NAME_odd, NAME_even, each equal to tiltrec-mpi's to {worst:.1e}"
 
 
+def _local_file(path: Path, nviews: int, width: int, slices: int) -> None:
+    """A 3 x 3-area local alignment file in tiltalign's layout for the phantom: small tilt, X-axis tilt and
+    rotation changes and shifts that vary over the areas and the views."""
+    areas, rng = 3, np.random.default_rng(7)
+    lines = ["%6d%6d%6d%6d%6d%6d%6d%12.5f%4d" % (areas, areas, width // 6, slices // 6, width // 3, slices // 3, 1,
+                                                 0.0, 0)]
+    for _ in range(areas * areas):
+        lines.append(" ".join("%.2f" % v for v in rng.uniform(-0.3, 0.3, nviews)))
+        lines.append(" ".join("%.2f" % v for v in rng.uniform(-0.3, 0.3, nviews)))
+        for angle, dx, dy in zip(np.radians(rng.uniform(-0.5, 0.5, nviews)), *rng.uniform(-1.5, 1.5, (2, nviews))):
+            c, s = np.cos(angle), np.sin(angle)
+            lines.append("%12.7f%12.7f%12.7f%12.7f%12.3f%12.3f" % (c, -s, s, c, dx, dy))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def local_wbp(ctx: Context) -> str:
+    """WBP with IMOD's local alignments: the GPU kernel takes the CPU's samples with the CPU's float32 operations."""
+    stack, tlt = phantom(ctx)
+    local = ctx.tmp / "phantom.local"
+    s = SIZES[ctx.backend]
+    _local_file(local, len(np.loadtxt(tlt, ndmin=1)), s["width"], s["slices"])
+    args = ["--alg", "wbp", "--local", local, "--thickness", thickness(ctx), "--quiet", stack, tlt]
+    return f"WBP with --local: {equal_runs(ctx, 'slab', args, 'local_wbp', tolerance=0.0)}"
+
+
 def pitch_sirt(ctx: Context) -> str:
     stack, tlt = phantom(ctx)
     args = ["--alg", "sirt", "--iter", "5", "--pitch", "5", "--thickness", thickness(ctx), "--quiet", stack, tlt]
@@ -390,6 +415,7 @@ CHECKS = [
     Check("managed-memory", "f", 60, managed_memory),
     Check("split-odd-even", "g", 60, split_odd_even),
     Check("pitch-sirt", "g", 60, pitch_sirt),
+    Check("local-wbp", "g", 60, local_wbp),
     Check("interp-imod", "g", 30, interp_imod),
     Check("out-of-memory", "h", 45, out_of_memory),
     Check("bench", "a", 330, bench),

@@ -174,8 +174,8 @@ def test_options_the_docs_name_exist():
     from tiltrec.cli.tools import app
 
     helps = [cli("--help", prog=program).stdout for program in FLAVORS]
-    helps += [CliRunner().invoke(app, [tool, "--help"]).stdout for tool in ("simulate", "frc", "preview", "info",
-                                                                              "reproject")]
+    tools = ("simulate", "frc", "preview", "info", "reproject")
+    helps += [CliRunner().invoke(app, [tool, "--help"]).stdout for tool in tools]
     for module in ("tiltrec.demo", "benchmarks.run"):  # bin/demo, bin/bench
         helps.append(subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
                                     text=True, timeout=60, check=True).stdout)

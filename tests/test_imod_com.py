@@ -113,8 +113,9 @@ $if (-e ./savework) ./savework
     ("THICKNESS ten\n", "line 1: THICKNESS needs 1 integer"),
     ("SHIFT 1 2 3\n", "SHIFT needs 1 to 2 number"),
     ("COMPRESS 1\n", "tiltrec does not implement COMPRESS"),
-    ("ZFACTORFILE z\nMASK 3\n", "MASK, ZFACTORFILE without LOCALFILE (Z factors of the global alignment); remove "
-                                 "them or pass --ignore-unsupported"),
+    ("ZFACTORFILE z\nMASK 3\n",
+     "MASK, ZFACTORFILE without LOCALFILE (Z factors of the global alignment); remove them or pass "
+     "--ignore-unsupported"),
     ("INCLUDE 1-3\nEXCLUDELIST2 5\n", "INCLUDE and EXCLUDELIST cannot both be given"),
     ("PARALLEL\nRotateBy90\n", "PARALLEL and RotateBy90 exclude each other"),
 ])

@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, TiltrecError
 from .formats.local_file import LocalAlignments
 from .geometry import Geometry
 
@@ -326,6 +326,20 @@ def slab_rows(m: LocalModel, y0: int, y1: int, run: tuple[int, int]) -> tuple[in
     r0 = max(legal0, int(np.floor(max(low, 1.0))) - ROW_PLAN_MARGIN)
     r1 = min(legal1, int(np.floor(min(high, m.geometry.ny))) + ROW_PLAN_MARGIN)
     return (r0, r1) if r1 > r0 else (legal0, max(legal0 + 1, min(legal1, legal0 + 2)))
+
+
+def slab_samples(m: LocalModel, y0: int, y1: int, r0: int, nrows: int, run: tuple[int, int], ny: int):
+    """What a projector needs to back-project output slices from view rows ``[y0, y1)`` out of the ``nrows`` view
+    rows it holds from ``r0`` (planned by :func:`slab_rows`): the factors (:func:`projection_factors`) and the rows
+    ``[legal0, legal1)`` its samples may read (those IMOD holds for ``run``, within those held).  A sample that
+    would need a row IMOD holds but the projector was not given is a fault of the plan, and stops the run."""
+    legal0, legal1 = loaded_rows(m, *run)
+    factors = projection_factors(m, y0, y1)
+    low, high = row_span(factors[2], factors[3], m)
+    if max(legal0, int(max(low, 1.0)) - 1) < r0 or min(legal1, int(min(high, ny)) + 1) > r0 + nrows:
+        raise TiltrecError(f"local alignments: slices {y0}-{y1 - 1} read view rows {int(low) - 1}-{int(high)}, "
+                           f"beyond the {r0}-{r0 + nrows - 1} planned (a fault of tiltrec; please report it)")
+    return factors, max(legal0, r0), min(legal1, ny, r0 + nrows)
 
 
 def sample_view(image: np.ndarray, xproj, yproj, rows: tuple[int, int], fill: float) -> np.ndarray:

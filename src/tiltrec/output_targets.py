@@ -4,10 +4,9 @@ header: formats.mrc.VolumeFile.finish)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from . import __version__
 from .formats import MemoryWriter, VolumeWriter
+from .formats.mrc import imod_label
 from .geometry import Geometry
 from .inputs import ProjectionSource
 from .options.model import Options
@@ -40,11 +39,9 @@ def _label(opt: Options, geom: Geometry, views: str, program: str) -> str:
     """IMOD-style label: the program and the title (as IMOD's tilt writes ``TILT: title``), or the program's version,
     algorithm, output size and views; then the date at column 57 as IMOD's programs write it
     (`` 3-Dec-26  16:53:12``: the day padded with a space)."""
-    text = f"{program}: {opt.output.title}" if opt.output.title else \
-        f"{program} {__version__}: {opt.algorithm.alg.upper()} {geom.width}x{geom.nslices}x{geom.thickness} " \
-        f"bin {opt.input.bin}{views}"
-    now = datetime.now()
-    return f"{text[:55]:<55} {now.day:2d}-{now:%b-%y  %H:%M:%S}"
+    return imod_label(f"{program}: {opt.output.title}" if opt.output.title else
+                      f"{program} {__version__}: {opt.algorithm.alg.upper()} {geom.width}x{geom.nslices}x"
+                      f"{geom.thickness} bin {opt.input.bin}{views}")
 
 
 def make_targets(opt: Options, source: ProjectionSource, geom: Geometry, output, join: list | None,

@@ -6,6 +6,7 @@ import operator
 import os
 import warnings
 import zlib
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -529,6 +530,13 @@ def _stamp_imod(header, flags: int = 0) -> None:
     bytes of a mode-0 file are signed (value - 128), without it unsigned (0..255); IMOD and this module read them
     so."""
     _set_imod_words(header, 40, "i4", [IMOD_STAMP, flags])
+
+
+def imod_label(text: str) -> str:
+    """A label as IMOD's programs write them: the text (at most 55 characters), then the date at column 57
+    (`` 3-Dec-26  16:53:12``: the day padded with a space)."""
+    now = datetime.now()
+    return f"{text[:55]:<55} {now.day:2d}-{now:%b-%y  %H:%M:%S}"
 
 
 def _set_labels(header, labels) -> None:

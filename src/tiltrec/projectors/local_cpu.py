@@ -15,8 +15,7 @@ import ctypes
 
 import numpy as np
 
-from ..errors import TiltrecError
-from ..local_alignments import LocalModel, loaded_rows, projection_factors, row_span, z_offsets
+from ..local_alignments import LocalModel, slab_samples, z_offsets
 from . import _local
 
 F32 = np.float32
@@ -34,14 +33,7 @@ def back_local(model: LocalModel, rows: np.ndarray, y0: int, y1: int, r0: int, r
     which decide the rows IMOD holds; ``ny``: the views' rows."""
     import numba
 
-    legal0, legal1 = loaded_rows(model, *run)
-    xf, xz, yf, yz = projection_factors(model, y0, y1)
-    low, high = row_span(yf, yz, model)  # the rows the samples read must be those given (planned by slab_rows)
-    if max(legal0, int(max(low, 1.0)) - 1) < r0 or min(legal1, int(min(high, ny)) + 1) > r0 + rows.shape[1]:
-        raise TiltrecError(f"local alignments: slices {y0}-{y1 - 1} read view rows {int(low) - 1}-{int(high)}, "
-                           f"beyond the {r0}-{r0 + rows.shape[1] - 1} planned (a fault of tiltrec; please report it)")
-    legal1 = min(legal1, ny, r0 + rows.shape[1])
-    legal0 = max(legal0, r0)
+    (xf, xz, yf, yz), legal0, legal1 = slab_samples(model, y0, y1, r0, rows.shape[1], run, ny)
     g = model.geometry
     rows = np.ascontiguousarray(rows, dtype=F32)
     zz = np.ascontiguousarray(z_offsets(model))

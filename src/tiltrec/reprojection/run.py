@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +15,13 @@ from ..formats import VolumeStats, VolumeWriter, open_stack
 from ..formats.file_roles import FileUse, check_distinct
 from ..formats.input_file import BadValues
 from ..formats.layout import file_shape, slice_axis, slices_view
+from ..formats.mrc import imod_label
+from ..inputs import stack_stats
 from ..interrupts import deferred
 from ..mpi import collectively, committing, detect_world
 from ..output_range import check_stored_range
 from ..progress import Progress
-from .geometry import Plan, Request, plan, slices_needed
+from .geometry import Plan, Request, log10f, plan, slices_needed
 
 BLOCK_BYTES = 16 << 20  # output rows computed between two writes (and two chances to stop on a signal)
 
@@ -43,11 +44,6 @@ class Output:
     labels: tuple[str, ...] = ()
 
 
-def _label(program: str, text: str) -> str:
-    now = datetime.now()
-    return f"{f'{program} {__version__}: {text}'[:55]:<55} {now.day:2d}-{now:%b-%y  %H:%M:%S}"
-
-
 def _read_slices(stack, layout: str, first: int, last: int, p: Plan, path: Path) -> np.ndarray:
     """Slices ``first .. last`` (1-based) of the tomogram, cropped to the rows and columns reprojected and divided
     as the rays sum them: float32 [slice, row, column], contiguous."""
@@ -65,21 +61,11 @@ def _read_slices(stack, layout: str, first: int, last: int, p: Plan, path: Path)
     return vol
 
 
-def _mean(stack) -> float:
-    """The mean of every value of an open file, one section at a time."""
-    total = 0.0
-    for section in range(stack.nviews):
-        total += float(stack.read(range(section, section + 1), slice(None)).sum(dtype=np.float64))
-    return total / (stack.nviews * stack.ny * stack.nx)
-
-
 def _to_views_scale(rows: np.ndarray, p: Plan, log: LogScale | None) -> None:
     """tilt's last step for each output row: undo a LOG of the views (in place), in float32 as tilt does: its
     shift restores the views' mean over a ray's length through the volume (in Z, or in X at high tilt)."""
     if log is None:
         return
-    from .geometry import log10f
-
     thick = np.float32(p.y_range[1] - p.y_range[0] + 1)
     width = np.float32(p.out_width)
     base = np.float32(log.base)
@@ -116,13 +102,13 @@ def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, pr
                                            f"{req.width}, thickness {req.thickness} and {req.nslices} slices in "
                                            f"layout {layout} is {want[2]} x {want[1]} x {want[0]}")
             if req.mean is None:
-                p = plan(replace(req, mean=_mean(stack)))
+                p = plan(replace(req, mean=stack_stats(stack)[2]))
             nviews = len(p.views)
             if world.rank == 0:
+                ours = imod_label(f"{program} {__version__}: Reprojection from tomogram")
                 writer = VolumeWriter(out.path, width=p.out_width, nslices=p.nlines, thickness=nviews,
                                       layout="parallel", mode=out.mode, pixel_size=out.pixel_size,
-                                      labels=[*out.labels, _label(program, "Reprojection from tomogram")],
-                                      overwrite=out.overwrite)
+                                      labels=[*out.labels, ours], overwrite=out.overwrite)
         temporary = world.bcast(writer.temporary if writer is not None else None)
         with collectively(world, undo):
             if world.rank > 0:

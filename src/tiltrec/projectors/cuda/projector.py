@@ -50,12 +50,11 @@ class CudaProjector(SlabProjector):
     def back_local(self, rows):
         """The slab's back-projection of ``rows`` (``(nviews, nrows, nx)`` on the device) with the geometry's local
         alignments: kernels/local.cu, with the positions' factors computed on the host (local_alignments.py)."""
-        from ...local_alignments import loaded_rows, projection_factors, z_offsets
+        from ...local_alignments import slab_samples, z_offsets
 
         g, xp = self.geom, self.xp
-        legal0, legal1 = loaded_rows(g.local, *g.slices)
-        legal0, legal1 = max(legal0, self.r0), min(legal1, g.ny, self.r0 + rows.shape[1])
-        factors = [xp.asarray(np.ascontiguousarray(f)) for f in projection_factors(g.local, self.y0, self.y1)]
+        factors, legal0, legal1 = slab_samples(g.local, self.y0, self.y1, self.r0, rows.shape[1], g.slices, g.ny)
+        factors = [xp.asarray(np.ascontiguousarray(f)) for f in factors]
         out = xp.zeros((g.thickness, g.width, self.y1 - self.y0), dtype=np.float32)
         nviews, nrows, nx = rows.shape
         sizes = (nviews, nrows, nx, self.r0, g.ny, legal0, legal1, g.thickness, g.width, self.y1 - self.y0)

@@ -1,4 +1,5 @@
-"""Build of the compiled projectors (src/tiltrec/projectors/flat.c, local.c); everything else is in pyproject.toml."""
+"""Build of the compiled projectors (src/tiltrec/projectors/flat.c, local.c with local_factors.c); everything else is
+in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -12,7 +13,7 @@ setup(ext_modules=[
     ),
     Extension(
         "tiltrec.projectors._local",
-        sources=["src/tiltrec/projectors/local.c"],
+        sources=["src/tiltrec/projectors/local.c", "src/tiltrec/projectors/local_factors.c"],
         # IMOD's float32 arithmetic, without FMAs, on every build
         extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wall"],
         extra_link_args=["-fopenmp"],

@@ -23,21 +23,22 @@ REFERENCES = json.loads((LOCAL_DIR / "references.json").read_text())
 
 # ----------------------------------------------------------------------------------------------- files
 def local_text(nx=2, ny=2, nviews=3, start=(10, 12), spacing=(40, 30), alpha=True, zfac=True, pixel=2.5,
-               dx=None, dy=None) -> str:
-    """A local alignment file in tiltalign's layout; area ``k`` view ``v`` has dtilt ``k + v/10``, dalpha
-    ``-k``, Z factors ``(k/100, -v/100)`` and transform ``[[1, 0.01k, dx], [-0.01v, 1, dy]]`` (dx, dy default
-    ``k`` and ``v``)."""
+               dx=None, dy=None, rate=1.0) -> str:
+    """A local alignment file in tiltalign's layout; area ``k`` view ``v`` has dtilt ``r (k + v/10)``, dalpha
+    ``-r k``, Z factors ``(k/100, -v/100)`` and transform ``[[1, 0.01 r k, dx], [-0.01 r v, 1, dy]]`` (``r``:
+    ``rate``; dx, dy default ``k`` and ``v``)."""
     lines = ["%6d%6d%6d%6d%6d%6d%6d%12.5f%4d" % (nx, ny, *start, *spacing, alpha, pixel, zfac)]
     for k in range(nx * ny):
-        lines.append("".join("%7.2f" % (k + v / 10) for v in range(nviews)))
+        lines.append("".join("%7.2f" % (rate * (k + v / 10)) for v in range(nviews)))
         if alpha:
-            lines.append("".join("%7.2f" % -k for _ in range(nviews)))
+            lines.append("".join("%7.2f" % (-rate * k) for _ in range(nviews)))
         if zfac:
             lines.append("".join("%12.6f%12.6f" % (k / 100, -v / 100) for v in range(nviews)))
         for v in range(nviews):
             shift_x = k if dx is None else dx[k]
             shift_y = v if dy is None else dy[k]
-            lines.append("%12.7f%12.7f%12.7f%12.7f%12.3f%12.3f" % (1, 0.01 * k, -0.01 * v, 1, shift_x, shift_y))
+            shear = (0.01 * rate * k, -0.01 * rate * v)
+            lines.append("%12.7f%12.7f%12.7f%12.7f%12.3f%12.3f" % (1, *shear, 1, shift_x, shift_y))
     return "\n".join(lines) + "\n"
 
 

@@ -49,7 +49,7 @@ def test_local_wbp_equals_imods(name, shared_dir, tmp_path):
 
 
 @pytest.mark.parametrize("extra, words", [
-    ("SIRTIterations 4\n", "applies to wbp; not to imod-sirt (IMOD's LOCALFILE"),
+    ("SIRTIterations 4\n", "applies to bpt, fbp, wbp, sirt, sart, admm; not to imod-sirt (IMOD's LOCALFILE"),
     ("LOCALSCALE -1\n", None),  # tilt: 0 or less takes the scale from the pixel sizes
 ])
 def test_what_tilt_refuses_or_ignores_with_a_local_file(extra, words, shared_dir, tmp_path):
@@ -72,14 +72,6 @@ def test_a_damaged_local_file_gets_one_line_and_writes_nothing(shared_dir, tmp_p
     assert not (tmp_path / "ours.rec").exists() and not leftovers(tmp_path)
 
 
-def test_local_alignments_are_refused_where_they_do_not_apply(shared_dir, tmp_path):
-    """Not with the other algorithms: never silently dropped (the GPU's WBP: tests/test_cuda_kernels.py)."""
-    param = materialize(tmp_path, shared_dir, "empiar_shift")
-    result = cli("--com", param, "--quiet", "--alg", "sirt")
-    assert result.exit_code == 2 and "--local applies to wbp; not to sirt" in one_line(result.stderr)
-    assert not leftovers(tmp_path) and not (tmp_path / "ours.rec").exists()
-
-
 def test_the_halves_use_the_local_alignments_of_their_views(shared_dir, tmp_path):
     """--split odd-even: each half equals a run on its own views (--include), local alignments and all."""
     param = materialize(tmp_path, shared_dir, "empiar_shift")
@@ -91,20 +83,3 @@ def test_the_halves_use_the_local_alignments_of_their_views(shared_dir, tmp_path
     result = cli("--com", tmp_path / "odd.param", "--quiet")
     assert result.exit_code == 0, result.output
     assert np.array_equal(mrcfile.read(tmp_path / "ours_odd.rec"), mrcfile.read(tmp_path / "odd.rec"))
-
-
-def test_the_kernel_does_not_depend_on_the_threads(tmp_path):
-    """local.c: every voxel adds its views in order, whatever the threads (and the vector width of the build)."""
-    from test_local_alignments import GEOMETRY, local_text
-
-    from tiltrec.formats.local_file import read_local_file
-    from tiltrec.local_alignments import local_model
-    from tiltrec.projectors.local_cpu import back_local
-
-    path = tmp_path / "local.xf"
-    path.write_text(local_text(nx=3, ny=2, nviews=4))
-    model = local_model(GEOMETRY, read_local_file(path, 4), axis_offset=1.25, zfactors=np.zeros((4, 2)))
-    rows = np.random.default_rng(2).random((4, GEOMETRY.ny, GEOMETRY.nx), dtype=np.float32)
-    one, two, three = (back_local(model, rows, 20, 44, 0, (0, GEOMETRY.ny), GEOMETRY.ny, threads=t) for t in (1, 2, 3))
-    assert np.array_equal(one, two) and np.array_equal(one, three)
-    assert np.count_nonzero(one) > 0.5 * one.size

@@ -119,8 +119,9 @@ class Geometry:
         return bool(np.any(self._pitch_per_view != 0.0))
 
     def with_width(self, width: int) -> "Geometry":
-        """The same geometry with another output width."""
-        return replace(self, width=width)
+        """The same geometry with another output width (its local alignments' model too)."""
+        local = self.local.with_width(width) if self.local is not None else None
+        return replace(self, width=width, local=local)
 
     def with_views(self, views: list[int]) -> "Geometry":
         """The same geometry for a subset of the views (indices into ``angles``)."""
@@ -152,8 +153,11 @@ class Geometry:
         r0 = max(0, r1 - aligned)
         return r0, max(r1, r0 + 1)
 
-    def pitch_halo(self) -> int:
-        """Extra slices on each side of a slab that iterative slab reconstructions with pitch carry along."""
+    def slab_halo(self) -> int:
+        """Extra slices on each side of a slab that iterative slab reconstructions carry along where a ray crosses
+        several slices: with pitch, or with local alignments (local_alignments.slab_halo)."""
+        if self.local is not None:
+            return self.local.halo()
         if not self.has_pitch:
             return 0
         return math.ceil(np.max(np.abs(np.tan(self.pitch_radians))) * self.thickness)

@@ -26,7 +26,8 @@ filtered views are sampled directly at these positions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -88,6 +89,27 @@ class LocalModel:
     def slab_rows(self, y0: int, y1: int, run: tuple[int, int]) -> tuple[int, int]:
         """See :func:`slab_rows` (a method, so that the geometry asks its model without importing this module)."""
         return slab_rows(self, y0, y1, run)
+
+    def halo(self) -> int:
+        """See :func:`slab_halo`."""
+        return slab_halo(self)
+
+    def with_width(self, width: int) -> "LocalModel":
+        """The model for an output ``width`` columns wide about the same centre (a padded working volume): each
+        column keeps its position in the views, so a column of the wider volume projects where IMOD's would."""
+        geometry = self.geometry.with_width(width)
+        return replace(self, geometry=geometry, xcen_out=F32(geometry.xcen_out))
+
+    def digest(self) -> str:
+        """A fingerprint of every number of the model (a checkpoint continues only the same local alignments)."""
+        sha = hashlib.sha256()
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "geometry":
+                value = (value.width, value.thickness, value.nx, value.ny)
+            sha.update(f.name.encode())
+            sha.update(np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray) else repr(value).encode())
+        return sha.hexdigest()
 
     def with_views(self, chosen) -> "LocalModel":
         """The model for a subset of its views (indices into its views: the odd or even half of a run)."""
@@ -254,12 +276,14 @@ def projection_factors(m: LocalModel, y0: int, y1: int):
     return factors
 
 
-def _compute_factors(m: LocalModel, y0: int, y1: int, columns=None):
+def _compute_factors(m: LocalModel, y0: int, y1: int, columns=None, slices=None):
+    """The factors of 1-based ``columns`` (default all) and ``slices`` (default the view rows ``[y0, y1)``)."""
     from .local_factors import column_factors
 
     columns = np.arange(1, m.geometry.width + 1, dtype=np.int64) if columns is None else columns
-    out = np.empty((4, y1 - y0, m.nviews, len(columns)), F32)
-    column_factors(columns, np.arange(y0 + 1, y1 + 1, dtype=np.int64),
+    slices = np.arange(y0 + 1, y1 + 1, dtype=np.int64) if slices is None else slices
+    out = np.empty((4, len(slices), m.nviews, len(columns)), F32)
+    column_factors(columns, slices,
                    m.cos_tilt, m.sin_tilt, m.cos_alpha, m.sin_alpha, m.xz, m.yz, m.a11, m.a12, m.a21, m.a22,
                    m.xadd, m.yadd, np.array([m.xcen_out, m.xcen_in, m.axis_offset, m.center_slice], F32),
                    np.array([m.nx_areas, m.ny_areas, m.start[0], m.start[1], m.spacing[0], m.spacing[1]],
@@ -314,13 +338,36 @@ def row_span(yf, yz, m: LocalModel) -> tuple[float, float]:
     return min(float(e.min()) for e in ends), max(float(e.max()) for e in ends)
 
 
+def _sampled(stop: int, start: int = 1) -> np.ndarray:
+    """Every ROW_PLAN_STEP-th of the 1-based positions ``start .. stop``, the last included."""
+    return np.unique(np.append(np.arange(start, stop + 1, ROW_PLAN_STEP), stop)).astype(np.int64)
+
+
+def slab_halo(m: LocalModel) -> int:
+    """Slices an iterative slab reconstruction carries on each side of a slab (strategies.plan), so that every
+    projection row its output slices reach is summed over all the voxels that project onto it.
+
+    A voxel of slice ``L`` projects to row ``yproj = L + d``: with ``d`` between ``lo`` and ``hi`` over the volume,
+    slice ``y`` reaches rows up to ``hi`` away, and those rows gather slices up to ``hi - lo`` (and one row of
+    bilinear interpolation) from ``y``.  ``d`` is taken at the bottom and top voxels of every ROW_PLAN_STEP-th
+    column and slice of the run, with ROW_PLAN_MARGIN for what lies between."""
+    g = m.geometry
+    columns, slices = _sampled(g.width), _sampled(g.slices[1], g.slices[0] + 1)
+    lo, hi = np.inf, -np.inf
+    for first in range(0, slices.size, 64):
+        chunk = slices[first:first + 64]
+        _, _, yf, yz = _compute_factors(m, 0, 0, columns, chunk)
+        drift = yf - chunk.astype(F32)[:, None, None]
+        low, high = row_span(drift, yz, m)
+        lo, hi = min(lo, low), max(hi, high)
+    return int(np.ceil(hi - lo)) + 1 + ROW_PLAN_MARGIN
+
+
 def slab_rows(m: LocalModel, y0: int, y1: int, run: tuple[int, int]) -> tuple[int, int]:
     """View rows ``[r0, r1)`` (0-based) that the samples of output slices from view rows ``[y0, y1)`` can read, within
     those IMOD holds for a run reconstructing slices ``run`` (:func:`loaded_rows`): planned from every
     ROW_PLAN_STEP-th column with a margin (projectors.local_cpu checks every sample's rows against them)."""
-    width = m.geometry.width
-    columns = np.unique(np.append(np.arange(1, width + 1, ROW_PLAN_STEP), width)).astype(np.int64)
-    _, _, yf, yz = _compute_factors(m, y0, y1, columns)
+    _, _, yf, yz = _compute_factors(m, y0, y1, _sampled(m.geometry.width))
     low, high = row_span(yf, yz, m)
     legal0, legal1 = loaded_rows(m, *run)
     r0 = max(legal0, int(np.floor(max(low, 1.0))) - ROW_PLAN_MARGIN)

@@ -37,6 +37,9 @@ def _check(opt: Options, program: str) -> None:
     """What the options alone cannot say: whether the algorithm runs on this backend and strategy."""
     alg = ALGORITHMS[opt.algorithm.alg]
     require_backend(alg.name, opt.resources.backend)
+    if opt.geometry.local is not None and alg.pads_x and opt.resources.backend != "cpu":
+        raise InputError(f"{alg.name} with local alignments ({spelled('local')}) runs on CPUs only: its forward "
+                         f"projection has no GPU kernel; use the -mpi command (backend 'cpu')")
     if alg.couples_slices and not opt.resources.unified:
         how = f"run it with {program.replace('tiltrec-', 'tiltrecz-')}" if program.startswith(
             "tiltrec-") else "pass unified=True"
@@ -109,12 +112,14 @@ def _plan(opt: Options, opened: _Opened, budget: Budget, output, world: World):
 def _workload(opt: Options, opened: _Opened, world: World, output) -> Workload:
     """What the slab plan depends on besides the memory."""
     alg, g = opened.algorithm, opened.geometry
-    if alg.couples_slices and g.has_pitch and world.size > 1:
-        raise InputError(f"{alg.name.upper()} with an X-axis tilt ({spelled('pitch')}) runs on one rank: the tilt "
-                         f"couples slices of different ranks' blocks in every projection")
+    if alg.couples_slices and world.size > 1 and (g.has_pitch or g.local is not None):
+        what = f"an X-axis tilt ({spelled('pitch')})" if g.local is None else f"local alignments ({spelled('local')})"
+        raise InputError(f"{alg.name.upper()} with {what} runs on one rank: a projection row gathers slices of "
+                         f"different ranks' blocks")
     mode = opt.output.mode if output is not None else MemoryWriter.mode
-    return Workload(geometry=g, computed=working_geometry(g, alg, opt.algorithm.xpad), footprint=alg.footprint,
-                    halo=g.pitch_halo() if alg.pads_x else 0, unified=opt.resources.unified, ranks=world.size,
+    computed = working_geometry(g, alg, opt.algorithm.xpad)
+    return Workload(geometry=g, computed=computed, footprint=alg.footprint,
+                    halo=computed.slab_halo() if alg.pads_x else 0, unified=opt.resources.unified, ranks=world.size,
                     outputs=(1 + len(HALVES)) if opt.output.split else 1, stored_bytes=stored_dtype(mode).itemsize)
 
 

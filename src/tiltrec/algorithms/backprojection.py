@@ -35,8 +35,10 @@ def fbp(op, rows, settings: Settings, x0=None, callback=None):
 
 
 def imod_interpolation(geom, settings: Settings) -> bool:
-    """Whether WBP back-projects as IMOD's CPU code does (possible with one X-axis tilt for all views)."""
-    return settings.interp == "imod" and float(np.ptp(geom.pitch_radians)) == 0.0
+    """Whether WBP back-projects with IMOD's CPU interpolation (possible with one X-axis tilt for all views; with
+    local alignments IMOD samples every voxel at its own position, which the local projector does whatever
+    ``interp`` says)."""
+    return settings.interp == "imod" and geom.local is None and float(np.ptp(geom.pitch_radians)) == 0.0
 
 
 def imod_weighting(geom, settings: Settings) -> filters.RowFilter:
@@ -61,9 +63,7 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     fill = np.float32(filters.imod_fill_value(settings.data_mean, rfilter))
     filtered = rfilter.apply(rows, workers=settings.threads)
     filtered -= fill
-    if g.local is not None:  # IMOD's local alignments: every voxel sampled at its own position, no stretching
-        vol = op.back_local(filtered)
-    elif imod_interpolation(g, settings):
+    if imod_interpolation(g, settings):
         from ..projectors.imod_cpu import ImodCpuBackprojector  # Numba: not imported by runs on a GPU
 
         vol = ImodCpuBackprojector(g, settings.cosine_stretch).back(op.pack(filtered), op.y0, op.y1, op.r0)

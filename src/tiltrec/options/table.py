@@ -21,6 +21,9 @@ GROUPS = ("input", "geometry", "algorithm", "output", "resources")
 ALGORITHM_NAMES = ("bpt", "fbp", "wbp", "sirt", "sart", "imod-sirt", "admm")
 ITERATIVE = ("sirt", "sart", "admm")  # start from --init, save checkpoints, pad X
 IMOD_WEIGHTING = ("wbp", "imod-sirt")  # IMOD's radial weighting of the views
+# tiltrec's projectors with IMOD's local alignments; IMOD's own SIRT reprojects them by a search tiltrec does not
+# reproduce
+LOCAL_ALGORITHMS = ("bpt", "fbp", "wbp", "sirt", "sart", "admm")
 
 
 @dataclass(frozen=True)
@@ -136,16 +139,16 @@ OPTIONS: tuple[Option, ...] = (
            imod=("SUBSETSTART",), limit=(Limit("", -math.inf, math.inf, "a whole number", integral=True),) * 2),
     Option("local", "geometry", File(), None, "IMOD local alignment file (LOCALFILE, from tiltalign): per-area "
                                               "changes of each view's alignment, interpolated over the volume as "
-                                              "IMOD's tilt does.", imod=("LOCALFILE",), algorithms=("wbp",),
+                                              "IMOD's tilt does.", imod=("LOCALFILE",), algorithms=LOCAL_ALGORITHMS,
            refuse_unless_applies=True),
     Option("local_scale", "geometry", Number(), None, "Scale from the local file's pixels to the views' (IMOD "
                                                       "LOCALSCALE).", imod=("LOCALSCALE",),
-           limit=Limit("", 0, math.inf, "a positive number", low_open=True), algorithms=("wbp",),
+           limit=Limit("", 0, math.inf, "a positive number", low_open=True), algorithms=LOCAL_ALGORITHMS,
            requires=("local", None), default_text="the local file's pixel size over the views'",
            refuse_unless_applies=True),
     Option("zfactors", "geometry", File(), None, "IMOD Z-factor file (ZFACTORFILE): with --local, the local file's "
                                                  "own Z factors are applied, as IMOD applies them.",
-           imod=("ZFACTORFILE",), algorithms=("wbp",), requires=("local", None),
+           imod=("ZFACTORFILE",), algorithms=LOCAL_ALGORITHMS, requires=("local", None),
            refuse_unless_applies=True),
     # ------------------------------------------------------------------------------------------------ algorithm
     Option("alg", "algorithm", Choice(ALGORITHM_NAMES), "wbp", "Algorithm: bpt, fbp, wbp, sirt, sart, imod-sirt "

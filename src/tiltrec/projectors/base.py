@@ -2,8 +2,9 @@
 
 A slab is the output slices ``[y0, y1)`` (input rows, 0-based) with the projection rows ``[r0, r1)`` they need.
 Volumes are ``(thickness, width, y1 - y0)`` arrays in ``[z, x, y]`` order; projections live in the operator's own
-layout ``(nviews, nx, rows)`` (``pack``/``unpack`` convert from and to ``(nviews, rows, nx)`` views).
-Algorithms only combine these arrays element-wise, so they never see the layout.
+layout (``pack``/``unpack`` convert from and to ``(nviews, rows, nx)`` views): ``(nviews, nx, rows)`` for the
+global geometry, whose kernels run along rows, and the views' own ``(nviews, rows, nx)`` with local alignments,
+whose samples wander across rows.  Algorithms only combine these arrays element-wise, so they never see the layout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from ..geometry import Geometry
 from .coefficients import SlabCoefficients
+from .local_samples import LocalSamples
 from .pitch_frame import PitchFrame
 
 
@@ -27,6 +29,12 @@ class SlabProjector(ABC):
         self.y0, self.y1 = y0, y1
         self.r0, self.r1 = geom.rows_needed(y0, y1)
         self.vol_shape = (geom.thickness, geom.width, y1 - y0)
+        self.local = geom.local is not None  # IMOD's local alignments: every voxel its own position per view
+        if self.local:
+            self.proj_shape = (geom.nviews, self.r1 - self.r0, geom.nx)
+            self.frame, self.per_view_pitch = None, False
+            self.coef = LocalSamples.of(geom, y0, y1, self.r0, self.r1 - self.r0)
+            return
         self.proj_shape = (geom.nviews, geom.nx, self.r1 - self.r0)
         # one X-axis tilt for all views: flat kernels in the tilted frame; else (per-view tilts) bilinear kernels
         self.frame = PitchFrame.of(geom, y0, y1, self.r0, self.r1) if PitchFrame.applies(geom) else None
@@ -43,12 +51,12 @@ class SlabProjector(ABC):
     def pack(self, rows):
         """Projection rows ``(nviews, r1 - r0, nx)`` -> the operator layout."""
         out = self.zeros_projections()
-        out[...] = rows.transpose(0, 2, 1)
+        out[...] = rows if self.local else rows.transpose(0, 2, 1)
         return out
 
     def unpack(self, proj):
         """Operator layout -> projection rows ``(nviews, r1 - r0, nx)``."""
-        return self.xp.ascontiguousarray(proj.transpose(0, 2, 1))
+        return self.xp.ascontiguousarray(proj if self.local else proj.transpose(0, 2, 1))
 
     # --- operators ---
     def forward(self, vol, out=None, views: slice = slice(None)):
@@ -93,9 +101,9 @@ class SlabProjector(ABC):
         self.xp.maximum(x, 0.0, out=x)
 
     @abstractmethod
-    def _forward(self, vol, proj, coef: SlabCoefficients) -> None:
+    def _forward(self, vol, proj, coef: SlabCoefficients | LocalSamples) -> None:
         """Accumulate ``A vol`` into ``proj``."""
 
     @abstractmethod
-    def _back(self, proj, vol, coef: SlabCoefficients) -> None:
+    def _back(self, proj, vol, coef: SlabCoefficients | LocalSamples) -> None:
         """Accumulate ``A^T proj`` into ``vol``."""

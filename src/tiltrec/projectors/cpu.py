@@ -1,4 +1,5 @@
-"""CPU backend: the slab projector on the compiled flat kernels (flat.c) and Numba kernels (pitch, element-wise)."""
+"""CPU backend: the slab projector on the compiled flat kernels (flat.c), the local-alignment kernels (local.c) and
+Numba kernels (pitch, element-wise)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,6 @@ class CpuProjector(SlabProjector):
     def zeros_volume(self):
         return k.aligned_zeros(self.vol_shape)
 
-    def back_local(self, rows):
-        """The slab's back-projection of ``rows`` (the views' rows ``[r0, r1)``, ``(nviews, nrows, nx)``) with the
-        geometry's local alignments (local_cpu.py)."""
-        from .local_cpu import back_local
-
-        g = self.geom
-        return back_local(g.local, rows, self.y0, self.y1, self.r0, g.slices, g.ny)
-
     def zeros_projections(self):
         return k.aligned_zeros(self.proj_shape)
 
@@ -45,7 +38,11 @@ class CpuProjector(SlabProjector):
         return self._q
 
     def _forward(self, vol, proj, c):
-        if self.frame is not None:
+        if self.local:
+            from .local_cpu import forward_local
+
+            forward_local(c, vol, proj, self.r0, self.geom.ny, numba.get_num_threads())
+        elif self.frame is not None:
             f, q = self.frame, self._frame()
             k.compose_transposed(vol, q, f.k, f.m, f.w, k.COMPOSE_X_BLOCK)
             self._forward_flat(q, proj, c)
@@ -55,7 +52,11 @@ class CpuProjector(SlabProjector):
             self._forward_flat(vol, proj, c)
 
     def _back(self, proj, vol, c):
-        if self.frame is not None:
+        if self.local:
+            from .local_cpu import back_local
+
+            back_local(c, proj, vol, self.r0, self.geom.ny, numba.get_num_threads())
+        elif self.frame is not None:
             f, q = self.frame, self._frame()
             self._back_flat(proj, q, c)
             k.compose(q, vol, f.k, f.m, f.w, k.COMPOSE_X_BLOCK)

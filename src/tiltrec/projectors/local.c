@@ -1,47 +1,56 @@
-/* Back-projection with IMOD's local alignments (projectors/local_cpu.py says what it computes), compiled.
+/* Projection with IMOD's local alignments (projectors/local_cpu.py says what it computes), compiled.
  *
  * Every voxel samples each view at its own position: xproj = xf + zz xz, yproj = yf + zz yz per column, view and
  * slice.  Along a column's thickness the position moves linearly, so the samples that need no edge rule form one
- * run; that run is a plain loop the compiler vectorises with gathers (AVX2, AVX-512), and the ends go through
- * every rule of IMOD's.  Built without contraction into FMAs: each voxel's sum is IMOD's float32 arithmetic, in
- * its order (views in turn), whatever the threads or the vector width.
+ * run; in the back-projection that run is a plain loop the compiler vectorises with gathers (AVX2, AVX-512), and
+ * the ends go through every rule of IMOD's.  The forward projection is its exact transpose: each voxel deposits
+ * its value at the same four pixels with the same weights and the same rules.  Built without contraction into
+ * FMAs: each voxel's sum is IMOD's float32 arithmetic, in its order (views in turn), and each projection pixel's
+ * sum is taken in a fixed order, whatever the threads or the vector width.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
 #define YTOL 3.05f          /* rows this close beyond the first or last row read that row (IMOD's ytol) */
 #define COLUMN_BLOCK 32     /* columns one task takes (local_cpu.py's COLUMN_BLOCK too) */
+#define FORWARD_PARTS 4     /* fixed groups of slices a one-view forward projection is split into (local_cpu.py) */
 
 typedef struct {
-    const float *rows;      /* [view][row - r0][x] */
+    float *rows;            /* [view - v0][row - r0][x]: the views of one pass */
     long nrows, nx, r0, ny, legal0, legal1;
 } Views;
 
-/* Add the sample at (x, y) of view v with every rule: edge rows, inside the view, rows loaded. */
-static inline void checked(const Views *p, long v, float x, float y, float *acc)
+/* Where the sample at (x, y) falls under every rule of IMOD's (edge rows, inside the view, rows loaded): the pixel
+ * (ix, iy), 1-based as IMOD's, of the pair of pixel pairs it interpolates, and the fractions; 0: no sample. */
+static inline int locate(const Views *p, float x, float y, long *ix, long *iy, float *fx, float *fy)
 {
     const float ny_top = (float)p->ny;
     if (y >= 1.0f - YTOL && y <= ny_top + YTOL)
         y = y < 1.0f ? 1.0f : (y > ny_top ? ny_top : y);
     if (x < 1.0f || x > (float)p->nx || y < 1.0f || y > ny_top)
-        return;
-    long ix = (long)x;
-    if (ix > p->nx - 1)
-        ix = p->nx - 1;
-    const float fx = x - (float)ix;
-    long iy = (long)y;
-    if (iy > p->ny - 1)
-        iy = p->ny - 1;
-    const float fy = y - (float)iy;
-    if (iy - 1 < p->legal0 || iy + 1 > p->legal1)
-        return;
-    const float *low = p->rows + (v * p->nrows + iy - 1 - p->r0) * p->nx;
-    const float *high = low + p->nx;
-    *acc = *acc + (1.0f - fy) * ((1.0f - fx) * low[ix - 1] + fx * low[ix])
-        + fy * ((1.0f - fx) * high[ix - 1] + fx * high[ix]);
+        return 0;
+    long jx = (long)x, jy = (long)y;
+    if (jx > p->nx - 1)
+        jx = p->nx - 1;
+    if (jy > p->ny - 1)
+        jy = p->ny - 1;
+    if (jy - 1 < p->legal0 || jy + 1 > p->legal1)
+        return 0;
+    *ix = jx;
+    *iy = jy;
+    *fx = x - (float)jx;
+    *fy = y - (float)jy;
+    return 1;
+}
+
+/* The first of the four pixels the sample at pixel (ix, iy) of view v reads (the others: +1, +nx, +nx+1). */
+static inline float *corner(const Views *p, long v, long ix, long iy)
+{
+    return p->rows + (v * p->nrows + iy - 1 - p->r0) * p->nx + ix - 1;
 }
 
 /* Whether the sample at (x, y) needs no rule: inside, short of the last column and row, both rows loaded. */
@@ -53,19 +62,55 @@ static inline int plain(const Views *p, float x, float y)
     return iy - 1 >= p->legal0 && iy + 1 <= p->legal1;
 }
 
-/* One column of one view: the run of plain samples, and the ends with every rule. */
-static KERNEL void column(const Views *p, long v, float a, float b, float c, float d,
-                          const float *restrict zz, long thick, float *restrict acc)
+/* The samples of one column of view v that need no rule: [*first, *last], from the ends inwards. */
+static inline void plain_run(const Views *p, float a, float b, float c, float d, const float *zz, long thick,
+                             long *first, long *last)
 {
-    long first = 0, last = thick - 1;
-    while (first < thick && !plain(p, a + zz[first] * b, c + zz[first] * d)) {
-        checked(p, v, a + zz[first] * b, c + zz[first] * d, acc + first);
-        first++;
-    }
-    while (last >= first && !plain(p, a + zz[last] * b, c + zz[last] * d)) {
-        checked(p, v, a + zz[last] * b, c + zz[last] * d, acc + last);
-        last--;
-    }
+    long i0 = 0, i1 = thick - 1;
+    while (i0 < thick && !plain(p, a + zz[i0] * b, c + zz[i0] * d))
+        i0++;
+    while (i1 >= i0 && !plain(p, a + zz[i1] * b, c + zz[i1] * d))
+        i1--;
+    *first = i0;
+    *last = i1;
+}
+
+/* acc += the sample at (x, y) of view v, with every rule. */
+static inline void gather(const Views *p, long v, float x, float y, float *acc)
+{
+    long ix, iy;
+    float fx, fy;
+    if (!locate(p, x, y, &ix, &iy, &fx, &fy))
+        return;
+    const float *low = corner(p, v, ix, iy), *high = low + p->nx;
+    *acc = *acc + (1.0f - fy) * ((1.0f - fx) * low[0] + fx * low[1]) + fy * ((1.0f - fx) * high[0] + fx * high[1]);
+}
+
+/* The transpose of gather: value spread over the four pixels the sample at (x, y) of view v reads. */
+static inline void deposit(const Views *p, long v, float x, float y, float value)
+{
+    long ix, iy;
+    float fx, fy;
+    if (!locate(p, x, y, &ix, &iy, &fx, &fy))
+        return;
+    float *low = corner(p, v, ix, iy), *high = low + p->nx;
+    const float w0 = (1.0f - fy) * value, w1 = fy * value;
+    low[0] += (1.0f - fx) * w0;
+    low[1] += fx * w0;
+    high[0] += (1.0f - fx) * w1;
+    high[1] += fx * w1;
+}
+
+/* One column of one view into acc[0 .. thick): the run of plain samples, and the ends with every rule. */
+static KERNEL void back_column(const Views *p, long v, float a, float b, float c, float d,
+                               const float *restrict zz, long thick, float *restrict acc)
+{
+    long first, last;
+    plain_run(p, a, b, c, d, zz, thick, &first, &last);
+    for (long i = 0; i < first; i++)
+        gather(p, v, a + zz[i] * b, c + zz[i] * d, acc + i);
+    for (long i = last + 1; i < thick; i++)
+        gather(p, v, a + zz[i] * b, c + zz[i] * d, acc + i);
     const float *restrict view = p->rows + v * p->nrows * p->nx;
     const int nx = (int)p->nx;
     const int shift = (int)(-(1 + p->r0) * p->nx - 1);  /* row iy, column ix (1-based): view[iy nx + ix + shift] */
@@ -82,13 +127,13 @@ static KERNEL void column(const Views *p, long v, float a, float b, float c, flo
     }
 }
 
-/* out[i][j][s] += the samples of every view, for thickness row i, column j and slab slice s; ``scratch`` holds
- * COLUMN_BLOCK x thick floats per thread. */
-void back_local(const float *rows, long nviews, long nrows, long nx, long r0, long ny, long legal0, long legal1,
-                const float *xf, const float *xz, const float *yf, const float *yz, const float *zz, float *out,
-                long thick, long width, long nslab, float *scratch, int threads)
+/* vol[i][j][s] += the samples of views [v0, v1) (rows[v - v0]), for thickness row i, column j and slab slice s;
+ * the factors are [s][v][j] for all nviews views; ``scratch`` holds COLUMN_BLOCK x thick floats per thread. */
+void back_local(const float *rows, long v0, long v1, long nviews, long nrows, long nx, long r0, long ny,
+                long legal0, long legal1, const float *xf, const float *xz, const float *yf, const float *yz,
+                const float *zz, float *out, long thick, long width, long nslab, float *scratch, int threads)
 {
-    const Views p = {rows, nrows, nx, r0, ny, legal0, legal1};
+    const Views p = {(float *)rows, nrows, nx, r0, ny, legal0, legal1};
     const long nblocks = (width + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long block = 0; block < nblocks; block++) {
@@ -97,11 +142,11 @@ void back_local(const float *rows, long nviews, long nrows, long nx, long r0, lo
         float *acc = scratch + (long)omp_get_thread_num() * COLUMN_BLOCK * thick;
         for (long s = 0; s < nslab; s++) {
             memset(acc, 0, sizeof(float) * COLUMN_BLOCK * thick);
-            for (long v = 0; v < nviews; v++) {
+            for (long v = v0; v < v1; v++) {
                 const long at = (s * nviews + v) * width;
                 for (long j = j0; j < j1; j++)
-                    column(&p, v, xf[at + j], xz[at + j], yf[at + j], yz[at + j], zz, thick,
-                           acc + (j - j0) * thick);
+                    back_column(&p, v - v0, xf[at + j], xz[at + j], yf[at + j], yz[at + j], zz, thick,
+                                acc + (j - j0) * thick);
             }
             for (long j = j0; j < j1; j++)
                 for (long i = 0; i < thick; i++)
@@ -110,7 +155,117 @@ void back_local(const float *rows, long nviews, long nrows, long nx, long r0, lo
     }
 }
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_local", "Local-alignment back-projection, called "
-                                    "through ctypes.", -1, NULL};
+/* The plain run's deposits of one column, computed as vectors: the first of the four pixels of each voxel and the
+ * four parts of its value.  ``scratch``: 5 x thick floats. */
+static KERNEL void plain_deposits(float a, float b, float c, float d, const float *restrict zz, long first,
+                                  long last, long nx, long shift, const float *restrict col, int *restrict at,
+                                  float *restrict w00, float *restrict w01, float *restrict w10, float *restrict w11)
+{
+    for (long i = first; i <= last; i++) {
+        const float x = a + zz[i] * b;
+        const float y = c + zz[i] * d;
+        const int ix = (int)x, iy = (int)y;
+        const float fx = x - (float)ix, fy = y - (float)iy;
+        const float w0 = (1.0f - fy) * col[i], w1 = fy * col[i];
+        at[i] = iy * (int)nx + ix + (int)shift;
+        w00[i] = (1.0f - fx) * w0;
+        w01[i] = fx * w0;
+        w10[i] = (1.0f - fx) * w1;
+        w11[i] = fx * w1;
+    }
+}
+
+/* One column's values col[0 .. thick) into view v: the voxels before and after the plain run with every rule, then
+ * the run (a fixed order, which fixes the sums).  ``scratch``: 5 x thick floats. */
+static void forward_column(const Views *p, long v, float a, float b, float c, float d, const float *zz, long thick,
+                           const float *col, float *scratch)
+{
+    long first, last;
+    plain_run(p, a, b, c, d, zz, thick, &first, &last);
+    for (long i = 0; i < first; i++)
+        deposit(p, v, a + zz[i] * b, c + zz[i] * d, col[i]);
+    for (long i = last + 1; i < thick; i++)
+        deposit(p, v, a + zz[i] * b, c + zz[i] * d, col[i]);
+    if (first > last)
+        return;
+    float *view = p->rows + v * p->nrows * p->nx;
+    const long nx = p->nx;
+    int *at = (int *)scratch;
+    float *w00 = scratch + thick, *w01 = w00 + thick, *w10 = w01 + thick, *w11 = w10 + thick;
+    /* row iy, column ix (1-based): view[iy nx + ix + shift] */
+    plain_deposits(a, b, c, d, zz, first, last, nx, -(1 + p->r0) * nx - 1, col, at, w00, w01, w10, w11);
+    /* the left pixels of every voxel, then the right ones: a voxel's left pixel is often the previous voxel's right
+     * one, and an addition that reads a pair of pixels just stored one pixel apart waits long for the store */
+    for (long i = first; i <= last; i++) {
+        float *pixel = view + at[i];
+        pixel[0] += w00[i];
+        pixel[nx] += w10[i];
+    }
+    for (long i = first; i <= last; i++) {
+        float *pixel = view + at[i] + 1;
+        pixel[0] += w01[i];
+        pixel[nx] += w11[i];
+    }
+}
+
+/* Slab slices [s0, s1) of the columns ``columns`` ([s][j][i]) into view v of ``p``. */
+static void forward_slices(const Views *p, long v, long nviews, long s0, long s1, const float *xf, const float *xz,
+                           const float *yf, const float *yz, const float *zz, const float *columns, long thick,
+                           long width, long v0, float *scratch)
+{
+    for (long s = s0; s < s1; s++) {
+        const long at = (s * nviews + v + v0) * width;
+        for (long j = 0; j < width; j++)
+            forward_column(p, v, xf[at + j], xz[at + j], yf[at + j], yz[at + j], zz, thick,
+                           columns + (s * width + j) * thick, scratch);
+    }
+}
+
+/* rows[v - v0] += the projections of vol ([i][j][s]) in views [v0, v1), the transpose of back_local.  Each view's
+ * pixels take their voxels in one fixed order: a task per view; a single view is split into FORWARD_PARTS fixed
+ * groups of slices summed in order.  ``columns``: the volume's size; ``parts``: FORWARD_PARTS views' size. */
+void forward_local(float *rows, long v0, long v1, long nviews, long nrows, long nx, long r0, long ny, long legal0,
+                   long legal1, const float *xf, const float *xz, const float *yf, const float *yz, const float *zz,
+                   const float *vol, long thick, long width, long nslab, float *columns, float *parts, int threads)
+{
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long s = 0; s < nslab; s++)
+        for (long j = 0; j < width; j++)
+            for (long i = 0; i < thick; i++)
+                columns[(s * width + j) * thick + i] = vol[(i * width + j) * nslab + s];
+    const long view_size = nrows * nx;
+    const int one_view = v1 - v0 == 1;
+#pragma omp parallel num_threads(threads)
+    {
+        float *scratch = malloc(sizeof(float) * 5 * thick);
+        if (!one_view) {
+            const Views p = {rows, nrows, nx, r0, ny, legal0, legal1};
+#pragma omp for schedule(dynamic, 1)
+            for (long v = 0; v < v1 - v0; v++)
+                forward_slices(&p, v, nviews, 0, nslab, xf, xz, yf, yz, zz, columns, thick, width, v0, scratch);
+        } else {
+#pragma omp for schedule(dynamic, 1)
+            for (long part = 0; part < FORWARD_PARTS; part++) {
+                const Views p = {parts + part * view_size, nrows, nx, r0, ny, legal0, legal1};
+                memset(p.rows, 0, sizeof(float) * view_size);
+                forward_slices(&p, 0, nviews, part * nslab / FORWARD_PARTS, (part + 1) * nslab / FORWARD_PARTS, xf,
+                               xz, yf, yz, zz, columns, thick, width, v0, scratch);
+            }
+        }
+        free(scratch);
+    }
+    if (!one_view)
+        return;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long k = 0; k < view_size; k++) {
+        float sum = rows[k];
+        for (long part = 0; part < FORWARD_PARTS; part++)
+            sum += parts[part * view_size + k];
+        rows[k] = sum;
+    }
+}
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_local", "Local-alignment projection, called through "
+                                    "ctypes.", -1, NULL};
 
 PyMODINIT_FUNC PyInit__local(void) { return PyModule_Create(&module); }

@@ -1,13 +1,15 @@
-"""Back-projection with IMOD's local alignments (tiltrec.local_alignments), as IMOD's tilt does it on the CPU: every
-voxel samples the (filtered) views bilinearly at its own position, ``xproj = xf + zz xz``, ``yproj = yf + zz yz``
-per column, view and slice; no cosine stretching.  A sample is taken where ``1 <= xproj <= nx`` and
-``1 <= yproj <= ny`` (a ``yproj`` within 3.05 rows beyond the first or last row is moved onto it) and both rows it
-reads are among those IMOD holds in memory for the run (local_alignments.loaded_rows); elsewhere it is 0, the
-fill value once WBP has subtracted it from the views.
+"""Projection with IMOD's local alignments (tiltrec.local_alignments) on the CPU, as IMOD's tilt back-projects:
+every voxel samples the (filtered) views bilinearly at its own position, ``xproj = xf + zz xz``,
+``yproj = yf + zz yz`` per column, view and slice (projectors.local_samples); no cosine stretching.  A sample is
+taken where ``1 <= xproj <= nx`` and ``1 <= yproj <= ny`` (a ``yproj`` within 3.05 rows beyond the first or last
+row is moved onto it) and both rows it reads are among those IMOD holds in memory for the run
+(local_alignments.loaded_rows); elsewhere it is 0, the fill value once WBP has subtracted it from the views.  The
+forward projection is the exact transpose: each voxel spreads its value over the same pixels with the same
+weights, so SIRT, SART and ADMM iterate a matched pair.
 
-The kernel is compiled C (local.c, built with the package as ``tiltrec.projectors._local``): a column's samples
-that need no edge rule are one vectorised run of gathers.  Each voxel adds its views in order with IMOD's float32
-operations (no FMAs), so the result does not depend on the threads or the vector width."""
+The kernels are compiled C (local.c, built with the package as ``tiltrec.projectors._local``).  Each voxel adds its
+views in order with IMOD's float32 operations (no FMAs), and each projection pixel takes its voxels in an order
+fixed by the slab alone, so the results do not depend on the threads or the vector width."""
 
 from __future__ import annotations
 
@@ -15,33 +17,51 @@ import ctypes
 
 import numpy as np
 
-from ..local_alignments import LocalModel, slab_samples, z_offsets
 from . import _local
+from .local_samples import LocalSamples
 
 F32 = np.float32
-COLUMN_BLOCK = 32  # columns one task takes (local.c's COLUMN_BLOCK): their samples in every view stay in cache
+COLUMN_BLOCK = 32  # columns one back-projection task takes (local.c's COLUMN_BLOCK): their samples stay in cache
+FORWARD_PARTS = 4  # fixed groups of slices a one-view forward projection is split into (local.c's FORWARD_PARTS)
 _LIB = ctypes.CDLL(_local.__file__)
 _PTR, _LONG = ctypes.c_void_p, ctypes.c_long
-_LIB.back_local.argtypes = [_PTR] + [_LONG] * 7 + [_PTR] * 6 + [_LONG] * 3 + [_PTR, ctypes.c_int]
+_COMMON = [_PTR] + [_LONG] * 9 + [_PTR] * 5  # views, v0, v1, nviews, nrows, nx, r0, ny, legal0, legal1, factors, zz
+_LIB.back_local.argtypes = _COMMON + [_PTR] + [_LONG] * 3 + [_PTR, ctypes.c_int]
 _LIB.back_local.restype = None
+_LIB.forward_local.argtypes = _COMMON + [_PTR] + [_LONG] * 3 + [_PTR, _PTR, ctypes.c_int]
+_LIB.forward_local.restype = None
 
 
-def back_local(model: LocalModel, rows: np.ndarray, y0: int, y1: int, r0: int, run: tuple[int, int],
-               ny: int, threads: int | None = None) -> np.ndarray:
-    """Back-project ``rows`` (float32 ``(nviews, nrows, nx)``, the views' rows from ``r0``) into output slices from
-    view rows ``[y0, y1)``: ``(thickness, width, y1 - y0)``.  ``run``: the slices of the whole reconstruction,
-    which decide the rows IMOD holds; ``ny``: the views' rows."""
-    import numba
+def _common(c: LocalSamples, views: np.ndarray, r0: int, ny: int) -> tuple:
+    """The kernels' first arguments: the views of the pass ``(v1 - v0, nrows, nx)`` and the samples."""
+    nviews = c.xf.shape[1]
+    _, nrows, nx = views.shape
+    if views.shape[0] != c.v1 - c.v0 or views.dtype != F32 or not views.flags.c_contiguous:
+        raise ValueError(f"views {views.shape} {views.dtype} for views {c.v0}-{c.v1 - 1}: C-contiguous float32")
+    return (views.ctypes.data, c.v0, c.v1, nviews, nrows, nx, r0, ny, c.legal0, c.legal1, c.xf.ctypes.data,
+            c.xz.ctypes.data, c.yf.ctypes.data, c.yz.ctypes.data, c.zz.ctypes.data)
 
-    (xf, xz, yf, yz), legal0, legal1 = slab_samples(model, y0, y1, r0, rows.shape[1], run, ny)
-    g = model.geometry
-    rows = np.ascontiguousarray(rows, dtype=F32)
-    zz = np.ascontiguousarray(z_offsets(model))
-    threads = threads or numba.get_num_threads()
-    out = np.zeros((g.thickness, g.width, y1 - y0), F32)
-    scratch = np.empty((threads, COLUMN_BLOCK, g.thickness), F32)
-    nviews, nrows, nx = rows.shape
-    _LIB.back_local(rows.ctypes.data, nviews, nrows, nx, r0, ny, legal0, legal1, xf.ctypes.data, xz.ctypes.data,
-                    yf.ctypes.data, yz.ctypes.data, zz.ctypes.data, out.ctypes.data, g.thickness, g.width, y1 - y0,
-                    scratch.ctypes.data, threads)
-    return out
+
+def _volume(vol: np.ndarray, c: LocalSamples) -> tuple[int, int, int]:
+    thick, width, nslab = vol.shape
+    if (c.zz.size, c.xf.shape[2], c.xf.shape[0]) != vol.shape or vol.dtype != F32 or not vol.flags.c_contiguous:
+        raise ValueError(f"volume {vol.shape} {vol.dtype} for samples of {(c.zz.size, c.xf.shape[2], c.xf.shape[0])}")
+    return thick, width, nslab
+
+
+def back_local(c: LocalSamples, views: np.ndarray, vol: np.ndarray, r0: int, ny: int, threads: int) -> None:
+    """``vol`` ``(thickness, width, nslab)`` += the back-projection of ``views`` (float32 ``(v1 - v0, nrows, nx)``,
+    the pass's views' rows from ``r0``; ``ny``: the views' rows)."""
+    dims = _volume(vol, c)
+    scratch = np.empty((threads, COLUMN_BLOCK, dims[0]), F32)
+    _LIB.back_local(*_common(c, views, r0, ny), vol.ctypes.data, *dims, scratch.ctypes.data, threads)
+
+
+def forward_local(c: LocalSamples, vol: np.ndarray, views: np.ndarray, r0: int, ny: int, threads: int) -> None:
+    """``views`` (float32 ``(v1 - v0, nrows, nx)``, rows from ``r0``) += the projections of ``vol``; the transpose
+    of :func:`back_local`."""
+    dims = _volume(vol, c)
+    columns = np.empty(vol.size, F32)
+    parts = np.empty((FORWARD_PARTS,) + views.shape[1:], F32) if views.shape[0] == 1 else np.empty(1, F32)
+    _LIB.forward_local(*_common(c, views, r0, ny), vol.ctypes.data, *dims, columns.ctypes.data, parts.ctypes.data,
+                       threads)

@@ -88,9 +88,12 @@ def fingerprint(*, source, geometry, algorithm: str, settings, init, unified: bo
     """Everything besides the slab plan that decides the result of this rank's part of a job: its ProjectionSource,
     Geometry, algorithm name and settings, --init volume (a VolumeReader or None), strategy, backend (whose float
     arithmetic differs in its last bits) and ranks, and ``outputs`` (the files and how they are stored)."""
+    geometry_identity = _public(geometry)
+    if geometry.local is not None:  # every number of the local alignments (their printout elides long arrays)
+        geometry_identity["local"] = geometry.local.digest()
     identity = {"input": _input_identity(source.stack),
                 "source": {k: v for k, v in _public(source).items() if k != "stack"},
-                "geometry": _public(geometry), "algorithm": algorithm,
+                "geometry": geometry_identity, "algorithm": algorithm,
                 "settings": {k: v for k, v in _public(settings).items() if k != "threads"}, "outputs": outputs,
                 "init": None if init is None else _input_identity(init), "unified": unified, "backend": backend,
                 "ranks": world.size, "rank": world.rank}

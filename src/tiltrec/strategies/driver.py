@@ -44,7 +44,7 @@ def run(job: Job) -> dict:
 def _slabs(job: Job, subsets: list[tuple[Target, Geometry]], todo: list[int], session: "Session", progress) -> None:
     """Slabs ``todo`` (indices into the plan), in that order."""
     g = job.geometry
-    rows_of = {index: g.rows_needed(job.slab(index).c0, job.slab(index).c1) for index in todo}
+    rows_of = {index: _rows_needed(subsets, job.slab(index)) for index in todo}
     traffic = Traffic(rows=max(g.nviews * (r1 - r0) * g.nx for r0, r1 in rows_of.values()),
                       result=g.thickness * g.width * max(job.slab(i).y1 - job.slab(i).y0 for i in todo),
                       outputs=len(subsets), slabs=len(todo))
@@ -69,6 +69,13 @@ def _slabs(job: Job, subsets: list[tuple[Target, Geometry]], todo: list[int], se
                     if session.checkpoint is not None:  # a slab counts as finished once it is on disk
                         pipe.flush()
                         session.done(index, t)
+
+
+def _rows_needed(subsets: list[tuple[Target, Geometry]], slab: Slab) -> tuple[int, int]:
+    """The view rows every target's computation of ``slab`` reads: with local alignments the padded columns of
+    the computed volume may reach rows the output's columns do not."""
+    ranges = [geom.rows_needed(slab.c0, slab.c1) for _, geom in subsets]
+    return min(r0 for r0, _ in ranges), max(r1 for _, r1 in ranges)
 
 
 def _reconstruct(job: Job, geom: Geometry, target: Target, slab: Slab, rows, row_range: tuple[int, int],

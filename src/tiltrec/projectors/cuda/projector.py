@@ -6,12 +6,12 @@ the CPU emulator in the tests, which run the same kernels.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 
+from ...errors import TiltrecError
 from ..base import SlabProjector
-from ..coefficients import SlabCoefficients
 from .launcher import Launcher, blocks
 
 BLOCK = (32, 8, 1)  # 32 consecutive Y (contiguous in memory) per warp, 8 columns
@@ -25,7 +25,9 @@ class CudaProjector(SlabProjector):
         super().__init__(geom, y0, y1)
         self.xp = xp
         self.launcher = launcher
-        self.coef = SlabCoefficients(*(xp.asarray(getattr(self.coef, f.name)) for f in fields(self.coef)))
+        # the coefficients (or local samples, computed on the host: local_alignments.py) on the device
+        arrays = {f.name: getattr(self.coef, f.name) for f in fields(self.coef)}
+        self.coef = replace(self.coef, **{name: xp.asarray(a) for name, a in arrays.items() if isinstance(a, np.ndarray)})
 
     def _launch(self, name: str, fast: int, slow: int, planes: int, args: tuple) -> None:
         """One thread per element of a (planes, slow, fast) output, ``fast`` contiguous."""
@@ -47,22 +49,6 @@ class CudaProjector(SlabProjector):
     def clip_negative(self, x) -> None:
         self._launch_flat("clip_negative", (x,))
 
-    def back_local(self, rows):
-        """The slab's back-projection of ``rows`` (``(nviews, nrows, nx)`` on the device) with the geometry's local
-        alignments: kernels/local.cu, with the positions' factors computed on the host (local_alignments.py)."""
-        from ...local_alignments import slab_samples, z_offsets
-
-        g, xp = self.geom, self.xp
-        factors, legal0, legal1 = slab_samples(g.local, self.y0, self.y1, self.r0, rows.shape[1], g.slices, g.ny)
-        factors = [xp.asarray(np.ascontiguousarray(f)) for f in factors]
-        out = xp.zeros((g.thickness, g.width, self.y1 - self.y0), dtype=np.float32)
-        nviews, nrows, nx = rows.shape
-        sizes = (nviews, nrows, nx, self.r0, g.ny, legal0, legal1, g.thickness, g.width, self.y1 - self.y0)
-        self._launch("back_local", self.y1 - self.y0, g.width, g.thickness,
-                     (xp.ascontiguousarray(rows, dtype=np.float32), *factors, xp.asarray(z_offsets(g.local)), out,
-                      *(np.int32(n) for n in sizes)))
-        return out
-
     def _sizes(self, proj, vol) -> tuple:
         """``nv, ncol, nrow, nz, nx, ny`` as the kernels' ``int`` parameters."""
         return tuple(np.int32(n) for n in proj.shape + vol.shape)
@@ -76,7 +62,12 @@ class CudaProjector(SlabProjector):
                                                                       f.r_first))
 
     def _back(self, proj, vol, c):
-        if self.frame is not None:
+        if self.local:  # kernels/local.cu
+            g = self.geom
+            sizes = (c.v0, c.v1, c.xf.shape[1]) + proj.shape[1:] + (self.r0, g.ny, c.legal0, c.legal1) + vol.shape
+            self._launch("back_local", vol.shape[2], vol.shape[1], vol.shape[0],
+                         (proj, c.xf, c.xz, c.yf, c.yz, c.zz, vol, *(np.int32(n) for n in sizes)))
+        elif self.frame is not None:
             q = self.xp.zeros(self.frame.shape, dtype=np.float32)
             self._back_flat(proj, q, c)
             self._launch("compose", vol.shape[2], vol.shape[1], vol.shape[0], (q, vol) + self._frame_args(vol))
@@ -92,6 +83,9 @@ class CudaProjector(SlabProjector):
         self._launch("back_flat", ny, nx, nz, (proj, vol, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))
 
     def _forward(self, vol, proj, c):
+        if self.local:  # refused before a run starts (reconstruction._check)
+            raise TiltrecError("forward projection with local alignments has no GPU kernel (a fault of tiltrec's "
+                               "checks; please report it)")
         if self.frame is not None:
             q = self.xp.zeros(self.frame.shape, dtype=np.float32)
             nq, nx, nr = self.frame.shape

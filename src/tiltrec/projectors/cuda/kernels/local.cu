@@ -12,8 +12,8 @@ __device__ __forceinline__ float lerp_rn(float a, float b, float f)
 extern "C" __global__ void back_local(const float* __restrict__ rows, const float* __restrict__ xf,
                                       const float* __restrict__ xz, const float* __restrict__ yf,
                                       const float* __restrict__ yz, const float* __restrict__ zz,
-                                      float* __restrict__ out, int nviews, int nrows, int nx, int r0, int ny,
-                                      int legal0, int legal1, int thick, int width, int nslab)
+                                      float* __restrict__ out, int v0, int v1, int nviews, int nrows, int nx,
+                                      int r0, int ny, int legal0, int legal1, int thick, int width, int nslab)
 {
     int s = blockIdx.x * blockDim.x + threadIdx.x;  // slab slice: contiguous in out
     int j = blockIdx.y * blockDim.y + threadIdx.y;  // column
@@ -23,7 +23,7 @@ extern "C" __global__ void back_local(const float* __restrict__ rows, const floa
     const float z = zz[i];
     const float ny_top = (float)ny;
     float acc = 0.0f;
-    for (int v = 0; v < nviews; ++v) {
+    for (int v = v0; v < v1; ++v) {  // rows holds views [v0, v1); the factors all nviews
         long long f = ((long long)s * nviews + v) * width + j;
         float x = __fadd_rn(xf[f], __fmul_rn(z, xz[f]));
         float y = __fadd_rn(yf[f], __fmul_rn(z, yz[f]));
@@ -37,7 +37,7 @@ extern "C" __global__ void back_local(const float* __restrict__ rows, const floa
         float fy = __fsub_rn(y, (float)iy);
         if (iy - 1 < legal0 || iy + 1 > legal1)
             continue;
-        const float* low = rows + ((long long)v * nrows + iy - 1 - r0) * nx;
+        const float* low = rows + ((long long)(v - v0) * nrows + iy - 1 - r0) * nx;
         const float* high = low + nx;
         acc = __fadd_rn(__fadd_rn(acc, __fmul_rn(__fsub_rn(1.0f, fy), lerp_rn(low[ix - 1], low[ix], fx))),
                         __fmul_rn(fy, lerp_rn(high[ix - 1], high[ix], fx)));

@@ -1,5 +1,5 @@
-"""Build of the compiled projectors (src/tiltrec/projectors/flat.c, local.c with local_factors.c); everything else is
-in pyproject.toml."""
+"""Build of the compiled projectors (src/tiltrec/projectors/flat.c, local.c with local_factors.c, imod_sirt.c);
+everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -15,6 +15,13 @@ setup(ext_modules=[
         "tiltrec.projectors._local",
         sources=["src/tiltrec/projectors/local.c", "src/tiltrec/projectors/local_factors.c"],
         # IMOD's float32 arithmetic, without FMAs, on every build
+        extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wall"],
+        extra_link_args=["-fopenmp"],
+    ),
+    Extension(
+        "tiltrec.projectors._imod_sirt",
+        sources=["src/tiltrec/projectors/imod_sirt.c"],
+        # the float64 arithmetic of IMOD's SIRT model, without FMAs, on every build
         extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wall"],
         extra_link_args=["-fopenmp"],
     ),

@@ -80,7 +80,7 @@ ALGORITHMS: dict[str, Algorithm] = {
                   resumable=True, pads_x=True),
         Algorithm("sart", sart, Footprint(volumes=3, projections=4), "simultaneous algebraic, per view (SART)",
                   resumable=True, pads_x=True),
-        # SciPy's sparse matrices on NumPy rows: no GPU code
+        # compiled CPU kernels (projectors/imod_sirt.c) in float64: no GPU code
         Algorithm("imod-sirt", imod_sirt, Footprint(volumes=4, projections=5),
                   "IMOD tilt's internal SIRT (SIRTIterations), reproduced", backends=("cpu",), needs_data_mean=True,
                   applies_scale=True),

@@ -322,6 +322,17 @@ def local_wbp(ctx: Context) -> str:
     return f"WBP with --local: {equal_runs(ctx, 'slab', args, 'local_wbp', tolerance=0.0)}"
 
 
+def local_sirt(ctx: Context) -> str:
+    """SIRT with IMOD's local alignments: the GPU's forward projection (slices into windows of rows, summed in
+    slice order) is the CPU's up to the order of its sums."""
+    stack, tlt = phantom(ctx)
+    local = ctx.tmp / "phantom.local"
+    s = SIZES[ctx.backend]
+    _local_file(local, len(np.loadtxt(tlt, ndmin=1)), s["width"], s["slices"])
+    args = ["--alg", "sirt", "--iter", "5", "--local", local, "--thickness", thickness(ctx), "--quiet", stack, tlt]
+    return f"SIRT(5) with --local: {equal_runs(ctx, 'slab', args, 'local_sirt')}"
+
+
 def pitch_sirt(ctx: Context) -> str:
     stack, tlt = phantom(ctx)
     args = ["--alg", "sirt", "--iter", "5", "--pitch", "5", "--thickness", thickness(ctx), "--quiet", stack, tlt]
@@ -416,6 +427,7 @@ CHECKS = [
     Check("split-odd-even", "g", 60, split_odd_even),
     Check("pitch-sirt", "g", 60, pitch_sirt),
     Check("local-wbp", "g", 60, local_wbp),
+    Check("local-sirt", "g", 90, local_sirt),
     Check("interp-imod", "g", 30, interp_imod),
     Check("out-of-memory", "h", 45, out_of_memory),
     Check("bench", "a", 330, bench),

@@ -12,7 +12,6 @@ from cli_helpers import BIN, MPIEXEC, cli, needs_mpi, one_line
 from test_local_alignments import GEOMETRY, local_text
 
 import tiltrec
-from tiltrec.errors import InputError
 from tiltrec.formats import read_volume, write_stack
 from tiltrec.formats.local_file import read_local_file
 from tiltrec.geometry import Geometry
@@ -177,18 +176,27 @@ def test_ranks_give_the_same_volume_bit_for_bit(distorted, tmp_path):
     assert np.array_equal(outs[0], outs[1])
 
 
-def test_what_is_refused_with_local_alignments(distorted, tmp_path):
-    """The GPU has no local forward projection, IMOD's own SIRT is not reproduced with them, and ADMM on
-    several ranks would need rows of other ranks' blocks: each is one line before any work."""
+def test_imods_sirt_refuses_local_alignments(distorted, tmp_path):
+    """As IMOD's tilt does: one line before any work, nothing written."""
     folder, _ = distorted
     files = (folder / "in.mrc", folder / "in.tlt")
-    with pytest.raises(InputError, match=r"^sirt with local alignments \(local\) runs on CPUs only"):
-        tiltrec.reconstruct(*files, thickness=THICK, alg="sirt", iter=2, local=folder / "local.xf", backend="cuda")
     result = cli("--alg", "imod-sirt", "--iter", "2", "--local", folder / "local.xf", "--thickness", THICK, *files,
                  tmp_path / "out.mrc")
     assert result.exit_code == 2 and "--local applies to bpt, fbp, wbp, sirt, sart, admm; not to imod-sirt" in \
         one_line(result.stderr)
     assert not (tmp_path / "out.mrc").exists()
+
+
+@needs_mpi
+def test_admm_with_local_alignments_runs_on_one_rank(distorted, tmp_path):
+    """A projection row gathers slices of other ranks' blocks: refused with one line, nothing written."""
+    folder, _ = distorted
+    cmd = [MPIEXEC, "-n", "2", str(BIN / "tiltrecz-mpi"), "--quiet", "--thickness", str(THICK), "--alg", "admm",
+           "--iter", "2", "--local", str(folder / "local.xf"), str(folder / "in.mrc"), str(folder / "in.tlt"),
+           str(tmp_path / "out.mrc")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 2 and "ADMM with local alignments (--local) runs on one rank" in done.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_a_checkpoint_continues_only_the_same_local_alignments(distorted, tmp_path, monkeypatch):

@@ -37,9 +37,6 @@ def _check(opt: Options, program: str) -> None:
     """What the options alone cannot say: whether the algorithm runs on this backend and strategy."""
     alg = ALGORITHMS[opt.algorithm.alg]
     require_backend(alg.name, opt.resources.backend)
-    if opt.geometry.local is not None and alg.pads_x and opt.resources.backend != "cpu":
-        raise InputError(f"{alg.name} with local alignments ({spelled('local')}) runs on CPUs only: its forward "
-                         f"projection has no GPU kernel; use the -mpi command (backend 'cpu')")
     if alg.couples_slices and not opt.resources.unified:
         how = f"run it with {program.replace('tiltrec-', 'tiltrecz-')}" if program.startswith(
             "tiltrec-") else "pass unified=True"

@@ -107,7 +107,10 @@ def _drop_if_inapplicable(option: Option, values: dict) -> None:
         return
     if option.refuse_unless_applies:
         raise InputError(f"{problem} (IMOD's {'/'.join(option.imod)} in the parameter file)")
-    if option.value_backends and (option.algorithms is None or values["alg"] in option.algorithms):
+    # IMOD's interpolation replaced on a GPU changes the result, except with local alignments, where every voxel is
+    # sampled at its own position whatever the interpolation
+    if option.value_backends and (option.algorithms is None or values["alg"] in option.algorithms) \
+            and values["local"] is None:
         warnings.warn(f"{problem}: using {option.default} instead (the result differs from IMOD's slightly)")
     values[option.name] = option.default
 

@@ -10,7 +10,6 @@ from dataclasses import fields, replace
 
 import numpy as np
 
-from ...errors import TiltrecError
 from ..base import SlabProjector
 from .launcher import Launcher, blocks
 
@@ -25,9 +24,14 @@ class CudaProjector(SlabProjector):
         super().__init__(geom, y0, y1)
         self.xp = xp
         self.launcher = launcher
+        # local alignments: the row window each slab slice's forward projection fills (kernels/local.cu)
+        self._windows = None
+        if self.local:
+            first, window = _row_windows(self.coef, self.r0, self.r1 - self.r0, geom.ny)
+            self._windows = (xp.asarray(first), window)
         # the coefficients (or local samples, computed on the host: local_alignments.py) on the device
         arrays = {f.name: getattr(self.coef, f.name) for f in fields(self.coef)}
-        self.coef = replace(self.coef, **{name: xp.asarray(a) for name, a in arrays.items() if isinstance(a, np.ndarray)})
+        self.coef = replace(self.coef, **{k: xp.asarray(a) for k, a in arrays.items() if isinstance(a, np.ndarray)})
 
     def _launch(self, name: str, fast: int, slow: int, planes: int, args: tuple) -> None:
         """One thread per element of a (planes, slow, fast) output, ``fast`` contiguous."""
@@ -58,8 +62,8 @@ class CudaProjector(SlabProjector):
         f = self.frame
         nq, nx, nr = (np.int32(n) for n in f.shape)
         nz, ny = (np.int32(n) for n in (vol.shape[0], vol.shape[2]))
-        return (nq, nx, nr, nz, ny) + tuple(np.float64(v) for v in (f.y_first, f.z_first, f.sin_a, f.cos_a, f.k0,
-                                                                      f.r_first))
+        frame = (f.y_first, f.z_first, f.sin_a, f.cos_a, f.k0, f.r_first)
+        return (nq, nx, nr, nz, ny) + tuple(np.float64(v) for v in frame)
 
     def _back(self, proj, vol, c):
         if self.local:  # kernels/local.cu
@@ -83,10 +87,9 @@ class CudaProjector(SlabProjector):
         self._launch("back_flat", ny, nx, nz, (proj, vol, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))
 
     def _forward(self, vol, proj, c):
-        if self.local:  # refused before a run starts (reconstruction._check)
-            raise TiltrecError("forward projection with local alignments has no GPU kernel (a fault of tiltrec's "
-                               "checks; please report it)")
-        if self.frame is not None:
+        if self.local:
+            self._forward_local(vol, proj, c)
+        elif self.frame is not None:
             q = self.xp.zeros(self.frame.shape, dtype=np.float32)
             nq, nx, nr = self.frame.shape
             self._launch("compose_transposed", nr, nx, nq, (vol, q) + self._frame_args(vol))
@@ -98,6 +101,36 @@ class CudaProjector(SlabProjector):
         else:
             self._forward_flat(vol, proj, c)
 
+    def _forward_local(self, vol, proj, c):
+        """kernels/local.cu: each slice's voxels into its own window of rows, then the windows summed in slice
+        order; as many views at a time as keep the windows within the size of the projections."""
+        g, (first, window) = self.geom, self._windows
+        nv, nrows, nx = proj.shape
+        nslab = vol.shape[2]
+        per_view = nslab * window * nx
+        chunk = max(1, min(nv, proj.size // per_view))
+        parts = self.xp.empty(chunk * per_view, dtype=np.float32)
+        for v in range(0, nv, chunk):
+            n = min(chunk, nv - v)
+            sizes = (c.v0 + v, n, c.xf.shape[1], nx, self.r0, g.ny, c.legal0, c.legal1) + vol.shape + (window,)
+            self._launch("forward_local_parts", nslab, n, 1, (vol, c.xf, c.xz, c.yf, c.yz, c.zz, first, parts,
+                                                              *(np.int32(k) for k in sizes)))
+            self._launch("forward_local_sum", nx, nrows, n, (parts, first, proj[v:v + n],
+                                                             *(np.int32(k) for k in (n, nslab, nrows, nx, window))))
+
     def _forward_flat(self, vol, proj, c):
         nv, ncol, nrow, nz, nx, ny = self._sizes(proj, vol)
         self._launch("forward_flat", ny, ncol, nv, (vol, proj, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))
+
+
+def _row_windows(c, r0: int, nrows: int, ny: int) -> tuple[np.ndarray, int]:
+    """Per slab slice, the first of the held view rows (from ``r0``) its voxels' forward projection can reach, and
+    the window height that covers every slice: from the extreme ``yproj`` of the slice (the positions are linear
+    along the thickness, so its ends bound them), clamped as IMOD's rules clamp, with two rows of margin for the
+    float32 rounding of the positions and the row below the sample."""
+    ends = [c.yf + z * c.yz for z in (c.zz[0], c.zz[-1])]
+    low = np.clip(np.minimum(*ends).min(axis=(1, 2)), 1.0, ny)
+    high = np.clip(np.maximum(*ends).max(axis=(1, 2)), 1.0, ny)
+    first = np.clip(np.maximum(c.legal0, np.floor(low).astype(np.int64) - 3) - r0, 0, nrows - 1)
+    stop = np.clip(np.minimum(c.legal1, np.floor(high).astype(np.int64) + 3) - r0, first + 1, nrows)
+    return first.astype(np.float32), int((stop - first).max())

@@ -187,6 +187,16 @@ def test_imods_sirt_refuses_local_alignments(distorted, tmp_path):
     assert not (tmp_path / "out.mrc").exists()
 
 
+def test_an_interpolation_given_with_local_alignments_is_refused(distorted, tmp_path):
+    """Every voxel samples the views at its own position whatever --interp says: the option would be a silent
+    no-op, so it is refused (a tilt.com's COSINTERP is dropped instead: test_cuda_kernels)."""
+    folder, _ = distorted
+    result = cli("--interp", "imod", "--local", folder / "local.xf", "--thickness", THICK, folder / "in.mrc",
+                 folder / "in.tlt", tmp_path / "out.mrc")
+    assert result.exit_code == 2 and one_line(result.stderr).endswith("--interp has no effect with --local")
+    assert not list(tmp_path.iterdir())
+
+
 @needs_mpi
 def test_admm_with_local_alignments_runs_on_one_rank(distorted, tmp_path):
     """A projection row gathers slices of other ranks' blocks: refused with one line, nothing written."""

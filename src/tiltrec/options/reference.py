@@ -5,7 +5,7 @@ tests/test_docs.py checks that the page is what this prints, so the page cannot 
 
 from __future__ import annotations
 
-from .table import GROUPS, OPTIONS, SPELLINGS
+from .table import BY_NAME, GROUPS, OPTIONS, SPELLINGS
 
 INTRO = """# Options
 
@@ -44,6 +44,8 @@ def markdown() -> str:
                 where += f" (backend {', '.join(o.backends)})"
             for value, backends in o.value_backends:
                 where += f"; `{value}` on {', '.join(backends)} only"
+            if o.excluded_by:
+                where += f"; not with `{BY_NAME[o.excluded_by].long_flag}`"
             imod = ", ".join(o.imod)
             default = o.default_words() or ""
             lines.append(f"| {_spellings(o)} | `{o.name}` | {_cell(default)} | {o.unit} | {where} | {imod} | "

@@ -78,14 +78,32 @@ def check_limit(option: Option, value) -> None:
 def _applies(option: Option, value, values: dict) -> str | None:
     """Why ``option`` with ``value`` has no effect among ``values`` (the chosen algorithm, backend and other
     options); None if it has."""
+    return _not_here(option, values) or _backend_cannot(option, value, values) or _missing_partner(option, values)
+
+
+def _not_here(option: Option, values: dict) -> str | None:
+    """Why the option has no effect with this algorithm, backend or other options whatever its value."""
     alg, backend = values["alg"], values["backend"]
     if option.algorithms is not None and alg not in option.algorithms:
         return f"{spelled(option.name)} applies to {', '.join(option.algorithms)}; not to {alg}"
     if option.backends is not None and backend not in option.backends:
         return f"{spelled(option.name)} applies to the {' and '.join(option.backends)} backend; not to {backend}"
+    if option.excluded_by is not None and values[option.excluded_by] is not None:
+        return f"{spelled(option.name)} has no effect with {spelled(option.excluded_by)}"
+    return None
+
+
+def _backend_cannot(option: Option, value, values: dict) -> str | None:
+    """Why this backend cannot run the option's ``value``."""
+    backend = values["backend"]
     for restricted, backends in option.value_backends:
         if value == restricted and backend not in backends:
             return f"{spelled(option.name)} {value} runs on the {' and '.join(backends)} backend only; not on {backend}"
+    return None
+
+
+def _missing_partner(option: Option, values: dict) -> str | None:
+    """Why the option has no effect without the option (and value) it works with."""
     if option.requires is not None:
         other, wanted = option.requires
         if values[other] is None or (wanted is not None and values[other] != wanted):
@@ -101,16 +119,14 @@ def _require_applies(option: Option, value, values: dict) -> None:
 
 def _drop_if_inapplicable(option: Option, values: dict) -> None:
     """A parameter file's value that has no effect here goes back to the default; IMOD's interpolation, which a
-    GPU cannot run, is said to be replaced."""
-    problem = _applies(option, values[option.name], values)
+    GPU cannot run, is said to be replaced (the result differs from IMOD's)."""
+    value = values[option.name]
+    problem = _applies(option, value, values)
     if problem is None:
         return
     if option.refuse_unless_applies:
         raise InputError(f"{problem} (IMOD's {'/'.join(option.imod)} in the parameter file)")
-    # IMOD's interpolation replaced on a GPU changes the result, except with local alignments, where every voxel is
-    # sampled at its own position whatever the interpolation
-    if option.value_backends and (option.algorithms is None or values["alg"] in option.algorithms) \
-            and values["local"] is None:
+    if _not_here(option, values) is None and _backend_cannot(option, value, values):
         warnings.warn(f"{problem}: using {option.default} instead (the result differs from IMOD's slightly)")
     values[option.name] = option.default
 

@@ -29,7 +29,8 @@ LOCAL_ALGORITHMS = ("bpt", "fbp", "wbp", "sirt", "sart", "admm")
 @dataclass(frozen=True)
 class Option:
     """One option.  ``algorithms`` / ``backends``: where it has an effect (None: everywhere); giving it elsewhere
-    is refused.  ``value_backends``: values that only some backends can run.  ``negative``: the off switch of a
+    is refused, as is giving it with the option ``excluded_by``.  ``value_backends``: values that only some
+    backends can run.  ``negative``: the off switch of a
     flag that is on by default.  ``cli`` / ``api``: whether the command line / ``tiltrec.reconstruct`` offer it
     (the commands choose the backend and strategy themselves)."""
 
@@ -46,6 +47,7 @@ class Option:
     backends: tuple[str, ...] | None = None
     value_backends: tuple[tuple[object, tuple[str, ...]], ...] = ()
     requires: tuple[str, object] | None = None  # (option, value) it works with; value None: any value given
+    excluded_by: str | None = None  # an option that, given, leaves this one without effect
     negative: str | None = None
     per_algorithm: tuple[tuple[str, object], ...] = ()  # defaults that depend on the algorithm (default None)
     default_text: str | None = None  # the default in words where it depends on others
@@ -197,7 +199,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("interp", "algorithm", Choice(("linear", "imod")), "linear",
            "Interpolation: linear (once), or imod (as IMOD's CPU code: cosine-stretched lines, vertical slices; "
            "equals IMOD to float precision).", imod=("COSINTERP", "XTILTINTERP"), algorithms=("wbp",),
-           value_backends=(("imod", ("cpu",)),)),
+           value_backends=(("imod", ("cpu",)),), excluded_by="local"),
     Option("cosine_stretch", "algorithm", Whole(), 2, "With --interp imod: samples per pixel of the "
                                                       "cosine-stretched lines, 0 for none (IMOD COSINTERP's "
                                                       "factor).", imod=("COSINTERP",), limit=_count(0),

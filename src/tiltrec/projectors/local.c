@@ -18,7 +18,8 @@
 #define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
 #define YTOL 3.05f          /* rows this close beyond the first or last row read that row (IMOD's ytol) */
 #define COLUMN_BLOCK 32     /* columns one task takes (local_cpu.py's COLUMN_BLOCK too) */
-#define FORWARD_PARTS 4     /* fixed groups of slices a one-view forward projection is split into (local_cpu.py) */
+#define FORWARD_PARTS 8     /* fixed groups of slices a one-view forward projection is split into (local_cpu.py) */
+#define STREAMS 2           /* views (or parts) one forward-projection task takes side by side */
 
 static int use_pairs;  /* whether the CPU has AVX2 (back_local asks before its threads start) */
 
@@ -231,55 +232,92 @@ static KERNEL void plain_deposits(float a, float b, float c, float d, const floa
     }
 }
 
-/* One column's values col[0 .. thick) into view v: the voxels before and after the plain run with every rule, then
- * the run (a fixed order, which fixes the sums).  ``scratch``: 5 x thick floats. */
-static void forward_column(const Views *p, long v, float a, float b, float c, float d, const float *zz, long thick,
-                           const float *col, float *scratch)
+/* One column's values col[0 .. thick) into view v, up to the plain run: the voxels before and after it with every
+ * rule; the run's first pixel and four parts per voxel into ``scratch`` (5 x thick floats: pixel, then the parts
+ * for rows iy-1 and iy of columns ix-1 and ix as w00 w01 w10 w11).  Returns the run [*first, *last]. */
+static void prepare_column(const Views *p, long v, float a, float b, float c, float d, const float *zz, long thick,
+                           const float *col, float *scratch, long *first, long *last)
 {
-    long first, last;
-    plain_run(p, a, b, c, d, zz, thick, &first, &last);
-    for (long i = 0; i < first; i++)
+    plain_run(p, a, b, c, d, zz, thick, first, last);
+    for (long i = 0; i < *first; i++)
         deposit(p, v, a + zz[i] * b, c + zz[i] * d, col[i]);
-    for (long i = last + 1; i < thick; i++)
+    for (long i = *last + 1; i < thick; i++)
         deposit(p, v, a + zz[i] * b, c + zz[i] * d, col[i]);
-    if (first > last)
+    if (*first > *last)
         return;
-    float *view = p->rows + v * p->nrows * p->nx;
     const long nx = p->nx;
-    int *at = (int *)scratch;
-    float *w00 = scratch + thick, *w01 = w00 + thick, *w10 = w01 + thick, *w11 = w10 + thick;
+    float *w00 = scratch + thick;
     /* row iy, column ix (1-based): view[iy nx + ix + shift] */
-    plain_deposits(a, b, c, d, zz, first, last, nx, -(1 + p->r0) * nx - 1, col, at, w00, w01, w10, w11);
-    /* the left pixels of every voxel, then the right ones: a voxel's left pixel is often the previous voxel's right
-     * one, and an addition that reads a pair of pixels just stored one pixel apart waits long for the store */
-    for (long i = first; i <= last; i++) {
-        float *pixel = view + at[i];
-        pixel[0] += w00[i];
-        pixel[nx] += w10[i];
-    }
-    for (long i = first; i <= last; i++) {
-        float *pixel = view + at[i] + 1;
-        pixel[0] += w01[i];
-        pixel[nx] += w11[i];
-    }
+    plain_deposits(a, b, c, d, zz, *first, *last, nx, -(1 + p->r0) * nx - 1, col, (int *)scratch, w00, w00 + thick,
+                   w00 + 2 * thick, w00 + 3 * thick);
 }
 
-/* Slab slices [s0, s1) of the columns ``columns`` ([s][j][i]) into view v of ``p``. */
-static void forward_slices(const Views *p, long v, long nviews, long s0, long s1, const float *xf, const float *xz,
-                           const float *yf, const float *yz, const float *zz, const float *columns, long thick,
-                           long width, long v0, float *scratch)
+/* One stream of forward projection: view v of p, the (slice, column) pairs of slices [s0, s1) in order. */
+typedef struct {
+    const Views *p;
+    long v, s0, s1;
+    float *scratch;         /* prepare_column's */
+    long first, last;       /* the current column's plain run */
+} Stream;
+
+/* The plain runs prepared in the active streams added to their views, the left pixels of every voxel, then the
+ * right ones (a voxel's left pixel is often the previous voxel's right one, and an addition that reads a pair of
+ * pixels just stored one pixel apart waits long for the store), the streams' voxels alternating: successive voxels
+ * of one column often fall on the same pixels and wait for each other; another stream's do not.  Each view takes
+ * its own voxels in the same order whatever the other stream. */
+static void scatter(Stream *streams, int count, long thick)
 {
-    for (long s = s0; s < s1; s++) {
-        const long at = (s * nviews + v + v0) * width;
-        for (long j = 0; j < width; j++)
-            forward_column(p, v, xf[at + j], xz[at + j], yf[at + j], yz[at + j], zz, thick,
-                           columns + (s * width + j) * thick, scratch);
+    long n = 0;
+    float *view[STREAMS];
+    for (int k = 0; k < count; k++) {
+        view[k] = streams[k].p->rows + streams[k].v * streams[k].p->nrows * streams[k].p->nx;
+        if (streams[k].last - streams[k].first + 1 > n)
+            n = streams[k].last - streams[k].first + 1;
+    }
+    const long nx = streams[0].p->nx;
+    for (int right = 0; right < 2; right++)
+        for (long t = 0; t < n; t++)
+            for (int k = 0; k < count; k++) {
+                const long i = streams[k].first + t;
+                if (i > streams[k].last)
+                    continue;
+                const float *w = streams[k].scratch + thick * (1 + right);  /* w00 or w01; w10, w11 2 thick on */
+                float *pixel = view[k] + ((const int *)streams[k].scratch)[i] + right;
+                pixel[0] += w[i];
+                pixel[nx] += w[i + 2 * thick];
+            }
+}
+
+/* The streams' slices of ``columns`` ([s][j][i]) into their views, column by column, the streams side by side. */
+static void forward_streams(Stream *streams, int count, long nviews, const float *xf, const float *xz,
+                            const float *yf, const float *yz, const float *zz, const float *columns, long thick,
+                            long width, long v0)
+{
+    long steps = 0;
+    for (int k = 0; k < count; k++)
+        if ((streams[k].s1 - streams[k].s0) * width > steps)
+            steps = (streams[k].s1 - streams[k].s0) * width;
+    for (long t = 0; t < steps; t++) {
+        Stream active[STREAMS];
+        int n = 0;
+        for (int k = 0; k < count; k++) {
+            const long s = streams[k].s0 + t / width, j = t % width;
+            if (s >= streams[k].s1)
+                continue;
+            const long at = (s * nviews + streams[k].v + v0) * width + j;
+            active[n] = streams[k];
+            prepare_column(streams[k].p, streams[k].v, xf[at], xz[at], yf[at], yz[at], zz, thick,
+                           columns + (s * width + j) * thick, streams[k].scratch, &active[n].first, &active[n].last);
+            n++;
+        }
+        scatter(active, n, thick);
     }
 }
 
 /* rows[v - v0] += the projections of vol ([i][j][s]) in views [v0, v1), the transpose of back_local.  Each view's
- * pixels take their voxels in one fixed order: a task per view; a single view is split into FORWARD_PARTS fixed
- * groups of slices summed in order.  ``columns``: the volume's size; ``parts``: FORWARD_PARTS views' size. */
+ * pixels take their voxels in one fixed order: a task takes STREAMS views side by side (forward_streams); a single
+ * view is split into FORWARD_PARTS fixed groups of slices, taken the same way and summed in order.  ``columns``:
+ * the volume's size; ``parts``: FORWARD_PARTS views' size. */
 void forward_local(float *rows, long v0, long v1, long nviews, long nrows, long nx, long r0, long ny, long legal0,
                    long legal1, const float *xf, const float *xz, const float *yf, const float *yz, const float *zz,
                    const float *vol, long thick, long width, long nslab, float *columns, float *parts, int threads)
@@ -291,22 +329,31 @@ void forward_local(float *rows, long v0, long v1, long nviews, long nrows, long 
                 columns[(s * width + j) * thick + i] = vol[(i * width + j) * nslab + s];
     const long view_size = nrows * nx;
     const int one_view = v1 - v0 == 1;
+    const Views all = {rows, nrows, nx, r0, ny, legal0, legal1};
+    Views part_views[FORWARD_PARTS];
+    for (int part = 0; part < FORWARD_PARTS; part++)
+        part_views[part] = (Views){parts + part * view_size, nrows, nx, r0, ny, legal0, legal1};
+    /* tasks of STREAMS views (or parts of the one view) side by side */
+    const long units = one_view ? FORWARD_PARTS : v1 - v0;
+    const long tasks = (units + STREAMS - 1) / STREAMS;
 #pragma omp parallel num_threads(threads)
     {
-        float *scratch = malloc(sizeof(float) * 5 * thick);
-        if (!one_view) {
-            const Views p = {rows, nrows, nx, r0, ny, legal0, legal1};
+        float *scratch = malloc(sizeof(float) * 5 * thick * STREAMS);
 #pragma omp for schedule(dynamic, 1)
-            for (long v = 0; v < v1 - v0; v++)
-                forward_slices(&p, v, nviews, 0, nslab, xf, xz, yf, yz, zz, columns, thick, width, v0, scratch);
-        } else {
-#pragma omp for schedule(dynamic, 1)
-            for (long part = 0; part < FORWARD_PARTS; part++) {
-                const Views p = {parts + part * view_size, nrows, nx, r0, ny, legal0, legal1};
-                memset(p.rows, 0, sizeof(float) * view_size);
-                forward_slices(&p, 0, nviews, part * nslab / FORWARD_PARTS, (part + 1) * nslab / FORWARD_PARTS, xf,
-                               xz, yf, yz, zz, columns, thick, width, v0, scratch);
+        for (long task = 0; task < tasks; task++) {
+            Stream streams[STREAMS];
+            int count = 0;
+            for (long u = task * STREAMS; u < units && u < (task + 1) * STREAMS; u++, count++) {
+                float *own = scratch + 5 * thick * count;
+                if (one_view) {
+                    memset(part_views[u].rows, 0, sizeof(float) * view_size);
+                    streams[count] = (Stream){&part_views[u], 0, u * nslab / FORWARD_PARTS,
+                                              (u + 1) * nslab / FORWARD_PARTS, own, 0, -1};
+                } else {
+                    streams[count] = (Stream){&all, u, 0, nslab, own, 0, -1};
+                }
             }
+            forward_streams(streams, count, nviews, xf, xz, yf, yz, zz, columns, thick, width, v0);
         }
         free(scratch);
     }

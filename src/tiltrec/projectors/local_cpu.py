@@ -22,7 +22,7 @@ from .local_samples import LocalSamples
 
 F32 = np.float32
 COLUMN_BLOCK = 32  # columns one back-projection task takes (local.c's COLUMN_BLOCK): their samples stay in cache
-FORWARD_PARTS = 4  # fixed groups of slices a one-view forward projection is split into (local.c's FORWARD_PARTS)
+FORWARD_PARTS = 8  # fixed groups of slices a one-view forward projection is split into (local.c's FORWARD_PARTS)
 _LIB = ctypes.CDLL(_local.__file__)
 _PTR, _LONG = ctypes.c_void_p, ctypes.c_long
 _COMMON = [_PTR] + [_LONG] * 9 + [_PTR] * 5  # views, v0, v1, nviews, nrows, nx, r0, ny, legal0, legal1, factors, zz

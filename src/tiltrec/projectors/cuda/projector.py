@@ -24,11 +24,7 @@ class CudaProjector(SlabProjector):
         super().__init__(geom, y0, y1)
         self.xp = xp
         self.launcher = launcher
-        # local alignments: the row window each slab slice's forward projection fills (kernels/local.cu)
-        self._windows = None
-        if self.local:
-            first, window = _row_windows(self.coef, self.r0, self.r1 - self.r0, geom.ny)
-            self._windows = (xp.asarray(first), window)
+        self._windows = None  # local alignments: the rows each slab slice's forward projection fills, when needed
         # the coefficients (or local samples, computed on the host: local_alignments.py) on the device
         arrays = {f.name: getattr(self.coef, f.name) for f in fields(self.coef)}
         self.coef = replace(self.coef, **{k: xp.asarray(a) for k, a in arrays.items() if isinstance(a, np.ndarray)})
@@ -104,6 +100,8 @@ class CudaProjector(SlabProjector):
     def _forward_local(self, vol, proj, c):
         """kernels/local.cu: each slice's voxels into its own window of rows, then the windows summed in slice
         order; as many views at a time as keep the windows within the size of the projections."""
+        if self._windows is None:
+            self._windows = _row_windows(self.xp, c, self.r0, self.r1 - self.r0, self.geom.ny)
         g, (first, window) = self.geom, self._windows
         nv, nrows, nx = proj.shape
         nslab = vol.shape[2]
@@ -123,14 +121,16 @@ class CudaProjector(SlabProjector):
         self._launch("forward_flat", ny, ncol, nv, (vol, proj, c.u_row, c.u_dx, nv, ncol, nz, nx, ny))
 
 
-def _row_windows(c, r0: int, nrows: int, ny: int) -> tuple[np.ndarray, int]:
-    """Per slab slice, the first of the held view rows (from ``r0``) its voxels' forward projection can reach, and
-    the window height that covers every slice: from the extreme ``yproj`` of the slice (the positions are linear
-    along the thickness, so its ends bound them), clamped as IMOD's rules clamp, with two rows of margin for the
-    float32 rounding of the positions and the row below the sample."""
+def _row_windows(xp, c, r0: int, nrows: int, ny: int) -> tuple[object, int]:
+    """Per slab slice (``xp`` arrays), the first of the held view rows (from ``r0``) its voxels' forward
+    projection can reach, and the window height that covers every slice: from the extreme ``yproj`` of the slice
+    (the positions are linear along the thickness, so its ends bound them), clamped as IMOD's rules clamp, with two
+    rows of margin for the float32 rounding of the positions and the row below the sample."""
     ends = [c.yf + z * c.yz for z in (c.zz[0], c.zz[-1])]
-    low = np.clip(np.minimum(*ends).min(axis=(1, 2)), 1.0, ny)
-    high = np.clip(np.maximum(*ends).max(axis=(1, 2)), 1.0, ny)
-    first = np.clip(np.maximum(c.legal0, np.floor(low).astype(np.int64) - 3) - r0, 0, nrows - 1)
-    stop = np.clip(np.minimum(c.legal1, np.floor(high).astype(np.int64) + 3) - r0, first + 1, nrows)
+    low = xp.minimum(xp.maximum(xp.minimum(*ends).min(axis=(1, 2)), 1.0), ny)
+    high = xp.minimum(xp.maximum(xp.maximum(*ends).max(axis=(1, 2)), 1.0), ny)
+    first = xp.maximum(c.legal0, xp.floor(low).astype(np.int64) - 3) - r0
+    first = xp.minimum(xp.maximum(first, 0), nrows - 1)
+    stop = xp.minimum(c.legal1, xp.floor(high).astype(np.int64) + 3) - r0
+    stop = xp.minimum(xp.maximum(stop, first + 1), nrows)
     return first.astype(np.float32), int((stop - first).max())

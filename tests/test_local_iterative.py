@@ -89,7 +89,7 @@ def test_the_projections_do_not_depend_on_the_threads(model_geometry, views):
     forward, back = [], []
     for threads in (1, 2, 3):
         proj = np.zeros_like(y)
-        forward_local(c, x, proj, op.r0, model_geometry.ny, threads)
+        forward_local(c, x, proj, op.r0, model_geometry.ny, threads, np.empty_like(x))
         vol = np.zeros_like(x)
         back_local(c, y, vol, op.r0, model_geometry.ny, threads)
         forward.append(proj)

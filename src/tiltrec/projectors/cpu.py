@@ -16,6 +16,7 @@ class CpuProjector(SlabProjector):
     def __init__(self, geom, y0: int, y1: int):
         super().__init__(geom, y0, y1)
         self._q = None  # the tilted frame's array, allocated on first use
+        self._columns = None  # the local forward projection's copy of the volume, allocated on first use
 
     def zeros_volume(self):
         return k.aligned_zeros(self.vol_shape)
@@ -41,7 +42,9 @@ class CpuProjector(SlabProjector):
         if self.local:
             from .local_cpu import forward_local
 
-            forward_local(c, vol, proj, self.r0, self.geom.ny, numba.get_num_threads())
+            if self._columns is None:
+                self._columns = k.aligned_zeros(self.vol_shape)
+            forward_local(c, vol, proj, self.r0, self.geom.ny, numba.get_num_threads(), self._columns)
         elif self.frame is not None:
             f, q = self.frame, self._frame()
             k.compose_transposed(vol, q, f.k, f.m, f.w, k.COMPOSE_X_BLOCK)

@@ -57,11 +57,14 @@ def back_local(c: LocalSamples, views: np.ndarray, vol: np.ndarray, r0: int, ny:
     _LIB.back_local(*_common(c, views, r0, ny), vol.ctypes.data, *dims, scratch.ctypes.data, threads)
 
 
-def forward_local(c: LocalSamples, vol: np.ndarray, views: np.ndarray, r0: int, ny: int, threads: int) -> None:
+def forward_local(c: LocalSamples, vol: np.ndarray, views: np.ndarray, r0: int, ny: int, threads: int,
+                  columns: np.ndarray) -> None:
     """``views`` (float32 ``(v1 - v0, nrows, nx)``, rows from ``r0``) += the projections of ``vol``; the transpose
-    of :func:`back_local`."""
+    of :func:`back_local`.  ``columns``: float32 scratch of the volume's size (the kernel's copy of it, column by
+    column), which a projector keeps from pass to pass."""
     dims = _volume(vol, c)
-    columns = np.empty(vol.size, F32)
+    if columns.size != vol.size or columns.dtype != F32 or not columns.flags.c_contiguous:
+        raise ValueError(f"scratch {columns.shape} {columns.dtype} for a volume of {vol.size} values")
     parts = np.empty((FORWARD_PARTS,) + views.shape[1:], F32) if views.shape[0] == 1 else np.empty(1, F32)
     _LIB.forward_local(*_common(c, views, r0, ny), vol.ctypes.data, *dims, columns.ctypes.data, parts.ctypes.data,
                        threads)

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import mrcfile
+import numba
 import numpy as np
 import pytest
 
@@ -15,7 +16,8 @@ from local_reference import backproject_local, figures, input_stack
 from tiltrec.errors import InputError
 from tiltrec.formats.local_file import read_local_file, read_zfactor_file
 from tiltrec.geometry import Geometry
-from tiltrec.local_alignments import local_model, projection_factors, projection_positions, z_offsets
+from tiltrec.local_alignments import (_RECENT, _compute_factors, local_model, projection_factors, projection_positions,
+                                      projection_span, row_span, z_offsets)
 
 LOCAL_DIR = Path(__file__).parent / "data" / "local"
 REFERENCES = json.loads((LOCAL_DIR / "references.json").read_text())
@@ -294,4 +296,29 @@ def test_the_compiled_factors_equal_the_numpy_statement_bit_for_bit(tmp_path):
     compiled = projection_factors(model, 0, GEOMETRY.ny)
     statement = _factors(model, np.arange(1, GEOMETRY.width + 1), np.arange(1, GEOMETRY.ny + 1))
     for a, b in zip(compiled, statement):
+        assert np.array_equal(a, b)
+    # the rows the samples reach, found while the factors are computed (whatever the threads)
+    for threads in (1, numba.config.NUMBA_NUM_THREADS):
+        numba.set_num_threads(threads)
+        _RECENT.clear()
+        assert projection_span(model, 3, 17) == row_span(statement[2][3:17], statement[3][3:17], model)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
+def test_kept_factors_memory_is_reused_only_when_nothing_holds_it(tmp_path):
+    """A finished slab's factor memory serves the next slab (fresh pages cost the kernels' page zeroing), but memory
+    that a projector, or any view of it, still holds is never written."""
+    model = local_model(GEOMETRY, _local(tmp_path, nx=3, ny=2), axis_offset=AXIS)
+    _RECENT.clear()
+    first = projection_factors(model, 0, 4)
+    memory, kept_view = id(first[0].base), first[2][1:]  # (the id: a name would hold the memory; the cache keeps it)
+    copy = kept_view.copy()
+    del first
+    second = projection_factors(model, 4, 8)  # the first slab's memory is held (by a view): fresh memory
+    assert id(second[0].base) != memory and np.array_equal(kept_view, copy)
+    del second, kept_view
+    third = projection_factors(model, 8, 12)  # nothing holds the first slab's memory now: the oldest, reused
+    assert id(third[0].base) == memory
+    fresh = _compute_factors(model, 8, 12)[0]
+    for a, b in zip(third, fresh):
         assert np.array_equal(a, b)

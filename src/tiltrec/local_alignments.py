@@ -255,7 +255,7 @@ def _running_sum(terms):
     return total
 
 
-_RECENT: dict = {}  # (id of model, y0, y1) -> (model, factors): a slab's factors serve its row plan and its kernel
+_RECENT: dict = {}  # (id of model, y0, y1) -> (model, factors, span): a slab's factors serve every pass over it
 _KEEP = 4
 
 
@@ -264,40 +264,64 @@ def projection_factors(m: LocalModel, y0: int, y1: int):
     (0-based): a voxel of thickness row ``i`` projects in used view ``v`` to ``xproj = xf + zz * xz``,
     ``yproj = yf + zz * yz`` (1-based, float32), ``zz = i - zcen_out``.  Compiled (local_factors.py); the same
     numbers as :func:`_factors`, which tests check it against.  The last few slabs' are kept (read only)."""
+    return _kept_factors(m, y0, y1)[0]
+
+
+def projection_span(m: LocalModel, y0: int, y1: int) -> tuple[float, float]:
+    """The lowest and highest ``yproj`` of the bottom and top voxels of every column of those slices (the rows
+    their samples reach), found while :func:`projection_factors` computes them."""
+    return _kept_factors(m, y0, y1)[1]
+
+
+def _kept_factors(m: LocalModel, y0: int, y1: int):
     key = (id(m), y0, y1)
     kept = _RECENT.get(key)
     if kept is not None and kept[0] is m:  # (holding the model keeps its id from being reused)
-        return kept[1]
-    spare = None
-    while len(_RECENT) >= _KEEP:
-        spare = _RECENT.pop(next(iter(_RECENT)))[1][0].base
+        return kept[1:]
     shape = (4, y1 - y0, m.nviews, m.geometry.width)
-    # the memory of a slab's factors gone from the cache is reused where nothing holds them any more (CPython counts
-    # references exactly: this name and getrefcount's argument), since fresh pages cost the kernel's zeroing (13 %
-    # of a local WBP's time in `perf record`)
-    if spare is None or spare.shape != shape or sys.getrefcount(spare) > 2:
+    # the memory of kept factors that nothing else holds any more (a finished slab's) is reused, oldest first, since
+    # fresh pages cost the kernel's zeroing (13 % of a local WBP's time in `perf record`, 0.1 s per slab of
+    # 64 x 61 x 512 on this VM); factors a projector still holds are never written
+    spare = None
+    for old in list(_RECENT):
+        if _unheld(_RECENT[old][1]) and _RECENT[old][1][0].base.shape == shape:
+            spare = _RECENT.pop(old)[1][0].base
+            break
+    while len(_RECENT) >= _KEEP:
+        _RECENT.pop(next(iter(_RECENT)))
+    # CPython counts references exactly: this name and getrefcount's argument
+    if spare is not None and sys.getrefcount(spare) > 2:
         spare = None
-    factors = _compute_factors(m, y0, y1, out=spare)
+    factors, span = _compute_factors(m, y0, y1, out=spare)
     for array in factors:
         array.flags.writeable = False
-    _RECENT[key] = (m, factors)
-    return factors
+    _RECENT[key] = (m, factors, span)
+    return factors, span
+
+
+def _unheld(factors) -> bool:
+    """Whether only the cache holds these four arrays and their memory (references to each array: the cache's tuple,
+    the loop's name, the argument; to the memory: the four arrays and the argument; a view of a view refers to the
+    memory itself)."""
+    return all(sys.getrefcount(array) == 3 for array in factors) and sys.getrefcount(factors[0].base) == 5
 
 
 def _compute_factors(m: LocalModel, y0: int, y1: int, columns=None, slices=None, out=None):
     """The factors of 1-based ``columns`` (default all) and ``slices`` (default the view rows ``[y0, y1)``), into
-    ``out`` (float32 ``(4, slices, views, columns)``) if given."""
+    ``out`` (float32 ``(4, slices, views, columns)``) if given, and their :func:`row_span`."""
     from .local_factors import column_factors
 
     columns = np.arange(1, m.geometry.width + 1, dtype=np.int64) if columns is None else columns
     slices = np.arange(y0 + 1, y1 + 1, dtype=np.int64) if slices is None else slices
     out = np.empty((4, len(slices), m.nviews, len(columns)), F32) if out is None else out
-    column_factors(columns, slices,
-                   m.cos_tilt, m.sin_tilt, m.cos_alpha, m.sin_alpha, m.xz, m.yz, m.a11, m.a12, m.a21, m.a22,
-                   m.xadd, m.yadd, np.array([m.xcen_out, m.xcen_in, m.axis_offset, m.center_slice], F32),
-                   np.array([m.nx_areas, m.ny_areas, m.start[0], m.start[1], m.spacing[0], m.spacing[1]],
-                            np.int64), out)
-    return out[0], out[1], out[2], out[3]
+    zlo, zhi = _end_offsets(m)
+    span = column_factors(columns, slices,
+                          m.cos_tilt, m.sin_tilt, m.cos_alpha, m.sin_alpha, m.xz, m.yz, m.a11, m.a12, m.a21, m.a22,
+                          m.xadd, m.yadd, np.array([m.xcen_out, m.xcen_in, m.axis_offset, m.center_slice, zlo, zhi],
+                                                   F32),
+                          np.array([m.nx_areas, m.ny_areas, m.start[0], m.start[1], m.spacing[0], m.spacing[1]],
+                                   np.int64), out)
+    return (out[0], out[1], out[2], out[3]), span
 
 
 def z_offsets(m: LocalModel) -> np.ndarray:
@@ -322,10 +346,8 @@ def needed_rows(m: LocalModel, row: int) -> tuple[int, int]:
     count = int(max(F32(2.0), F32(g.width) / step + _ONE))
     delta = F32(g.width - 1.0) / F32(count - 1.0)
     columns = _nint(_ONE + np.arange(count, dtype=F32) * delta)
-    _, _, yf, yz = _factors(m, columns, [row + 1])
-    ends = [F32(1) - m.zcen_out] if g.thickness < 2 else [F32(1) - m.zcen_out, F32(g.thickness) - m.zcen_out]
-    rows = np.stack([np.maximum(_ONE, yf + yz * zz) for zz in ends]).astype(np.int64)
-    return max(1, int(rows.min())) - 1, min(g.ny, int(np.minimum(g.ny, rows + 1).max()))
+    _, (low, high) = _compute_factors(m, 0, 0, columns, np.array([row + 1]))
+    return max(1, int(max(1.0, low))) - 1, min(g.ny, int(max(1.0, high)) + 1)
 
 
 def loaded_rows(m: LocalModel, y0: int, y1: int) -> tuple[int, int]:
@@ -341,9 +363,14 @@ ROW_PLAN_STEP = 8  # columns apart at which a slab's rows are planned (every col
 ROW_PLAN_MARGIN = 3  # rows added on each side: far more than the rows move over ROW_PLAN_STEP columns
 
 
+def _end_offsets(m: LocalModel) -> tuple[np.float32, np.float32]:
+    """``zz`` of the bottom and top thickness rows."""
+    return _ONE - m.zcen_out, F32(m.geometry.thickness) - m.zcen_out
+
+
 def row_span(yf, yz, m: LocalModel) -> tuple[float, float]:
     """The lowest and highest 1-based ``yproj`` of the factors' voxels (the bottom and top thickness rows)."""
-    ends = [yf + zz * yz for zz in (_ONE - m.zcen_out, F32(m.geometry.thickness) - m.zcen_out)]
+    ends = [yf + zz * yz for zz in _end_offsets(m)]
     return min(float(e.min()) for e in ends), max(float(e.max()) for e in ends)
 
 
@@ -365,7 +392,7 @@ def slab_halo(m: LocalModel) -> int:
     lo, hi = np.inf, -np.inf
     for first in range(0, slices.size, 64):
         chunk = slices[first:first + 64]
-        _, _, yf, yz = _compute_factors(m, 0, 0, columns, chunk)
+        (_, _, yf, yz), _ = _compute_factors(m, 0, 0, columns, chunk)
         drift = yf - chunk.astype(F32)[:, None, None]
         low, high = row_span(drift, yz, m)
         lo, hi = min(lo, low), max(hi, high)
@@ -376,8 +403,7 @@ def slab_rows(m: LocalModel, y0: int, y1: int, run: tuple[int, int]) -> tuple[in
     """View rows ``[r0, r1)`` (0-based) that the samples of output slices from view rows ``[y0, y1)`` can read, within
     those IMOD holds for a run reconstructing slices ``run`` (:func:`loaded_rows`): planned from every
     ROW_PLAN_STEP-th column with a margin (projectors.local_cpu checks every sample's rows against them)."""
-    _, _, yf, yz = _compute_factors(m, y0, y1, _sampled(m.geometry.width))
-    low, high = row_span(yf, yz, m)
+    _, (low, high) = _compute_factors(m, y0, y1, _sampled(m.geometry.width))
     legal0, legal1 = loaded_rows(m, *run)
     r0 = max(legal0, int(np.floor(max(low, 1.0))) - ROW_PLAN_MARGIN)
     r1 = min(legal1, int(np.floor(min(high, m.geometry.ny))) + ROW_PLAN_MARGIN)
@@ -391,7 +417,7 @@ def slab_samples(m: LocalModel, y0: int, y1: int, r0: int, nrows: int, run: tupl
     would need a row IMOD holds but the projector was not given is a fault of the plan, and stops the run."""
     legal0, legal1 = loaded_rows(m, *run)
     factors = projection_factors(m, y0, y1)
-    low, high = row_span(factors[2], factors[3], m)
+    low, high = projection_span(m, y0, y1)
     if max(legal0, int(max(low, 1.0)) - 1) < r0 or min(legal1, int(min(high, ny)) + 1) > r0 + nrows:
         raise TiltrecError(f"local alignments: slices {y0}-{y1 - 1} read view rows {int(low) - 1}-{int(high)}, "
                            f"beyond the {r0}-{r0 + nrows - 1} planned (a fault of tiltrec; please report it)")

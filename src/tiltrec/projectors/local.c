@@ -19,6 +19,7 @@
 #define YTOL 3.05f          /* rows this close beyond the first or last row read that row (IMOD's ytol) */
 #define COLUMN_BLOCK 32     /* columns one task takes (local_cpu.py's COLUMN_BLOCK too) */
 #define FORWARD_PARTS 8     /* fixed groups of slices a one-view forward projection is split into (local_cpu.py) */
+#define SLICE_GROUP 8       /* slices a back-projection task sums before adding them to the volume (local_cpu.py) */
 #define STREAMS 2           /* views (or parts) one forward-projection task takes side by side */
 
 static int use_pairs;  /* whether the CPU has AVX2 (back_local asks before its threads start) */
@@ -116,9 +117,29 @@ __attribute__((target("avx2"))) static inline void pairs4(const float *a, const 
     *second = _mm_shuffle_ps(ab, ce, _MM_SHUFFLE(3, 1, 3, 1));
 }
 
-/* The plain run [first, last] of one column, eight samples at a time, each sample's two pixel pairs read as two
- * 8-byte loads (the compiler's vectorisation reads the four pixels one by one); the same operations in the same
- * order as the loop in back_column, which takes the rest.  Returns the first sample it did not take. */
+/* Eight samples' first and second pixels from one row: taken out of the eight (span <= 6) or sixteen (span <= 14)
+ * pixels from ``row`` on, ``idx`` the samples' columns counted from there (vpermps instead of a load per pair). */
+__attribute__((target("avx2"))) static inline void from_row(const float *row, int wide, __m256i idx, __m256i next,
+                                                              __m256i high_idx, __m256i high_next, __m256 *first,
+                                                              __m256 *second)
+{
+    const __m256 lo = _mm256_loadu_ps(row);
+    *first = _mm256_permutevar8x32_ps(lo, idx);
+    *second = _mm256_permutevar8x32_ps(lo, next);
+    if (wide) {
+        const __m256 hi = _mm256_loadu_ps(row + 8);
+        *first = _mm256_blendv_ps(*first, _mm256_permutevar8x32_ps(hi, idx), _mm256_castsi256_ps(high_idx));
+        *second = _mm256_blendv_ps(*second, _mm256_permutevar8x32_ps(hi, next), _mm256_castsi256_ps(high_next));
+    }
+}
+
+/* The plain run [first, last] of one column, eight samples at a time; the same operations in the same order as the
+ * loop in back_column, which takes the rest.  Along the run x and y move monotonically (zz increases, x = a + zz b
+ * rounds monotonically), so the eight samples' columns lie between those of the first and the last, and their row
+ * is one row when the first's and the last's are: then the pixels come out of one or two vector loads per row,
+ * shuffled (a tilt of up to ~59 deg moves x less than 6/7 pixel a sample: one load); otherwise, or at the right
+ * edge of the view, each sample's two pixel pairs are read as two 8-byte loads.  Returns the first sample it did
+ * not take. */
 __attribute__((target("avx2"))) static long back_run_avx2(const float *view, int nx, int shift, float a, float b,
                                                             float c, float d, const float *zz, long first, long last,
                                                             float *acc)
@@ -126,6 +147,7 @@ __attribute__((target("avx2"))) static long back_run_avx2(const float *view, int
     const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vc = _mm256_set1_ps(c), vd = _mm256_set1_ps(d);
     const __m256 one = _mm256_set1_ps(1.0f);
     const __m256i vnx = _mm256_set1_epi32(nx), vshift = _mm256_set1_epi32(shift);
+    const __m256i seven = _mm256_set1_epi32(7), unit = _mm256_set1_epi32(1);
     int at[8];
     long i = first;
     for (; i + 8 <= last + 1; i += 8) {
@@ -134,20 +156,35 @@ __attribute__((target("avx2"))) static long back_run_avx2(const float *view, int
         const __m256 y = _mm256_add_ps(vc, _mm256_mul_ps(z, vd));
         const __m256i ix = _mm256_cvttps_epi32(x), iy = _mm256_cvttps_epi32(y);
         const __m256 fx = _mm256_sub_ps(x, _mm256_cvtepi32_ps(ix)), fy = _mm256_sub_ps(y, _mm256_cvtepi32_ps(iy));
-        _mm256_storeu_si256((__m256i *)at,
-                            _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(iy, vnx), ix), vshift));
-        __m128 l0, l1, h0, h1, l0b, l1b, h0b, h1b;
-        pairs4(view + at[0], view + at[1], view + at[2], view + at[3], &l0, &l1);
-        pairs4(view + at[4], view + at[5], view + at[6], view + at[7], &l0b, &l1b);
-        pairs4(view + at[0] + nx, view + at[1] + nx, view + at[2] + nx, view + at[3] + nx, &h0, &h1);
-        pairs4(view + at[4] + nx, view + at[5] + nx, view + at[6] + nx, view + at[7] + nx, &h0b, &h1b);
-        const __m256 v00 = _mm256_set_m128(l0b, l0), v01 = _mm256_set_m128(l1b, l1);
-        const __m256 v10 = _mm256_set_m128(h0b, h0), v11 = _mm256_set_m128(h1b, h1);
+        const int ix_a = _mm256_cvtsi256_si32(ix), ix_b = _mm256_extract_epi32(ix, 7);
+        const int iy_a = _mm256_cvtsi256_si32(iy), iy_b = _mm256_extract_epi32(iy, 7);
+        const int low = ix_a < ix_b ? ix_a : ix_b, span = ix_a < ix_b ? ix_b - ix_a : ix_a - ix_b;
+        __m256 v00, v01, v10, v11;
+        if (iy_a == iy_b && span <= 14 && low + (span <= 6 ? 7 : 15) <= nx) {
+            const __m256i idx = _mm256_sub_epi32(ix, _mm256_set1_epi32(low)), next = _mm256_add_epi32(idx, unit);
+            const int wide = span > 6;
+            const __m256i high_idx = _mm256_cmpgt_epi32(idx, seven), high_next = _mm256_cmpgt_epi32(next, seven);
+            const float *row = view + iy_a * nx + low + shift;
+            from_row(row, wide, idx, next, high_idx, high_next, &v00, &v01);
+            from_row(row + nx, wide, idx, next, high_idx, high_next, &v10, &v11);
+        } else {
+            _mm256_storeu_si256((__m256i *)at,
+                                _mm256_add_epi32(_mm256_add_epi32(_mm256_mullo_epi32(iy, vnx), ix), vshift));
+            __m128 l0, l1, h0, h1, l0b, l1b, h0b, h1b;
+            pairs4(view + at[0], view + at[1], view + at[2], view + at[3], &l0, &l1);
+            pairs4(view + at[4], view + at[5], view + at[6], view + at[7], &l0b, &l1b);
+            pairs4(view + at[0] + nx, view + at[1] + nx, view + at[2] + nx, view + at[3] + nx, &h0, &h1);
+            pairs4(view + at[4] + nx, view + at[5] + nx, view + at[6] + nx, view + at[7] + nx, &h0b, &h1b);
+            v00 = _mm256_set_m128(l0b, l0);
+            v01 = _mm256_set_m128(l1b, l1);
+            v10 = _mm256_set_m128(h0b, h0);
+            v11 = _mm256_set_m128(h1b, h1);
+        }
         const __m256 gx = _mm256_sub_ps(one, fx), gy = _mm256_sub_ps(one, fy);
-        const __m256 low = _mm256_add_ps(_mm256_mul_ps(gx, v00), _mm256_mul_ps(fx, v01));
-        const __m256 high = _mm256_add_ps(_mm256_mul_ps(gx, v10), _mm256_mul_ps(fx, v11));
-        const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(acc + i), _mm256_mul_ps(gy, low)),
-                                         _mm256_mul_ps(fy, high));
+        const __m256 lower = _mm256_add_ps(_mm256_mul_ps(gx, v00), _mm256_mul_ps(fx, v01));
+        const __m256 upper = _mm256_add_ps(_mm256_mul_ps(gx, v10), _mm256_mul_ps(fx, v11));
+        const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(acc + i), _mm256_mul_ps(gy, lower)),
+                                         _mm256_mul_ps(fy, upper));
         _mm256_storeu_ps(acc + i, sum);
     }
     return i;
@@ -183,31 +220,40 @@ static KERNEL void back_column(const Views *p, long v, float a, float b, float c
 }
 
 /* vol[i][j][s] += the samples of views [v0, v1) (rows[v - v0]), for thickness row i, column j and slab slice s;
- * the factors are [s][v][j] for all nviews views; ``scratch`` holds COLUMN_BLOCK x thick floats per thread. */
+ * the factors are [s][v][j] for all nviews views; ``scratch`` holds SLICE_GROUP x COLUMN_BLOCK x thick floats per
+ * thread.  A task's slices are summed SLICE_GROUP at a time (each slice's sums stay in the first cache while its
+ * views are sampled) and added to the volume together, SLICE_GROUP neighbouring values at a time. */
 void back_local(const float *rows, long v0, long v1, long nviews, long nrows, long nx, long r0, long ny,
                 long legal0, long legal1, const float *xf, const float *xz, const float *yf, const float *yz,
                 const float *zz, float *out, long thick, long width, long nslab, float *scratch, int threads)
 {
     const Views p = {(float *)rows, nrows, nx, r0, ny, legal0, legal1};
     const long nblocks = (width + COLUMN_BLOCK - 1) / COLUMN_BLOCK;
+    const long plane = COLUMN_BLOCK * thick;
     __builtin_cpu_init();
     use_pairs = __builtin_cpu_supports("avx2");
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long block = 0; block < nblocks; block++) {
         const long j0 = block * COLUMN_BLOCK;
         const long j1 = j0 + COLUMN_BLOCK < width ? j0 + COLUMN_BLOCK : width;
-        float *acc = scratch + (long)omp_get_thread_num() * COLUMN_BLOCK * thick;
-        for (long s = 0; s < nslab; s++) {
-            memset(acc, 0, sizeof(float) * COLUMN_BLOCK * thick);
-            for (long v = v0; v < v1; v++) {
-                const long at = (s * nviews + v) * width;
-                for (long j = j0; j < j1; j++)
-                    back_column(&p, v - v0, xf[at + j], xz[at + j], yf[at + j], yz[at + j], zz, thick,
-                                acc + (j - j0) * thick);
-            }
+        float *acc = scratch + (long)omp_get_thread_num() * SLICE_GROUP * plane;
+        for (long s0 = 0; s0 < nslab; s0 += SLICE_GROUP) {
+            const long group = nslab - s0 < SLICE_GROUP ? nslab - s0 : SLICE_GROUP;
+            memset(acc, 0, sizeof(float) * group * plane);
+            for (long g = 0; g < group; g++)
+                for (long v = v0; v < v1; v++) {
+                    const long at = ((s0 + g) * nviews + v) * width;
+                    for (long j = j0; j < j1; j++)
+                        back_column(&p, v - v0, xf[at + j], xz[at + j], yf[at + j], yz[at + j], zz, thick,
+                                    acc + g * plane + (j - j0) * thick);
+                }
             for (long j = j0; j < j1; j++)
-                for (long i = 0; i < thick; i++)
-                    out[(i * width + j) * nslab + s] += acc[(j - j0) * thick + i];
+                for (long i = 0; i < thick; i++) {
+                    float *dst = out + (i * width + j) * nslab + s0;
+                    const float *src = acc + (j - j0) * thick + i;
+                    for (long g = 0; g < group; g++)
+                        dst[g] += src[g * plane];
+                }
         }
     }
 }

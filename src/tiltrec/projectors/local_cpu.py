@@ -22,6 +22,7 @@ from .local_samples import LocalSamples
 
 F32 = np.float32
 COLUMN_BLOCK = 32  # columns one back-projection task takes (local.c's COLUMN_BLOCK): their samples stay in cache
+SLICE_GROUP = 8  # slices a back-projection task sums before adding them to the volume (local.c's SLICE_GROUP)
 FORWARD_PARTS = 8  # fixed groups of slices a one-view forward projection is split into (local.c's FORWARD_PARTS)
 _LIB = ctypes.CDLL(_local.__file__)
 _PTR, _LONG = ctypes.c_void_p, ctypes.c_long
@@ -53,7 +54,7 @@ def back_local(c: LocalSamples, views: np.ndarray, vol: np.ndarray, r0: int, ny:
     """``vol`` ``(thickness, width, nslab)`` += the back-projection of ``views`` (float32 ``(v1 - v0, nrows, nx)``,
     the pass's views' rows from ``r0``; ``ny``: the views' rows)."""
     dims = _volume(vol, c)
-    scratch = np.empty((threads, COLUMN_BLOCK, dims[0]), F32)
+    scratch = np.empty((threads, SLICE_GROUP, COLUMN_BLOCK, dims[0]), F32)
     _LIB.back_local(*_common(c, views, r0, ny), vol.ctypes.data, *dims, scratch.ctypes.data, threads)
 
 

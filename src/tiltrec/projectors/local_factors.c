@@ -87,17 +87,36 @@ static KERNEL void run(const Areas *a, long v, long k, long nxa, float yy, float
     }
 }
 
+/* The lowest and highest yproj = yf + z yz over n factors, for z = zlo and z = zhi (the bottom and top voxels),
+ * folded into span[0], span[1]; float32 as the NumPy statement of it (local_alignments.row_span). */
+static KERNEL void fold_span(const float *restrict yf, const float *restrict yz, long n, float zlo, float zhi,
+                             float *span)
+{
+    float low = span[0], high = span[1];
+    for (long j = 0; j < n; j++) {
+        const float a = yf[j] + zlo * yz[j], b = yf[j] + zhi * yz[j];
+        low = a < low ? a : low;
+        low = b < low ? b : low;
+        high = a > high ? a : high;
+        high = b > high ? b : high;
+    }
+    span[0] = low;
+    span[1] = high;
+}
+
 /* out[0..3][slice][view][column] = xf, xz, yf, yz of 1-based ``columns`` and ``slices``; per-area tables
- * [view][area]; ``centres``: xcen_out, xcen_in, axis offset, centre slice; ``grid``: areas in X and Y, start X,
- * Y, spacing X, Y. */
+ * [view][area]; ``centres``: xcen_out, xcen_in, axis offset, centre slice, and the bottom and top voxels' z;
+ * ``grid``: areas in X and Y, start X, Y, spacing X, Y; ``span``: the lowest and highest yproj of those voxels
+ * (an exact fold: the same whatever the threads). */
 void local_factors(const long *columns, long ncols, const long *slices, long nslices, const float *cos_tilt,
                    const float *sin_tilt, const float *cos_alpha, const float *sin_alpha, const float *xz,
                    const float *yz, const float *a11, const float *a12, const float *a21, const float *a22,
                    const float *xadd, const float *yadd, long nviews, long nareas, const float *centres,
-                   const long *grid, float *out, int threads)
+                   const long *grid, float *out, float *span, int threads)
 {
     const Areas a = {cos_tilt, sin_tilt, cos_alpha, sin_alpha, xz, yz, a11, a12, a21, a22, xadd, yadd, nareas};
     const float xcen_out = centres[0], xcen_in = centres[1], axis = centres[2], cen_slice = centres[3];
+    const float zlo = centres[4], zhi = centres[5];
     const long nxa = grid[0], nya = grid[1];
     /* per column: its centred X and its lower area in X (the same for every slice) */
     float *xx = malloc(sizeof(float) * ncols), *fx = malloc(sizeof(float) * ncols);
@@ -107,9 +126,12 @@ void local_factors(const long *columns, long ncols, const long *slices, long nsl
         area(nint((xx[j] + xcen_in) + axis), grid[2], grid[4], nxa, ix + j, fx + j);
     }
     const long plane = nslices * nviews * ncols;
+    span[0] = INFINITY;
+    span[1] = -INFINITY;
 #pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
     {
         float *w = malloc(sizeof(float) * 4 * ncols);
+        float mine[2] = {INFINITY, -INFINITY};
 #pragma omp for schedule(dynamic, 1)
         for (long s = 0; s < nslices; s++) {
             long iy;
@@ -131,7 +153,13 @@ void local_factors(const long *columns, long ncols, const long *slices, long nsl
                     run(&a, v, iy * nxa + ix[c0], nxa, yy, xcen_in, axis, cen_slice, xx, f1, f2, f3, f4, c0, c1,
                         o, o + plane, o + 2 * plane, o + 3 * plane);
                 }
+                fold_span(o + 2 * plane, o + 3 * plane, ncols, zlo, zhi, mine);
             }
+        }
+#pragma omp critical
+        {
+            span[0] = mine[0] < span[0] ? mine[0] : span[0];
+            span[1] = mine[1] > span[1] ? mine[1] : span[1];
         }
         free(w);
     }

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.device_check_context import REFERENCE, Check, Context, Failed, Skipped
+from benchmarks.local_alignment_file import write_local_file
 from benchmarks.procs import shell_line
 
 FLOAT32 = 1e-4  # float32 precision of a reconstruction: max |ours - reference| <= this x max |reference|
@@ -297,27 +298,12 @@ def split_odd_even(ctx: Context) -> str:
     return f"--split odd-even writes NAME, NAME_odd, NAME_even, each equal to tiltrec-mpi's to {worst:.1e}"
 
 
-def _local_file(path: Path, nviews: int, width: int, slices: int) -> None:
-    """A 3 x 3-area local alignment file in tiltalign's layout for the phantom: small tilt, X-axis tilt and
-    rotation changes and shifts that vary over the areas and the views."""
-    areas, rng = 3, np.random.default_rng(7)
-    lines = ["%6d%6d%6d%6d%6d%6d%6d%12.5f%4d" % (areas, areas, width // 6, slices // 6, width // 3, slices // 3, 1,
-                                                 0.0, 0)]
-    for _ in range(areas * areas):
-        lines.append(" ".join("%.2f" % v for v in rng.uniform(-0.3, 0.3, nviews)))
-        lines.append(" ".join("%.2f" % v for v in rng.uniform(-0.3, 0.3, nviews)))
-        for angle, dx, dy in zip(np.radians(rng.uniform(-0.5, 0.5, nviews)), *rng.uniform(-1.5, 1.5, (2, nviews))):
-            c, s = np.cos(angle), np.sin(angle)
-            lines.append("%12.7f%12.7f%12.7f%12.7f%12.3f%12.3f" % (c, -s, s, c, dx, dy))
-    path.write_text("\n".join(lines) + "\n")
-
-
 def local_wbp(ctx: Context) -> str:
     """WBP with IMOD's local alignments: the GPU kernel takes the CPU's samples with the CPU's float32 operations."""
     stack, tlt = phantom(ctx)
     local = ctx.tmp / "phantom.local"
     s = SIZES[ctx.backend]
-    _local_file(local, len(np.loadtxt(tlt, ndmin=1)), s["width"], s["slices"])
+    write_local_file(local, len(np.loadtxt(tlt, ndmin=1)), s["width"], s["slices"])
     args = ["--alg", "wbp", "--local", local, "--thickness", thickness(ctx), "--quiet", stack, tlt]
     return f"WBP with --local: {equal_runs(ctx, 'slab', args, 'local_wbp', tolerance=0.0)}"
 
@@ -328,7 +314,7 @@ def local_sirt(ctx: Context) -> str:
     stack, tlt = phantom(ctx)
     local = ctx.tmp / "phantom.local"
     s = SIZES[ctx.backend]
-    _local_file(local, len(np.loadtxt(tlt, ndmin=1)), s["width"], s["slices"])
+    write_local_file(local, len(np.loadtxt(tlt, ndmin=1)), s["width"], s["slices"])
     args = ["--alg", "sirt", "--iter", "5", "--local", local, "--thickness", thickness(ctx), "--quiet", stack, tlt]
     return f"SIRT(5) with --local: {equal_runs(ctx, 'slab', args, 'local_sirt')}"
 

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = ROOT.parent / "shared" / "peers" / "imod-4.8.2" / "tilt"
 ENV_VAR = "TILTREC_IMOD_TILT"
 PACKAGES = "libgfortran5 libgomp1 libtiff6"
+GLOBAL_TWIN = "`-StandardInput` without LOCALFILE (tiltrec's global WBP of the same job)"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Job:
     sirt_iterations: int  # 0: WBP
     # (label, tiltrec-mpi arguments before the files); no arguments: -StandardInput with IMOD's parameter file
     tiltrec: tuple[tuple[str, tuple[str, ...]], ...]
+    local_areas: int = 0  # > 0: a LOCALFILE with this many areas a side; tiltrec also runs the file without it
 
 
 def _jobs(quick: bool) -> list[Job]:
@@ -46,9 +48,13 @@ def _jobs(quick: bool) -> list[Job]:
                         ("`-StandardInput` (the same parameter file)", ())]
         return Job(f"SIRT(10) {n}^2 x 61 -> {n}^2 x {t}", n, t, 10, tuple(tiltrec))
 
+    def local(n, t, areas):
+        return Job(f"Local WBP {n}^2 x 61 -> {n}^2 x {t}, LOCALFILE of {areas} x {areas} areas", n, t, 0,
+                   (("`-StandardInput` (the same parameter file)", ()),), local_areas=areas)
+
     if quick:
-        return [wbp(256, 64), sirt(128, 64)]
-    return [wbp(1024, 256), sirt(256, 128), sirt(512, 128, imod_variants=False)]
+        return [wbp(256, 64), sirt(128, 64), local(256, 64, 3)]
+    return [wbp(1024, 256), sirt(256, 128), sirt(512, 128, imod_variants=False), local(512, 128, 6)]
 
 
 def find_tilt() -> tuple[str | None, str]:
@@ -78,13 +84,17 @@ def tilt_starts(tilt: str) -> str | None:
     return None
 
 
-def write_param(path: Path, stack: Path, tlt: Path, out: Path, n: int, thickness: int, sirt_iterations: int) -> Path:
-    """An IMOD tilt parameter file with the keys of examples/wbp_1024.param and examples/sirt10_256.param."""
+def write_param(path: Path, stack: Path, tlt: Path, out: Path, n: int, thickness: int, sirt_iterations: int,
+                local: Path | None = None) -> Path:
+    """An IMOD tilt parameter file with the keys of examples/wbp_1024.param and examples/sirt10_256.param (and
+    LOCALFILE ``local``)."""
     lines = [f"InputProjections {stack}", f"OutputFile {out}", "IMAGEBINNED 1", f"TILTFILE {tlt}",
              f"THICKNESS {thickness}", "SCALE 0.0 1.0", "PERPENDICULAR", "MODE 2", f"FULLIMAGE {n} {n}",
              "SUBSETSTART 0 0", "AdjustOrigin", "RADIAL 0.35 0.035", "XAXISTILT 0.0"]
     if sirt_iterations:
         lines.append(f"SIRTIterations {sirt_iterations}")
+    if local is not None:
+        lines.append(f"LOCALFILE {local}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -94,6 +104,7 @@ def bench_peers(quick: bool, threads_args: list[str], tmp: Path, write_series, n
     """The report's peers section (markdown); ``kinds``: only the inputs whose job names start with these (``wbp``,
     ``sirt``), else all."""
     from benchmarks import machine
+    from benchmarks.local_alignment_file import write_local_file
     from benchmarks.procs import program, run_measured, shell_line
 
     title = "## Peers: IMOD's tilt and tiltrec on the same inputs\n\n"
@@ -110,9 +121,12 @@ def bench_peers(quick: bool, threads_args: list[str], tmp: Path, write_series, n
             continue
         log(f"[peers] writing a random {job.n} x {job.n} x {nviews} series ...")
         stack, tlt = write_series(tmp, job.n, nviews)
-        tag = f"{'sirt' if job.sirt_iterations else 'wbp'}_{job.n}_{job.thickness}"
+        tag = f"{'sirt' if job.sirt_iterations else 'local' if job.local_areas else 'wbp'}_{job.n}_{job.thickness}"
         out = tmp / f"peers_{tag}.rec"
-        param = write_param(tmp / f"peers_{tag}.param", stack, tlt, out, job.n, job.thickness, job.sirt_iterations)
+        local = write_local_file(tmp / f"peers_{tag}.xf", nviews, job.n, job.n, job.local_areas) \
+            if job.local_areas else None
+        param = write_param(tmp / f"peers_{tag}.param", stack, tlt, out, job.n, job.thickness, job.sirt_iterations,
+                            local)
         commands = [("IMOD tilt", [tilt, "-StandardInput"], param)]
         for label, args in job.tiltrec:
             if args:
@@ -121,6 +135,9 @@ def bench_peers(quick: bool, threads_args: list[str], tmp: Path, write_series, n
                 commands.append((label, argv, None))
             else:
                 commands.append((label, [exe, "-StandardInput", *threads_args, "--quiet", "--overwrite"], param))
+        if local is not None:  # the same job without the local file: what the local alignments cost tiltrec
+            plain = write_param(tmp / f"peers_{tag}_global.param", stack, tlt, out, job.n, job.thickness, 0)
+            commands.append((GLOBAL_TWIN, [exe, "-StandardInput", *threads_args, "--quiet", "--overwrite"], plain))
         walls: list[list[float]] = [[] for _ in commands]
         for i in range(pairs):  # A B C ... A B C ...
             for k, (label, argv, stdin) in enumerate(commands):
@@ -132,7 +149,10 @@ def bench_peers(quick: bool, threads_args: list[str], tmp: Path, write_series, n
         for (label, argv, stdin), times in zip(commands[1:], walls[1:]):
             mine = statistics.median(times)
             command = shell_line(argv) + (" < " + Path(stdin).name if stdin else "")
-            rows.append([job.name, f"{label}: `{command}`", f"{imod:.2f}", f"{mine:.2f}", f"**{imod / mine:.2f}x**",
+            ratio = f"**{imod / mine:.2f}x**"
+            if label == GLOBAL_TWIN:  # not IMOD's job: the ratio shown is tiltrec's local over global
+                ratio = f"local / global: **{statistics.median(walls[1]) / mine:.2f}x**"
+            rows.append([job.name, f"{label}: `{command}`", f"{imod:.2f}", f"{mine:.2f}", ratio,
                          ", ".join(f"{t:.2f}" for t in walls[0]), ", ".join(f"{t:.2f}" for t in times)])
     imod_line = f"`{shell_line([tilt])} -StandardInput < job.param` ({origin})"
     return (title + f"{__doc__.split(chr(10) + chr(10), 1)[1].strip()} IMOD: {imod_line}, one thread (tilt 4.8.2 "

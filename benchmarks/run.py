@@ -387,7 +387,8 @@ def parse_args(argv=None):
                                                              "[default: the system temporary folder]")
     p.add_argument("--no-profile", action="store_true", help="skip the cProfile breakdown of the WBP run")
     p.add_argument("--peer-jobs", default=None, metavar="KINDS",
-                   help="peers section: only the inputs of these kinds (wbp, sirt; comma-separated) [default: all]")
+                   help="peers section: only the inputs of these kinds (wbp, sirt, local; comma-separated) "
+                        "[default: all]")
     opts = p.parse_args(argv)
     only = SECTIONS if not opts.only else tuple(s.strip() for o in opts.only for s in o.split(",") if s.strip())
     bad = [s for s in only if s not in SECTIONS]

@@ -16,8 +16,8 @@ from local_reference import backproject_local, figures, input_stack
 from tiltrec.errors import InputError
 from tiltrec.formats.local_file import read_local_file, read_zfactor_file
 from tiltrec.geometry import Geometry
-from tiltrec.local_alignments import (_RECENT, _compute_factors, local_model, projection_factors, projection_positions,
-                                      projection_span, row_span, z_offsets)
+from tiltrec.local_alignments import (_RECENT, _compute_factors, _factor_span, local_model, projection_factors,
+                                      projection_positions, projection_span, row_span, z_offsets)
 
 LOCAL_DIR = Path(__file__).parent / "data" / "local"
 REFERENCES = json.loads((LOCAL_DIR / "references.json").read_text())
@@ -302,6 +302,9 @@ def test_the_compiled_factors_equal_the_numpy_statement_bit_for_bit(tmp_path):
         numba.set_num_threads(threads)
         _RECENT.clear()
         assert projection_span(model, 3, 17) == row_span(statement[2][3:17], statement[3][3:17], model)
+        columns, slices = np.arange(1, GEOMETRY.width + 1, 7), np.arange(4, 18)  # the span alone, as planning asks
+        assert _factor_span(model, columns, slices) == row_span(statement[2][3:17, :, columns - 1],
+                                                                statement[3][3:17, :, columns - 1], model)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 

@@ -309,19 +309,28 @@ def _unheld(factors) -> bool:
 def _compute_factors(m: LocalModel, y0: int, y1: int, columns=None, slices=None, out=None):
     """The factors of 1-based ``columns`` (default all) and ``slices`` (default the view rows ``[y0, y1)``), into
     ``out`` (float32 ``(4, slices, views, columns)``) if given, and their :func:`row_span`."""
-    from .local_factors import column_factors
-
     columns = np.arange(1, m.geometry.width + 1, dtype=np.int64) if columns is None else columns
     slices = np.arange(y0 + 1, y1 + 1, dtype=np.int64) if slices is None else slices
     out = np.empty((4, len(slices), m.nviews, len(columns)), F32) if out is None else out
+    span = _factors_into(m, columns, slices, out)
+    return (out[0], out[1], out[2], out[3]), span
+
+
+def _factor_span(m: LocalModel, columns, slices) -> tuple[float, float]:
+    """:func:`row_span` of the factors of those columns and slices, without keeping the factors."""
+    return _factors_into(m, columns, slices, None)
+
+
+def _factors_into(m: LocalModel, columns, slices, out) -> tuple[float, float]:
+    from .local_factors import column_factors
+
     zlo, zhi = _end_offsets(m)
-    span = column_factors(columns, slices,
+    return column_factors(columns, slices,
                           m.cos_tilt, m.sin_tilt, m.cos_alpha, m.sin_alpha, m.xz, m.yz, m.a11, m.a12, m.a21, m.a22,
                           m.xadd, m.yadd, np.array([m.xcen_out, m.xcen_in, m.axis_offset, m.center_slice, zlo, zhi],
                                                    F32),
                           np.array([m.nx_areas, m.ny_areas, m.start[0], m.start[1], m.spacing[0], m.spacing[1]],
                                    np.int64), out)
-    return (out[0], out[1], out[2], out[3]), span
 
 
 def z_offsets(m: LocalModel) -> np.ndarray:
@@ -346,7 +355,7 @@ def needed_rows(m: LocalModel, row: int) -> tuple[int, int]:
     count = int(max(F32(2.0), F32(g.width) / step + _ONE))
     delta = F32(g.width - 1.0) / F32(count - 1.0)
     columns = _nint(_ONE + np.arange(count, dtype=F32) * delta)
-    _, (low, high) = _compute_factors(m, 0, 0, columns, np.array([row + 1]))
+    low, high = _factor_span(m, columns, np.array([row + 1]))
     return max(1, int(max(1.0, low))) - 1, min(g.ny, int(max(1.0, high)) + 1)
 
 
@@ -403,7 +412,7 @@ def slab_rows(m: LocalModel, y0: int, y1: int, run: tuple[int, int]) -> tuple[in
     """View rows ``[r0, r1)`` (0-based) that the samples of output slices from view rows ``[y0, y1)`` can read, within
     those IMOD holds for a run reconstructing slices ``run`` (:func:`loaded_rows`): planned from every
     ROW_PLAN_STEP-th column with a margin (projectors.local_cpu checks every sample's rows against them)."""
-    _, (low, high) = _compute_factors(m, y0, y1, _sampled(m.geometry.width))
+    low, high = _factor_span(m, _sampled(m.geometry.width), np.arange(y0 + 1, y1 + 1))
     legal0, legal1 = loaded_rows(m, *run)
     r0 = max(legal0, int(np.floor(max(low, 1.0))) - ROW_PLAN_MARGIN)
     r1 = min(legal1, int(np.floor(min(high, m.geometry.ny))) + ROW_PLAN_MARGIN)

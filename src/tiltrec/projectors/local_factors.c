@@ -13,6 +13,8 @@
 #include <stdlib.h>
 
 #define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#define SMALL_JOB (1L << 20)  /* factors (columns x slices x views) below which one thread computes them: a team
+                              * costs more, up to a scheduler quantum at its barrier on a busy machine */
 
 /* Fortran NINT of a float32: nearest whole number, halves away from zero. */
 static long nint(float x)
@@ -107,7 +109,8 @@ static KERNEL void fold_span(const float *restrict yf, const float *restrict yz,
 /* out[0..3][slice][view][column] = xf, xz, yf, yz of 1-based ``columns`` and ``slices``; per-area tables
  * [view][area]; ``centres``: xcen_out, xcen_in, axis offset, centre slice, and the bottom and top voxels' z;
  * ``grid``: areas in X and Y, start X, Y, spacing X, Y; ``span``: the lowest and highest yproj of those voxels
- * (an exact fold: the same whatever the threads). */
+ * (an exact fold: the same whatever the threads).  ``out`` NULL: only the span (each slice and view's factors in
+ * a scratch row; planning asks for it, and fresh memory for factors it drops costs page faults). */
 void local_factors(const long *columns, long ncols, const long *slices, long nslices, const float *cos_tilt,
                    const float *sin_tilt, const float *cos_alpha, const float *sin_alpha, const float *xz,
                    const float *yz, const float *a11, const float *a12, const float *a21, const float *a22,
@@ -125,12 +128,13 @@ void local_factors(const long *columns, long ncols, const long *slices, long nsl
         xx[j] = (float)columns[j] - xcen_out;
         area(nint((xx[j] + xcen_in) + axis), grid[2], grid[4], nxa, ix + j, fx + j);
     }
-    const long plane = nslices * nviews * ncols;
+    const long plane = out != NULL ? nslices * nviews * ncols : ncols;
     span[0] = INFINITY;
     span[1] = -INFINITY;
-#pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
+#pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads()) \
+    if (nslices * ncols * nviews >= SMALL_JOB)
     {
-        float *w = malloc(sizeof(float) * 4 * ncols);
+        float *w = malloc(sizeof(float) * 4 * ncols), *row = out != NULL ? NULL : malloc(sizeof(float) * 4 * ncols);
         float mine[2] = {INFINITY, -INFINITY};
 #pragma omp for schedule(dynamic, 1)
         for (long s = 0; s < nslices; s++) {
@@ -146,7 +150,7 @@ void local_factors(const long *columns, long ncols, const long *slices, long nsl
                 f4[j] = fy * fx[j];
             }
             for (long v = 0; v < nviews; v++) {
-                float *o = out + (s * nviews + v) * ncols;
+                float *o = out != NULL ? out + (s * nviews + v) * ncols : row;
                 for (long c0 = 0, c1; c0 < ncols; c0 = c1) {
                     for (c1 = c0 + 1; c1 < ncols && ix[c1] == ix[c0]; c1++)
                         ;
@@ -162,6 +166,7 @@ void local_factors(const long *columns, long ncols, const long *slices, long nsl
             span[1] = mine[1] > span[1] ? mine[1] : span[1];
         }
         free(w);
+        free(row);
     }
     free(xx);
     free(fx);

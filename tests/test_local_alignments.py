@@ -17,7 +17,8 @@ from tiltrec.errors import InputError
 from tiltrec.formats.local_file import read_local_file, read_zfactor_file
 from tiltrec.geometry import Geometry
 from tiltrec.local_alignments import (_RECENT, _compute_factors, _factor_span, local_model, projection_factors,
-                                      projection_positions, projection_span, row_span, z_offsets)
+                                      projection_positions, projection_span, row_span, view_factors, z_offsets)
+from tiltrec.local_point_factors import factors_of_points, model_tables
 
 LOCAL_DIR = Path(__file__).parent / "data" / "local"
 REFERENCES = json.loads((LOCAL_DIR / "references.json").read_text())
@@ -286,17 +287,20 @@ def test_reproduces_imod_local_reference(name):
     assert rms <= max_rms and largest <= max_largest
 
 
-def test_the_compiled_factors_equal_the_numpy_statement_bit_for_bit(tmp_path):
-    """local_factors.column_factors (what the projector uses) against local_alignments._factors (the model as
-    written from IMOD), on every column and slice of a geometry with all parts of the model."""
-    from tiltrec.local_alignments import _factors
-
+def test_the_compiled_factors_equal_the_point_statement_bit_for_bit(tmp_path):
+    """local_factors.column_factors (what the projector uses) against local_point_factors.factors_at (the model as
+    written from IMOD, one point at a time), on every column and slice of a geometry with all parts of the model."""
     local = _local(tmp_path, nx=3, ny=2)
     model = local_model(GEOMETRY, local, axis_offset=AXIS, zfactors=np.zeros((4, 2)))
     compiled = projection_factors(model, 0, GEOMETRY.ny)
-    statement = _factors(model, np.arange(1, GEOMETRY.width + 1), np.arange(1, GEOMETRY.ny + 1))
+    columns, slices = np.arange(1, GEOMETRY.width + 1), np.arange(1, GEOMETRY.ny + 1)
+    points = np.empty((4, slices.size, model.nviews, columns.size), np.float32)
+    factors_of_points(*model_tables(model), columns, slices, points)
+    statement = tuple(points)
     for a, b in zip(compiled, statement):
         assert np.array_equal(a, b)
+    for v in range(model.nviews):
+        assert np.array_equal(view_factors(model, v, columns[::3], slices[5:9]), points[:, 5:9, v, ::3])
     # the rows the samples reach, found while the factors are computed (whatever the threads)
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)

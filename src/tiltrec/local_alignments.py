@@ -205,56 +205,6 @@ def _check_grid(local: LocalAlignments, start, spacing, g: Geometry, scale: floa
                              f"size?)")
 
 
-def _area_weights(position, start: int, spacing: int, count: int):
-    """IMOD ``local_factors`` along one axis: 0-based index of the lower area and the fraction towards the next."""
-    t = np.clip(np.asarray(position, dtype=np.int64) - start, 0, (count - 1) * spacing)
-    lower = np.minimum(t // spacing, count - 2)
-    return lower, (t - lower * spacing).astype(F32) / F32(spacing)
-
-
-def _factors(m: LocalModel, columns, slices):
-    """IMOD ``localProjFactors`` for 1-based ``columns`` and ``slices``: ``xf, xz, yf, yz``, each float32
-    ``(len(slices), nviews, len(columns))``, in IMOD's order of operations."""
-    j = np.asarray(columns, dtype=F32)
-    lsl = np.asarray(slices, dtype=F32)
-    xx = (j - m.xcen_out)[None, None, :]
-    yy = (lsl - m.center_slice)[:, None, None]
-    ix, fx = _area_weights(_nint(((j - m.xcen_out) + m.xcen_in) + m.axis_offset), m.start[0], m.spacing[0],
-                           m.nx_areas)
-    iy, fy = _area_weights(np.asarray(slices), m.start[1], m.spacing[1], m.ny_areas)
-    base = (iy[:, None] * m.nx_areas + ix[None, :])[:, None, :]  # [slice, 1, column]
-    fx, fy = fx[None, None, :], fy[:, None, None]
-    weights = ((_ONE - fy) * (_ONE - fx), (_ONE - fy) * fx, fy * (_ONE - fx), fy * fx)
-    corners = (base, base + 1, base + m.nx_areas, base + m.nx_areas + 1)
-    rows = np.arange(m.nviews)[None, :, None]
-    terms = {name: [] for name in ("xf1", "xf2", "xz1", "xz2", "yf1", "yf2", "yz1", "yz2", "xadd", "yadd")}
-    for f, k in zip(weights, corners):
-        sb, sa, ca = m.sin_tilt[rows, k], m.sin_alpha[rows, k], m.cos_alpha[rows, k]
-        xpf = ((xx * m.cos_tilt[rows, k] + (yy * sa) * sb) + m.xcen_in) + m.axis_offset
-        xpz = ca * sb + m.xz[rows, k]
-        ypf = yy * ca + m.center_slice
-        syz = sa - m.yz[rows, k]
-        fa11, fa12, fa21, fa22 = (f * a[rows, k] for a in (m.a11, m.a12, m.a21, m.a22))
-        for name, term in (("xf1", fa11 * xpf), ("xf2", fa12 * ypf), ("xz1", fa11 * xpz), ("xz2", fa12 * syz),
-                           ("yf1", fa21 * xpf), ("yf2", fa22 * ypf), ("yz1", fa21 * xpz), ("yz2", fa22 * syz),
-                           ("xadd", f * m.xadd[rows, k]), ("yadd", f * m.yadd[rows, k])):
-            terms[name].append(term)
-    # float32 sums strictly left to right, as IMOD writes them: the four corners' a11 (a21) terms, then their
-    # a12 (a22) terms, then the summed translations
-    xf = _running_sum(terms["xf1"] + terms["xf2"] + [_running_sum(terms["xadd"])])
-    yf = _running_sum(terms["yf1"] + terms["yf2"] + [_running_sum(terms["yadd"])])
-    xz = _running_sum(terms["xz1"]) - _running_sum(terms["xz2"])
-    yz = _running_sum(terms["yz1"]) - _running_sum(terms["yz2"])
-    return xf, xz, yf, yz
-
-
-def _running_sum(terms):
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
-
-
 _RECENT: dict = {}  # (id of model, y0, y1) -> (model, factors, span): a slab's factors serve every pass over it
 _KEEP = 4
 
@@ -263,7 +213,8 @@ def projection_factors(m: LocalModel, y0: int, y1: int):
     """``xf, xz, yf, yz`` (float32 ``(y1 - y0, nviews, width)``) of output slices from view rows ``[y0, y1)``
     (0-based): a voxel of thickness row ``i`` projects in used view ``v`` to ``xproj = xf + zz * xz``,
     ``yproj = yf + zz * yz`` (1-based, float32), ``zz = i - zcen_out``.  Compiled (local_factors.py); the same
-    numbers as :func:`_factors`, which tests check it against.  The last few slabs' are kept (read only)."""
+    numbers as local_point_factors.factors_at, which tests check it against.  The last few slabs' are kept (read
+    only)."""
     return _kept_factors(m, y0, y1)[0]
 
 
@@ -314,6 +265,14 @@ def _compute_factors(m: LocalModel, y0: int, y1: int, columns=None, slices=None,
     out = np.empty((4, len(slices), m.nviews, len(columns)), F32) if out is None else out
     span = _factors_into(m, columns, slices, out)
     return (out[0], out[1], out[2], out[3]), span
+
+
+def view_factors(m: LocalModel, v: int, columns, slices) -> np.ndarray:
+    """Float32 ``(4, len(slices), len(columns))``: xf, xz, yf, yz of 1-based ``columns`` and ``slices`` in used view
+    ``v`` alone (compiled)."""
+    out = np.empty((4, len(slices), 1, len(columns)), F32)
+    _factors_into(m.with_views([v]), columns, slices, out)
+    return out.reshape(4, len(slices), len(columns))
 
 
 def _factor_span(m: LocalModel, columns, slices) -> tuple[float, float]:

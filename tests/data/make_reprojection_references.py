@@ -49,6 +49,8 @@ MADE = {
 }
 CASES = {  # name -> (inputs, parameter text)
     "jason_views": (JASON, JASON_BASE + "ViewsToReproject 1,2,5,30,45,60,85,90\nZMinAndMaxReproj 20 27\n"),
+    # tilt keeps a view list's order and repeats, and takes a backward range backwards
+    "jason_views_order": (JASON, JASON_BASE + "ViewsToReproject 60,60,2,7-4,33\nZMinAndMaxReproj 40 43\n"),
     "jason_xtilt_angles": ({**JASON, "jason64.xtilt": "data:jason64.xtilt"},
                            JASON_BASE + "XTILTFILE jason64.xtilt\nREPROJECT -70.5,-61,-3.3\nREPROJECT 0 17.25 61.5 75\n"
                                         "ZMinAndMaxReproj 30 35\n"),

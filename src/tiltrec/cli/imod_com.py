@@ -210,8 +210,6 @@ def unsupported_keys(params: TiltParams) -> list[str]:
         keys.append(f"{reprojecting[0]} without RecFileToReproject (reprojecting the slices being computed)")
     if params.has("ZFACTORFILE") and not params.has("LOCALFILE"):
         keys.append("ZFACTORFILE without LOCALFILE (Z factors of the global alignment)")
-    if params.has("LOCALFILE") and params.has("RecFileToReproject"):
-        keys.append("LOCALFILE with RecFileToReproject (reprojection with local alignments)")
     if params.has("RecFileToReproject") and params.has("SIRTIterations"):
         keys.append("RecFileToReproject with SIRTIterations (continuing IMOD's SIRT from a tomogram)")
     return keys

@@ -4,7 +4,8 @@ The file keeps the entries that built the tomogram (sizes, SLICE, SHIFT, OFFSET,
 LOG, IMAGEBINNED, FULLIMAGE, SUBSETSTART); InputProjections names the views it was made from, whose size, pixel
 size and labels the reprojection takes.  REPROJECT lists angles, ViewsToReproject views (0: every view); without
 either the views the reconstruction used are reprojected, in file order.  X/Y/ZMinAndMaxReproj choose the columns,
-thickness rows and slices (0-based).  Output: one view per angle, the tomogram's width by its slices.
+thickness rows and slices (0-based).  LOCALFILE (with LOCALSCALE and ZFACTORFILE) reprojects with the local
+alignments the tomogram was made with.  Output: one view per angle, the tomogram's width by its slices.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, file_error
-from ..formats import open_stack, parse_view_list, read_angles
+from ..formats import open_stack, parse_view_list, parse_view_sequence, read_angles
 from ..formats.file_roles import FileUse
 from ..options.request import converted
-from ..reprojection.geometry import Request
+from ..reprojection.geometry import LocalRequest, Request
 from ..reprojection.run import LogScale, Output, reproject_file
 from .imod_com import TiltParams
 
@@ -39,7 +40,7 @@ def _angles_to_reproject(p: TiltParams, series: np.ndarray, values: dict) -> np.
         if text.strip() == "0":
             return series.astype(np.float32)
         try:
-            views = parse_view_list(text, nviews)
+            views = parse_view_sequence(text, nviews)  # tilt keeps the list's order and repeats
         except InputError as exc:
             raise file_error(p.source, f"line {p.first('ViewsToReproject').line}: ViewsToReproject: {exc}") from None
         if not views:
@@ -104,6 +105,7 @@ def run_reprojection(p: TiltParams, values: dict, files: dict, typed: dict, outp
             raise file_error(projections, "has no mean value in its header, which LOG needs to scale the "
                                           "reprojections back")
         log = LogScale(values["log_base"], view_mean)
+    local, local_files = _local_request(values, nviews, pixel)
     req = Request(nx=nx, ny=ny, series_angles=series, angles=_angles_to_reproject(p, series, values), width=width,
                   thickness=thickness, nslices=nslices, first_slice=first + 1,
                   x_range=_pair(p, "XMinAndMaxReproj"), y_range=_pair(p, "YMinAndMaxReproj"),
@@ -111,10 +113,18 @@ def run_reprojection(p: TiltParams, values: dict, files: dict, typed: dict, outp
                   subset_start=values.get("subset_start", (0, 0)), xshift=values.get("xshift", 0.0),
                   zshift=values.get("zshift", 0.0), offset=values.get("offset", 0.0),
                   axis_offset=values.get("axis_offset", 0.0), pitch=values.get("pitch", 0.0), xtilt=xtilt,
-                  scale=values.get("scale", (0.0, 1.0)), imod_gain=True, mean=mean)
+                  scale=values.get("scale", (0.0, 1.0)), imod_gain=True, mean=mean, local=local)
     out = Output(Path(output), mode=values.get("mode", 2), overwrite=bool(values.get("overwrite")),
                  pixel_size=pixel, labels=labels)
     read = (FileUse("tilt parameter file", Path(p.source)),) if p.source != "standard input" else ()
     quiet = bool(values.get("quiet")) or not values.get("progress", True)
     reproject_file(tomogram, "xzy", req, out, program=program, quiet=quiet, log=log, threads=values.get("threads"),
-                   read_files=(*read, FileUse("InputProjections", projections)))
+                   read_files=(*read, FileUse("InputProjections", projections), *local_files))
+
+
+def _local_request(values: dict, nviews: int, pixel_size: float) -> tuple[LocalRequest | None, tuple]:
+    """LOCALFILE, ZFACTORFILE and LOCALSCALE read and checked (as a reconstruction reads them), and the files."""
+    if values.get("local") is None:
+        return None, ()
+    return LocalRequest.read(values["local"], values.get("zfactors"), values.get("local_scale"), nviews, pixel_size,
+                             roles=("LOCALFILE", "ZFACTORFILE"))

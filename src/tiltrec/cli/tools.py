@@ -152,6 +152,11 @@ def reproject(
     scale: Optional[str] = typer.Option(None, "--scale", metavar="ADD,MULT",
                                         help=_help("scale", "The SCALE the tomogram was written with (undone "
                                                             "first: value / MULT - ADD).")),
+    local: Optional[Path] = typer.Option(
+        None, "--local", help=_help("local", "IMOD local alignment file (LOCALFILE) the tomogram was made with, one "
+                                             "entry per angle of ANGLES.")),
+    zfactors: Optional[Path] = typer.Option(None, "--zfactors", help=_help("zfactors")),
+    local_scale: Optional[str] = typer.Option(None, "--local-scale", help=_help("local_scale")),
     mode: Optional[str] = typer.Option(None, "--mode", help=_help("mode")),
     threads: Optional[str] = typer.Option(None, "--threads", help=_help("threads")),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
@@ -167,6 +172,7 @@ def reproject(
         reproject_command(tomogram, angles, output, layout=layout, values=values, views_size=views_size,
                           slices=slices, geometry=dict(offset=offset, pitch=pitch, xshift=xshift, zshift=zshift,
                                                        axis_offset=axis_offset, scale=scale),
+                          local=dict(local=local, zfactors=zfactors, local_scale=local_scale),
                           mode=mode, threads=threads, overwrite=overwrite, quiet=quiet, program=PROGRAM)
 
     guarded(PROGRAM, action)

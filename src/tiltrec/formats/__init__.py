@@ -4,15 +4,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .angles import parse_view_list, read_angles
+from .angles import parse_view_list, parse_view_sequence, read_angles
 from .input_file import require_regular
 from .mrc import TiltStack
 from .memory import ArrayStack, MemoryWriter
 from .volume import VolumeReader, open_volume
 from .writer import VolumeStats, VolumeWriter, backend_for, write_stack
 
-__all__ = ["ArrayStack", "MemoryWriter", "TiltStack", "VolumeReader", "VolumeStats", "VolumeWriter", "open_stack", "open_volume",
-           "parse_view_list", "read_angles", "read_volume", "write_stack"]
+__all__ = ["ArrayStack", "MemoryWriter", "TiltStack", "VolumeReader", "VolumeStats", "VolumeWriter", "open_stack",
+           "open_volume", "parse_view_list", "parse_view_sequence", "read_angles", "read_volume", "write_stack"]
 
 
 def open_stack(path) -> TiltStack:

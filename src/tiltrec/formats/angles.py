@@ -56,8 +56,14 @@ def parse_view_list(text: str, nviews: int) -> list[int]:
 
     Entries are separated by commas or spaces; backward ranges expand (``5-3`` is 3,4,5).
     """
+    return sorted(set(parse_view_sequence(text, nviews)))
+
+
+def parse_view_sequence(text: str, nviews: int) -> list[int]:
+    """The 0-based views of an IMOD list of 1-based views in the list's order, repeats kept and a backward range
+    taken backwards (``"6,6,5-3"`` is 5, 5, 4, 3, 2), as IMOD's tilt takes ViewsToReproject."""
     entries = re.sub(r"\s*-\s*", "-", text.strip())
-    views = set()
+    views = []
     for entry in filter(None, re.split(r"[\s,]+", entries)):
         match = _RANGE.fullmatch(entry)
         if not match:
@@ -67,5 +73,6 @@ def parse_view_list(text: str, nviews: int) -> list[int]:
         for view in (first, last):
             if not 1 <= view <= nviews:
                 raise InputError(f"view list {text!r}: view {view} is outside 1-{nviews}")
-        views.update(range(min(first, last) - 1, max(first, last)))
-    return sorted(views)
+        step = 1 if last >= first else -1
+        views.extend(range(first - 1, last - 1 + step, step))
+    return views

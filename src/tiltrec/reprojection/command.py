@@ -12,7 +12,7 @@ from ..formats import open_stack, read_angles
 from ..formats.layout import check_layout, layout_kind
 from ..options.kinds import Numbers
 from ..options.request import converted
-from .geometry import Request
+from .geometry import LocalRequest, Request
 from .run import Output, reproject_file
 from .scale import imod_scale_from_labels
 
@@ -36,8 +36,20 @@ def _sizes(layout: str, nx: int, ny: int, nz: int) -> tuple[int, int, int]:
     return (nx, ny, nz) if layout == "xzy" else (nx, nz, ny)
 
 
+def _local(options: dict, nviews: int, pixel_size: float) -> tuple[LocalRequest | None, tuple]:
+    """--local, --zfactors, --local-scale: the local alignments the tomogram was made with (one entry per angle)."""
+    if options.get("local") is None:
+        extra = [name for name in ("zfactors", "local_scale") if options.get(name) is not None]
+        if extra:
+            raise InputError(f"--{extra[0].replace('_', '-')} works with --local")
+        return None, ()
+    scale = converted("local_scale", options["local_scale"]) if options.get("local_scale") is not None else None
+    return LocalRequest.read(options["local"], options.get("zfactors"), scale, nviews, pixel_size)
+
+
 def reproject_command(tomogram: Path, angles_text: str, output: Path, *, layout, values, views_size, slices,
-                      geometry: dict, mode, threads, overwrite: bool, quiet: bool, program: str) -> None:
+                      geometry: dict, mode, threads, overwrite: bool, quiet: bool, program: str,
+                      local: dict | None = None) -> None:
     angles = angles_to_reproject(angles_text)
     typed = {name: converted(name, value) for name, value in geometry.items() if value is not None}
     mode = converted("mode", mode) if mode is not None else 2
@@ -70,7 +82,8 @@ def reproject_command(tomogram: Path, angles_text: str, output: Path, *, layout,
     if last - first + 1 != nslices or last >= views_ny:
         raise InputError(f"--slices {first},{last} are not the tomogram's {nslices} slices within the views' "
                          f"{views_ny} rows")
+    local_request, local_files = _local(local or {}, len(angles), pixel)
     req = Request(nx=views_nx, ny=views_ny, series_angles=angles, angles=angles, width=width, thickness=thickness,
-                  nslices=nslices, first_slice=first + 1, imod_gain=imod_gain, mean=mean, **typed)
+                  nslices=nslices, first_slice=first + 1, imod_gain=imod_gain, mean=mean, local=local_request, **typed)
     out = Output(output, mode=mode, overwrite=overwrite, pixel_size=pixel, labels=labels)
-    reproject_file(tomogram, layout, req, out, program=program, quiet=quiet, threads=threads)
+    reproject_file(tomogram, layout, req, out, program=program, quiet=quiet, threads=threads, read_files=local_files)

@@ -1,8 +1,10 @@
 """Running a reprojection: read the tomogram a block of slices at a time, reproject them at every angle, write the
-rows of the output tilt series; under MPI each rank takes its share of the slices and rank 0 commits the file."""
+rows of the output tilt series; under MPI each rank takes its share of the slices and rank 0 commits the file.
+With local alignments a block reads the slices and columns its rays reach (reprojection.local_rays)."""
 
 from __future__ import annotations
 
+import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +26,8 @@ from ..progress import Progress
 from .geometry import Plan, Request, log10f, plan, slices_needed
 
 BLOCK_BYTES = 16 << 20  # output rows computed between two writes (and two chances to stop on a signal)
+LOCAL_MARGIN = 2  # slices read beyond tilt's estimate of those a block's rays need (local alignments)
+TABLE_MARGIN = 3  # slices beyond those whose projection factors a block's Newton steps get
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,9 @@ class Output:
     labels: tuple[str, ...] = ()
 
 
-def _read_slices(stack, layout: str, first: int, last: int, p: Plan, path: Path) -> np.ndarray:
-    """Slices ``first .. last`` (1-based) of the tomogram, cropped to the rows and columns reprojected and divided
-    as the rays sum them: float32 [slice, row, column], contiguous."""
+def _read_slices(stack, layout: str, first: int, last: int, p: Plan, path: Path, columns=None) -> np.ndarray:
+    """Slices ``first .. last`` (1-based) of the tomogram, cropped to the rows and the columns reprojected (or
+    ``columns``, 1-based, inclusive) and divided as the rays sum them: float32 [slice, row, column], contiguous."""
     try:
         if slice_axis(layout) == 0:
             block = stack.read(range(first - 1, last), slice(None))
@@ -55,7 +59,7 @@ def _read_slices(stack, layout: str, first: int, last: int, p: Plan, path: Path)
     except BadValues as exc:
         raise file_error(path, f"{exc.problem} in section {exc.view + 1} of the file (1-based, as 3dmod numbers "
                                f"them)") from None
-    (y0, y1), (x0, x1) = p.y_range, p.x_range
+    (y0, y1), (x0, x1) = p.y_range, columns or p.x_range
     vol = np.ascontiguousarray(slices_view(layout, block)[:, y0 - 1:y1, x0 - 1:x1])  # (a fresh array: ours)
     p.descale(vol)
     return vol
@@ -121,6 +125,12 @@ def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, pr
             progress = Progress(len(mine), f"{program}: reprojecting", quiet=quiet or world.rank > 0)
             for start in range(mine.start, mine.stop, step):
                 lines = range(p.z_range[0] + start, p.z_range[0] + min(start + step, mine.stop))
+                if p.local is not None:
+                    rows = _reproject_local(stack, layout, p, lines, tomogram).transpose(0, 2, 1)
+                    _to_views_scale(rows, p, log)
+                    writer.write_slab(start, rows)
+                    progress.advance(len(lines))
+                    continue
                 first, last = slices_needed(p, lines, req.nslices)
                 vol = _read_slices(stack, layout, first, last, p, tomogram)
                 if p.tilted:
@@ -146,3 +156,46 @@ def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, pr
                 writer.stats = merged
                 check_stored_range(writer.path, merged, out.mode, (0.0, 1.0))
                 writer.commit()
+
+
+def _reproject_local(stack, layout: str, p: Plan, lines: range, path: Path) -> np.ndarray:
+    """Output ``lines`` at every angle with local alignments: float32 [view, line, x].  The block reads the slices
+    tilt estimates its rays need (with a margin); should a ray reach beyond them, it is done again from every slice
+    tilt holds for those lines (the same numbers either way)."""
+    from ..local_alignments import view_factors
+    from . import local_rays as lr
+
+    lp = p.local
+    k0, k1 = lines.start - p.z_range[0], lines.stop - p.z_range[0]
+    loads, needed = lp.loads[k0:k1], lp.needed[k0:k1]
+    held = int(loads[:, 0].min()), int(loads[:, 1].max())
+    first = max(held[0], int(needed[:, 0].min()) - LOCAL_MARGIN)
+    last = min(held[1], int(needed[:, 1].max()) + LOCAL_MARGIN)
+    numbers = np.arange(lines.start, lines.stop, dtype=np.int64)
+    rows = np.empty((len(p.views), len(lines), p.out_width), np.float32)
+    while True:
+        vol = _read_slices(stack, layout, first, last, p, path, columns=lp.columns)
+        t_first, t_last = max(held[0], first - TABLE_MARGIN), min(held[1], last + TABLE_MARGIN)
+        slices = np.arange(t_first, t_last + 1, dtype=np.int64) + int(round(float(lp.lp[lr.YPROJ_OFFSET])))
+        columns = np.arange(lp.columns[0], lp.columns[1] + 1, dtype=np.int64)
+        flags = 0
+        for v in range(len(p.views)):
+            table = view_factors(lp.model, v, columns, slices)
+            limits = np.empty((len(lines), 2), np.float32)
+            for load in {tuple(row) for row in loads.tolist()}:
+                at = np.all(loads == load, axis=1)
+                limits[at] = lr.xproj_limits(lp.tables, lp.grid, lp.centres, v, lp.lp, lp.li, *load)
+            flags |= lr.reproject_view(vol, first, table, t_first, lp.tables, lp.grid, lp.centres, lp.area_delz, v,
+                                       p.views[v], numbers, loads, limits, lp.lp, lp.li, rows[v])
+            if flags & (lr.MISSED_TABLE | lr.MISSED_VOLUME):
+                break
+        if not flags & (lr.MISSED_TABLE | lr.MISSED_VOLUME):
+            break
+        if (first, last) == held:
+            raise AssertionError(f"local reprojection of slices {lines.start}-{lines.stop - 1} reaches beyond the "
+                                 f"slices tilt holds")
+        first, last = held
+    if flags & lr.STALLED:
+        warnings.warn("some rays with local alignments could not step up (IMOD's tilt would not finish this "
+                      "reprojection); they were stopped where they stalled")
+    return rows

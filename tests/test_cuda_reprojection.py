@@ -6,10 +6,12 @@ not start at the first."""
 
 import time
 
+import mrcfile
 import numpy as np
 import pytest
 
 from cuda_emulation.emulator import EmulatedLauncher, compiler
+import test_cuda_kernels
 from test_cuda_kernels import ARCHES, compile_source
 from tiltrec.projectors.cuda.launcher import KERNEL_DIR
 from tiltrec.reprojection.cuda_rays import reproject_lines_cuda
@@ -17,6 +19,7 @@ from tiltrec.reprojection.geometry import Request, delz, plan, slices_needed
 from tiltrec.reprojection.imod_rays import reproject_lines
 
 F32 = np.float32
+host_gpu = test_cuda_kernels.host_gpu  # the fixture: backend='cuda' runs on an emulated device
 WIDTH, THICK, NSLICES = 40, 12, 9
 ANGLES = np.array([-80.0, -77.0, -74.0, -61.0, -45.0, -30.0, -10.0, 0.0, 5.0, 20.0, 40.0, 58.0, 65.0, 73.0, 73.5, 76.0,
                    77.0, 80.0])
@@ -169,3 +172,21 @@ def test_the_kernel_compiles_without_fused_multiply_adds(arch, tmp_path):
     ptx = compile_source(path.read_text(), path.name, arch, tmp_path)
     assert ".entry reproject_lines(" in ptx
     assert "fma." not in ptx
+
+
+@pytest.mark.parametrize("name", ["jason_xtilt_angles", "empiar_geomA_narrow", "empiar_log_mode1", "sim_binned"])
+def test_the_gpu_commands_reproject_on_the_gpu_as_imods_tilt(name, host_gpu, shared_dir, tmp_path):
+    """tiltrec-cuda with a RecFileToReproject parameter file: the rays on the (emulated) GPU, tilted and untilted,
+    the output equal to IMOD's reference as tiltrec-mpi's is (the checks of test_reprojection)."""
+    from cli_helpers import cli
+    from test_reprojection import DATA, TOLERANCE, materialize
+
+    param = materialize(tmp_path, shared_dir, name)
+    result = cli("--com", param, "--quiet", prog="tiltrec-cuda")
+    assert result.exit_code == 0, result.output
+    assert "CPU" not in result.output  # no word of running elsewhere
+    assert host_gpu.launcher.launches["reproject_lines"] >= 1
+    with mrcfile.open(DATA / f"{name}.mrc") as ref, mrcfile.open(tmp_path / "ours.mrc") as ours:
+        theirs, mine = ref.data.astype(np.float64), ours.data.astype(np.float64)
+        assert mine.shape == theirs.shape
+        assert float(np.abs(mine - theirs).max()) / theirs.std() <= TOLERANCE

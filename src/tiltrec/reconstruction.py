@@ -161,10 +161,9 @@ def _open_backend(opt: Options, world: World, program: str) -> Backend:
 
 def _open_gpu(opt: Options, world: World, program: str):
     """The GPU of this rank; without one, an error that names the CPU command."""
-    from .projectors.cuda.device import open_device
+    from .projectors.cuda.device import device_for
 
-    cpu = program.replace("-cuda", "-mpi") if program.endswith("-cuda") else "with backend='cpu'"
-    return open_device(opt.resources.device, world.local_rank, world.local_size, cpu)
+    return device_for(program, opt.resources.device, world)
 
 
 def run_reconstruction(stack, angles, output: Path | None, opt: Options, *, program: str = "tiltrec",

@@ -23,7 +23,7 @@ from ..reprojection.run import LogScale, Output, reproject_file
 from .imod_com import TiltParams
 
 # options that may be typed on the command line beside such a file (the others describe a reconstruction)
-APPLIES = ("overwrite", "quiet", "progress", "mode", "threads")
+APPLIES = ("overwrite", "quiet", "progress", "mode", "threads", "device")
 
 
 def _angles_to_reproject(p: TiltParams, series: np.ndarray, values: dict) -> np.ndarray:
@@ -62,9 +62,11 @@ def _pair(p: TiltParams, key: str) -> tuple[int, int] | None:
     return low + 1, high + 1
 
 
-def run_reprojection(p: TiltParams, values: dict, files: dict, typed: dict, output, *, program: str) -> None:
+def run_reprojection(p: TiltParams, values: dict, files: dict, typed: dict, output, *, program: str,
+                     backend: str = "cpu") -> None:
     """Reproject the tomogram of ``p``'s RecFileToReproject (``values``, ``files``: what cli.imod_com read from
-    the file; ``typed``: the options given on the command line; ``output``: the output named there or None)."""
+    the file; ``typed``: the options given on the command line; ``output``: the output named there or None;
+    ``backend``: cpu, or cuda for the GPU commands)."""
     extra = sorted(set(typed) - set(APPLIES))
     if extra:
         raise InputError(f"--{extra[0].replace('_', '-')} does not apply to a reprojection (the parameter file "
@@ -119,7 +121,8 @@ def run_reprojection(p: TiltParams, values: dict, files: dict, typed: dict, outp
     read = (FileUse("tilt parameter file", Path(p.source)),) if p.source != "standard input" else ()
     quiet = bool(values.get("quiet")) or not values.get("progress", True)
     reproject_file(tomogram, "xzy", req, out, program=program, quiet=quiet, log=log, threads=values.get("threads"),
-                   read_files=(*read, FileUse("InputProjections", projections), *local_files))
+                   read_files=(*read, FileUse("InputProjections", projections), *local_files), backend=backend,
+                   device=values.get("device"))
 
 
 def _local_request(values: dict, nviews: int, pixel_size: float) -> tuple[LocalRequest | None, tuple]:

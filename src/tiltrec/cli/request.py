@@ -88,9 +88,8 @@ def run_command_line(line: CommandLine, *, program: str, unified: bool, backend:
             if line.values[f"{name}_pos"] is not None or line.values[name] is not None:
                 raise InputError(f"the {what} of a reprojection comes from the parameter file (InputProjections, "
                                  f"TILTFILE), not from the command line")
-        if backend == "cuda":
-            warnings.warn("reprojection runs on the CPU (there is no GPU kernel for it yet)")
-        run_reprojection(params, from_file, files, typed, _one_of(line, {}, "output", "OUTPUT file"), program=program)
+        run_reprojection(params, from_file, files, typed, _one_of(line, {}, "output", "OUTPUT file"), program=program,
+                         backend=backend)
         return
     opt = make_options({**typed, "unified": unified, "backend": backend}, from_file, CLI)
     stack = _one_of(line, files, "input", "INPUT tilt series")

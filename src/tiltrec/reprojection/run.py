@@ -81,12 +81,12 @@ def _to_views_scale(rows: np.ndarray, p: Plan, log: LogScale | None) -> None:
 
 def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, program: str, quiet: bool = False,
                    log: LogScale | None = None, threads: int | None = None,
-                   read_files: tuple[FileUse, ...] = ()) -> None:
+                   read_files: tuple[FileUse, ...] = (), backend: str = "cpu", device: int | None = None) -> None:
     """Reproject ``tomogram`` (``layout``: xzy or xyz) as ``req`` says into ``out``: a tilt series (one view per
     angle, one row per slice reprojected), written whole or not at all.  ``req.mean`` None: the tomogram's mean
-    is computed (its header has none)."""
+    is computed (its header has none).  ``backend`` "cuda": the rays run on this rank's GPU (``device``: its
+    number, default as for a reconstruction), with the same numbers."""
     from ..projectors.cpu_kernels import set_threads
-    from .imod_rays import reproject_lines, reproject_untilted
 
     world = detect_world()
     p = plan(replace(req, mean=req.mean or 0.0))  # the request checked before any file is opened
@@ -99,6 +99,7 @@ def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, pr
 
     with ExitStack() as files, deferred():
         with collectively(world, undo):
+            gpu = _open_gpu(program, device, world) if backend == "cuda" else None
             stack = files.enter_context(open_stack(tomogram))
             want = file_shape(layout, req.width, req.nslices, req.thickness)
             if (stack.nviews, stack.ny, stack.nx) != want:
@@ -125,22 +126,7 @@ def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, pr
             progress = Progress(len(mine), f"{program}: reprojecting", quiet=quiet or world.rank > 0)
             for start in range(mine.start, mine.stop, step):
                 lines = range(p.z_range[0] + start, p.z_range[0] + min(start + step, mine.stop))
-                if p.local is not None:
-                    rows = _reproject_local(stack, layout, p, lines, tomogram).transpose(0, 2, 1)
-                    _to_views_scale(rows, p, log)
-                    writer.write_slab(start, rows)
-                    progress.advance(len(lines))
-                    continue
-                first, last = slices_needed(p, lines, req.nslices)
-                vol = _read_slices(stack, layout, first, last, p, tomogram)
-                if p.tilted:
-                    rows = np.empty((nviews, len(lines), p.out_width), np.float32)
-                    reproject_lines(vol, first, req.nslices, np.arange(lines.start, lines.stop, dtype=np.int64),
-                                    p.views, p.params, rows)
-                    rows = rows.transpose(0, 2, 1)
-                else:  # the lines along the last axis: every ray's samples serve all of them
-                    rows = np.empty((nviews, p.out_width, len(lines)), np.float32)
-                    reproject_untilted(np.ascontiguousarray(vol.transpose(1, 2, 0)), p.views, p.params, rows)
+                rows = _reproject_block(stack, layout, p, lines, req.nslices, tomogram, gpu)
                 _to_views_scale(rows, p, log)
                 writer.write_slab(start, rows)
                 progress.advance(len(lines))
@@ -158,10 +144,59 @@ def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, pr
                 writer.commit()
 
 
-def _reproject_local(stack, layout: str, p: Plan, lines: range, path: Path) -> np.ndarray:
-    """Output ``lines`` at every angle with local alignments: float32 [view, line, x].  The block reads the slices
-    tilt estimates its rays need (with a margin); should a ray reach beyond them, it is done again from every slice
-    tilt holds for those lines (the same numbers either way)."""
+def _open_gpu(program: str, index: int | None, world):
+    from ..projectors.cuda.device import device_for
+
+    return device_for(program, index, world)
+
+
+def _reproject_block(stack, layout: str, p: Plan, lines: range, nslices: int, path: Path, gpu) -> np.ndarray:
+    """Output ``lines`` at every angle: float32 [view, x, line] (any strides), on ``gpu`` when given."""
+    from .imod_rays import reproject_lines, reproject_untilted
+
+    if p.local is not None:
+        return _reproject_local(stack, layout, p, lines, path, gpu).transpose(0, 2, 1)
+    first, last = slices_needed(p, lines, nslices)
+    vol = _read_slices(stack, layout, first, last, p, path)
+    numbers = np.arange(lines.start, lines.stop, dtype=np.int64)
+    if gpu is not None:  # one kernel for every ray: its untilted rows equal reproject_untilted's
+        return _reproject_on_gpu(gpu, vol, first, nslices, numbers, p).transpose(0, 2, 1)
+    if p.tilted:
+        rows = np.empty((len(p.views), len(lines), p.out_width), np.float32)
+        reproject_lines(vol, first, nslices, numbers, p.views, p.params, rows)
+        return rows.transpose(0, 2, 1)
+    rows = np.empty((len(p.views), p.out_width, len(lines)), np.float32)  # the lines along the last axis: every
+    reproject_untilted(np.ascontiguousarray(vol.transpose(1, 2, 0)), p.views, p.params, rows)  # ray serves all
+    return rows
+
+
+def _reproject_on_gpu(gpu, vol: np.ndarray, first: int, nslices: int, lines: np.ndarray, p: Plan) -> np.ndarray:
+    """imod_rays.reproject_lines on the GPU (reprojection.cuda_rays): float32 [view, line, x] on the host."""
+    from .cuda_rays import reproject_lines_cuda
+
+    d_rows = gpu.xp.empty((len(p.views), len(lines), p.out_width), np.float32)
+    reproject_lines_cuda(_to_device(gpu, vol), first, nslices, lines, p.views, p.params, d_rows, gpu.xp, gpu.launcher)
+    return _to_host(gpu, d_rows)
+
+
+def _to_device(gpu, host: np.ndarray):
+    device = gpu.xp.empty(host.shape, host.dtype)
+    gpu.upload(np.ascontiguousarray(host), device, None)
+    return device
+
+
+def _to_host(gpu, device) -> np.ndarray:
+    host = np.empty(device.shape, np.float32)
+    gpu.download(device, host, None)
+    gpu.synchronize()
+    return host
+
+
+def _reproject_local(stack, layout: str, p: Plan, lines: range, path: Path, gpu=None) -> np.ndarray:
+    """Output ``lines`` at every angle with local alignments: float32 [view, line, x], the rays on ``gpu`` when
+    given (reprojection.cuda_local_rays, the same numbers).  The block reads the slices tilt estimates its rays need
+    (with a margin); should a ray reach beyond them, it is done again from every slice tilt holds for those lines
+    (the same numbers either way)."""
     from ..local_alignments import view_factors
     from . import local_rays as lr
 
@@ -172,9 +207,12 @@ def _reproject_local(stack, layout: str, p: Plan, lines: range, path: Path) -> n
     first = max(held[0], int(needed[:, 0].min()) - LOCAL_MARGIN)
     last = min(held[1], int(needed[:, 1].max()) + LOCAL_MARGIN)
     numbers = np.arange(lines.start, lines.stop, dtype=np.int64)
-    rows = np.empty((len(p.views), len(lines), p.out_width), np.float32)
+    shape = (len(p.views), len(lines), p.out_width)
+    rows = np.empty(shape, np.float32) if gpu is None else gpu.xp.empty(shape, np.float32)
     while True:
         vol = _read_slices(stack, layout, first, last, p, path, columns=lp.columns)
+        if gpu is not None:
+            vol = _to_device(gpu, vol)
         t_first, t_last = max(held[0], first - TABLE_MARGIN), min(held[1], last + TABLE_MARGIN)
         slices = np.arange(t_first, t_last + 1, dtype=np.int64) + int(round(float(lp.lp[lr.YPROJ_OFFSET])))
         columns = np.arange(lp.columns[0], lp.columns[1] + 1, dtype=np.int64)
@@ -185,8 +223,15 @@ def _reproject_local(stack, layout: str, p: Plan, lines: range, path: Path) -> n
             for load in {tuple(row) for row in loads.tolist()}:
                 at = np.all(loads == load, axis=1)
                 limits[at] = lr.xproj_limits(lp.tables, lp.grid, lp.centres, v, lp.lp, lp.li, *load)
-            flags |= lr.reproject_view(vol, first, table, t_first, lp.tables, lp.grid, lp.centres, lp.area_delz, v,
-                                       p.views[v], numbers, loads, limits, lp.lp, lp.li, rows[v])
+            inputs = (first, table, t_first, lp.tables, lp.grid, lp.centres, lp.area_delz, v, p.views[v], numbers,
+                      loads, limits, lp.lp, lp.li)
+            if gpu is None:
+                flags |= lr.reproject_view(vol, *inputs, rows[v])
+            else:
+                from .cuda_local_rays import reproject_view_cuda
+
+                inputs = (first, _to_device(gpu, table), *inputs[2:])
+                flags |= reproject_view_cuda(vol, *inputs, rows[v], gpu.xp, gpu.launcher)
             if flags & (lr.MISSED_TABLE | lr.MISSED_VOLUME):
                 break
         if not flags & (lr.MISSED_TABLE | lr.MISSED_VOLUME):
@@ -198,4 +243,4 @@ def _reproject_local(stack, layout: str, p: Plan, lines: range, path: Path) -> n
     if flags & lr.STALLED:
         warnings.warn("some rays with local alignments could not step up (IMOD's tilt would not finish this "
                       "reprojection); they were stopped where they stalled")
-    return rows
+    return rows if gpu is None else _to_host(gpu, rows)

@@ -46,6 +46,12 @@ def open_device(index: int | None, local_rank: int, local_size: int, cpu_command
         raise TiltrecError(f"GPU {chosen} is not usable ({reason}); {hint}") from None
 
 
+def device_for(program: str, index: int | None, world) -> "CupyDevice":
+    """The GPU of this MPI rank (``world``) for ``program``; without one, an error that names the CPU command."""
+    cpu = program.replace("-cuda", "-mpi") if program.endswith("-cuda") else "with backend='cpu'"
+    return open_device(index, world.local_rank, world.local_size, cpu)
+
+
 def install_command(extra: str) -> str:
     """The pip command that adds ``extra`` (cuda12, cuda13) to this tiltrec, the way it was installed: the package
     index has no tiltrec for a checkout, so a checkout (editable or not) is named by its folder, a URL by itself,

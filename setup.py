@@ -1,5 +1,5 @@
-"""Build of the compiled projectors (src/tiltrec/projectors/flat.c, local.c with local_factors.c, imod_sirt.c);
-everything else is in pyproject.toml."""
+"""Build of the compiled kernels (src/tiltrec/projectors/flat.c, local.c with local_factors.c, imod_sirt.c,
+elementwise.c; src/tiltrec/formats/slab_store.c); everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -22,6 +22,20 @@ setup(ext_modules=[
         "tiltrec.projectors._imod_sirt",
         sources=["src/tiltrec/projectors/imod_sirt.c"],
         # the float64 arithmetic of IMOD's SIRT model, without FMAs, on every build
+        extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wall"],
+        extra_link_args=["-fopenmp"],
+    ),
+    Extension(
+        "tiltrec.projectors._elementwise",
+        sources=["src/tiltrec/projectors/elementwise.c"],
+        # each value one float32 multiply and one add, as written, on every build
+        extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wall"],
+        extra_link_args=["-fopenmp"],
+    ),
+    Extension(
+        "tiltrec.formats._slab_store",
+        sources=["src/tiltrec/formats/slab_store.c"],
+        # the header's sums of squares without FMAs, on every build
         extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wall"],
         extra_link_args=["-fopenmp"],
     ),

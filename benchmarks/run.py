@@ -405,7 +405,7 @@ def main(argv=None) -> int:
         from dataclasses import replace
 
         plan = replace(plan, repeats=opts.repeats, wbp_repeats=opts.repeats)
-    from tiltrec.projectors.cpu_kernels import set_threads
+    from tiltrec.cpu_threads import set_threads
 
     threads = set_threads(opts.threads)
     report = Report()

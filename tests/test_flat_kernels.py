@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tiltrec.projectors import flat_kernels as fk
-from tiltrec.projectors.cpu_kernels import aligned_zeros
+from tiltrec.projectors.recycled import aligned_zeros
 
 
 def _case(nv, nz, nx, ny, ncol=None, seed=0, span=70.0):

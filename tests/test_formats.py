@@ -567,3 +567,34 @@ def test_jason64_int16_with_fei_extended_header(shared_dir):
         tilts = stack.header_angles
     # Agard/old-FEI layout: nominal tilts -64 .. +69.5 in 1.5 degree steps
     np.testing.assert_allclose(tilts, np.arange(-64.0, 70.0, 1.5), atol=0.01)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.uint8])
+def test_storing_a_slab_equals_its_numpy_statement(dtype):
+    """formats.slab_store (compiled): a slab transposed into a file block of any strides, rounded to nearest (halves
+    to even) and clipped for integer types, NaN kept out of the minima and maxima, with the header's statistics."""
+    from tiltrec.formats.slab_store import store_slab
+
+    rng = np.random.default_rng(3)
+    slab = (rng.standard_normal((5, 9, 7)) * 200).astype(np.float32)  # [z, x, y]
+    slab[0, 1, 2], slab[1, 2, 3], slab[2, 3, 4], slab[3, 4, 5], slab[4, 5, 6] = np.nan, -np.inf, 2.5, -1.5, 70000.0
+    block = np.zeros((7, 5, 9), dtype)  # [y, z, x], as a file block; the destination is a strided view of it
+    stats = store_slab(block.transpose(1, 0, 2), slab)
+    values = slab.transpose(0, 2, 1).astype(np.float64)  # [z, y, x]
+    integer = np.dtype(dtype).kind in "iu"
+    limits = np.iinfo(dtype) if integer else np.finfo(dtype)
+    rounded = np.rint(values) if integer else values
+    stored = np.clip(rounded, limits.min, limits.max)
+    finite = ~np.isnan(stored)
+    expected = np.where(finite, stored, 0 if integer else np.nan).astype(dtype)
+    np.testing.assert_array_equal(block.transpose(1, 0, 2), expected)
+    assert stats[0] == stored[finite].min() and stats[1] == stored[finite].max()
+    assert np.isnan(stats[2]) and np.isnan(stats[3])  # a NaN was stored: the sums say so
+    assert stats[4] == 1 + 1  # the NaN and the infinity
+    assert stats[5] == -np.inf and stats[6] == 70000.0
+    assert stats[7] == np.count_nonzero((rounded < limits.min) | (rounded > limits.max))
+    clean = np.nan_to_num(slab, nan=1.0, posinf=1.0, neginf=1.0)
+    sums = store_slab(np.zeros((5, 7, 9), dtype), clean)
+    exact = np.clip(np.rint(clean.astype(np.float64)) if integer else clean.astype(np.float64), limits.min,
+                    limits.max)
+    assert sums[2] == pytest.approx(exact.sum(), rel=1e-12) and sums[3] == pytest.approx((exact ** 2).sum(), rel=1e-12)

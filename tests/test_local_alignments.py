@@ -8,12 +8,12 @@ import math
 from pathlib import Path
 
 import mrcfile
-import numba
 import numpy as np
 import pytest
 
 from local_reference import backproject_local, figures, input_stack
 from tiltrec.errors import InputError
+from tiltrec.cpu_threads import available, set_threads
 from tiltrec.formats.local_file import read_local_file, read_zfactor_file
 from tiltrec.geometry import Geometry
 from tiltrec.local_alignments import (_RECENT, _compute_factors, _factor_span, local_model, projection_factors,
@@ -302,14 +302,14 @@ def test_the_compiled_factors_equal_the_point_statement_bit_for_bit(tmp_path):
     for v in range(model.nviews):
         assert np.array_equal(view_factors(model, v, columns[::3], slices[5:9]), points[:, 5:9, v, ::3])
     # the rows the samples reach, found while the factors are computed (whatever the threads)
-    for threads in (1, numba.config.NUMBA_NUM_THREADS):
-        numba.set_num_threads(threads)
+    for threads in (1, available()):
+        set_threads(threads)
         _RECENT.clear()
         assert projection_span(model, 3, 17) == row_span(statement[2][3:17], statement[3][3:17], model)
         columns, slices = np.arange(1, GEOMETRY.width + 1, 7), np.arange(4, 18)  # the span alone, as planning asks
         assert _factor_span(model, columns, slices) == row_span(statement[2][3:17, :, columns - 1],
                                                                 statement[3][3:17, :, columns - 1], model)
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    set_threads(None)
 
 
 def test_kept_factors_memory_is_reused_only_when_nothing_holds_it(tmp_path):

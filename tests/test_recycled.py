@@ -4,7 +4,7 @@ zeroed; never memory still in use (by the array or any view of it); outside a ru
 import numpy as np
 
 from tiltrec.projectors import recycled
-from tiltrec.projectors.cpu_kernels import aligned_zeros
+from tiltrec.projectors.recycled import aligned_zeros
 
 SHAPE = (4, 1024, 300)  # 4.7 MiB of float32: above recycled.MIN_BYTES
 

@@ -5,10 +5,10 @@ and slice, with the same float32 operations in the same order, so the numbers ar
 from __future__ import annotations
 
 import ctypes
-import sys
 
 import numpy as np
 
+from . import cpu_threads
 from .projectors import _local
 
 _LIB = ctypes.CDLL(_local.__file__)
@@ -16,12 +16,6 @@ _PTR, _LONG = ctypes.c_void_p, ctypes.c_long
 # columns, slices, twelve per-area tables, views, areas, centres, grid, out, span, threads
 _LIB.local_factors.argtypes = [_PTR, _LONG, _PTR, _LONG] + [_PTR] * 12 + [_LONG, _LONG] + [_PTR] * 4 + [ctypes.c_int]
 _LIB.local_factors.restype = None
-
-
-def _threads() -> int:
-    """The CPU backend's thread count where it has set one (through Numba), else 0: OpenMP's default."""
-    numba = sys.modules.get("numba")
-    return numba.get_num_threads() if numba is not None else 0
 
 
 def column_factors(columns, slices, cos_tilt, sin_tilt, cos_alpha, sin_alpha, xzf, yzf, a11, a12, a21, a22, xadd,
@@ -43,5 +37,5 @@ def column_factors(columns, slices, cos_tilt, sin_tilt, cos_alpha, sin_alpha, xz
     span = np.empty(2, np.float32)
     _LIB.local_factors(columns.ctypes.data, columns.size, slices.ctypes.data, slices.size,
                        *(t.ctypes.data for t in tables), nviews, nareas, centres.ctypes.data, grid.ctypes.data,
-                       None if out is None else out.ctypes.data, span.ctypes.data, _threads())
+                       None if out is None else out.ctypes.data, span.ctypes.data, cpu_threads.threads())
     return float(span[0]), float(span[1])

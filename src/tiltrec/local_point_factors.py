@@ -13,6 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import cpu_threads
+
+cpu_threads.give_numba()  # the thread count set before Numba was loaded
+
 F32 = np.float32
 _JIT = dict(cache=True, nogil=True, fastmath=False, boundscheck=False, error_model="numpy")
 TABLES = ("cos_tilt", "sin_tilt", "cos_alpha", "sin_alpha", "xz", "yz", "a11", "a12", "a21", "a22", "xadd", "yadd")

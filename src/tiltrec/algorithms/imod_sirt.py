@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import filters
+from .. import cpu_threads, filters
 from ..errors import InputError
 from ..options.model import Settings
 
@@ -63,8 +63,6 @@ def _weights(geom, settings: Settings, npad: int, filter_scale: float) -> tuple[
 
 def imod_sirt(op, rows, settings: Settings, x0=None, callback=None):
     """IMOD's SIRT of one slab from its projection rows ``(nviews, nrows, nx)``; see the module docstring."""
-    import numba
-
     from ..projectors import imod_sirt_kernels as k
 
     g = op.geom
@@ -78,7 +76,7 @@ def imod_sirt(op, rows, settings: Settings, x0=None, callback=None):
     start_w, diff_w, zero_weight = _weights(g, settings, npad, filter_scale)
     cb, sb = np.array([trig(float(a)) for a in g.angles]).T
     plan = k.plan(cb, sb, nx, width, thick)
-    threads = numba.get_num_threads()
+    threads = cpu_threads.threads()
     recscale = filter_scale * nv
 
     views = np.ascontiguousarray(rows, dtype=np.float32)

@@ -1,64 +1,40 @@
-"""Storing a computed slab into a file's memory map: transpose, type conversion and statistics in one pass."""
+"""Storing a computed slab into a file's block: transpose, type conversion and statistics in one pass, compiled
+(slab_store.c)."""
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
-from numba import njit, prange
 
+from .. import cpu_threads
+from ._slab_store import __file__ as _LIBRARY  # (not `from . import`: the package imports this module)
 
-@njit(parallel=True, cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def _store(dst, src, lo, hi, integer):
-    """dst[z, y, x] = clip(round?(src[z, x, y])); per z: min, max, sum and sum of squares of the stored values;
-    the sum of the values before clipping (not finite exactly when some value was NaN or infinite: clipping would
-    hide them), their min and max, and how many were clipped."""
-    nz, nx, ny = src.shape
-    stats = np.empty((nz, 8))
-    for z in prange(nz):
-        mn = np.inf
-        mx = -np.inf
-        total = 0.0
-        squares = 0.0
-        raw = 0.0
-        raw_mn = np.inf
-        raw_mx = -np.inf
-        clipped = 0.0
-        for y in range(ny):
-            for x in range(nx):
-                v = np.float64(src[z, x, y])
-                raw += v
-                raw_mn = min(raw_mn, v)
-                raw_mx = max(raw_mx, v)
-                if integer:
-                    v = np.rint(v)
-                if v < lo or v > hi:
-                    clipped += 1.0
-                v = min(max(v, lo), hi)
-                dst[z, y, x] = v
-                mn = min(mn, v)
-                mx = max(mx, v)
-                total += v
-                squares += v * v
-        stats[z, 0] = mn
-        stats[z, 1] = mx
-        stats[z, 2] = total
-        stats[z, 3] = squares
-        stats[z, 4] = raw
-        stats[z, 5] = raw_mn
-        stats[z, 6] = raw_mx
-        stats[z, 7] = clipped
-    return stats
+_LIB = ctypes.CDLL(_LIBRARY)
+_PTR, _LONG = ctypes.c_void_p, ctypes.c_long
+_LIB.store_slab.argtypes = [_PTR, _LONG, _LONG, _LONG, _PTR, _LONG, _LONG, _LONG, ctypes.c_int, ctypes.c_double,
+                            ctypes.c_double, _PTR, ctypes.c_int]
+_LIB.store_slab.restype = None
+_KINDS = {np.dtype(np.float32): 0, np.dtype(np.int16): 1, np.dtype(np.uint8): 2}
 
 
 def store_slab(dst_zyx: np.ndarray, slab_zxy: np.ndarray) -> tuple[float, float, float, float]:
     """Write ``slab_zxy`` (thickness, width, nys) into ``dst_zyx`` (thickness, nys, width, any strides and any of
-    the float32/int16/uint8 dtypes), rounding and clipping for integer types; returns the min, max, sum and sum of
-    squares of the stored values, the number of NaN or infinite values in ``slab_zxy`` (counted only when there
-    are any), the min and max of ``slab_zxy`` and the number of values clipped (formats.writer.VolumeStats)."""
-    kind = dst_zyx.dtype
-    integer = kind.kind in "iu"
-    limits = np.iinfo(kind) if integer else np.finfo(kind)
-    stats = _store(dst_zyx, np.ascontiguousarray(slab_zxy, dtype=np.float32), float(limits.min),
-                   float(limits.max), integer)
+    the float32/int16/uint8 dtypes), rounding (halves to even) and clipping for integer types; returns the min, max,
+    sum and sum of squares of the stored values, the number of NaN or infinite values in ``slab_zxy`` (counted only
+    when there are any), the min and max of ``slab_zxy`` and the number of values clipped
+    (formats.writer.VolumeStats)."""
+    kind = _KINDS.get(dst_zyx.dtype)
+    nz, nx, ny = slab_zxy.shape
+    if kind is None or dst_zyx.shape != (nz, ny, nx) or not dst_zyx.flags.writeable:
+        raise ValueError(f"store_slab: a writable float32, int16 or uint8 array of {(nz, ny, nx)}, got "
+                         f"{dst_zyx.dtype} {dst_zyx.shape}")
+    integer = dst_zyx.dtype.kind in "iu"
+    limits = np.iinfo(dst_zyx.dtype) if integer else np.finfo(dst_zyx.dtype)
+    src = np.ascontiguousarray(slab_zxy, dtype=np.float32)
+    stats = np.empty((nz, 8))
+    _LIB.store_slab(src.ctypes.data, nz, nx, ny, dst_zyx.ctypes.data, *dst_zyx.strides, kind, float(limits.min),
+                    float(limits.max), stats.ctypes.data, cpu_threads.threads())
     nonfinite = 0 if np.isfinite(stats[:, 4]).all() else int(slab_zxy.size - np.count_nonzero(np.isfinite(slab_zxy)))
     return (float(stats[:, 0].min()), float(stats[:, 1].max()), float(stats[:, 2].sum()), float(stats[:, 3].sum()),
             nonfinite, float(stats[:, 5].min()), float(stats[:, 6].max()), int(stats[:, 7].sum()))

@@ -1,13 +1,13 @@
-"""CPU backend: the slab projector on the compiled flat kernels (flat.c), the local-alignment kernels (local.c) and
-Numba kernels (pitch, element-wise)."""
+"""CPU backend: the slab projector on the compiled flat kernels (flat.c), the local-alignment kernels (local.c), the
+element-wise steps (elementwise.c) and Numba kernels (pitch: loaded only for pitched geometries)."""
 
 from __future__ import annotations
 
-import numba
-
-from . import cpu_kernels as k
+from .. import cpu_threads
+from . import elementwise
 from . import flat_kernels as flat
 from .base import SlabProjector
+from .recycled import aligned_zeros
 
 
 class CpuProjector(SlabProjector):
@@ -19,21 +19,21 @@ class CpuProjector(SlabProjector):
         self._columns = None  # the local forward projection's copy of the volume, allocated on first use
 
     def zeros_volume(self):
-        return k.aligned_zeros(self.vol_shape)
+        return aligned_zeros(self.vol_shape)
 
     def zeros_projections(self):
-        return k.aligned_zeros(self.proj_shape)
+        return aligned_zeros(self.proj_shape)
 
     def weighted_residual(self, measured, projected, weight) -> None:
-        k.weighted_residual(_flat(measured), _flat(projected), _flat(weight))
+        elementwise.weighted_residual(_flat(measured), _flat(projected), _flat(weight))
 
     def add_weighted(self, x, update, weight, positivity: bool) -> None:
-        k.add_weighted(_flat(x), _flat(update), _flat(weight), bool(positivity))
+        elementwise.add_weighted(_flat(x), _flat(update), _flat(weight), bool(positivity))
 
     def _frame(self):
         """The tilted frame's array (pitch_frame.py), zeroed; allocated once per projector."""
         if self._q is None:
-            self._q = k.aligned_zeros(self.frame.shape)
+            self._q = aligned_zeros(self.frame.shape)
         else:
             self._q[...] = 0
         return self._q
@@ -43,13 +43,17 @@ class CpuProjector(SlabProjector):
             from .local_cpu import forward_local
 
             if self._columns is None:
-                self._columns = k.aligned_zeros(self.vol_shape)
-            forward_local(c, vol, proj, self.r0, self.geom.ny, numba.get_num_threads(), self._columns)
+                self._columns = aligned_zeros(self.vol_shape)
+            forward_local(c, vol, proj, self.r0, self.geom.ny, cpu_threads.threads(), self._columns)
         elif self.frame is not None:
+            from . import cpu_kernels as k
+
             f, q = self.frame, self._frame()
             k.compose_transposed(vol, q, f.k, f.m, f.w, k.COMPOSE_X_BLOCK)
             self._forward_flat(q, proj, c)
         elif self.per_view_pitch:
+            from . import cpu_kernels as k
+
             k.forward_pitched(vol, proj, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
         else:
             self._forward_flat(vol, proj, c)
@@ -58,21 +62,25 @@ class CpuProjector(SlabProjector):
         if self.local:
             from .local_cpu import back_local
 
-            back_local(c, proj, vol, self.r0, self.geom.ny, numba.get_num_threads())
+            back_local(c, proj, vol, self.r0, self.geom.ny, cpu_threads.threads())
         elif self.frame is not None:
+            from . import cpu_kernels as k
+
             f, q = self.frame, self._frame()
             self._back_flat(proj, q, c)
             k.compose(q, vol, f.k, f.m, f.w, k.COMPOSE_X_BLOCK)
         elif self.per_view_pitch:
+            from . import cpu_kernels as k
+
             k.back_pitched(proj, vol, c.u_row, c.u_dx, c.u_dy, c.r_row, c.r_dy)
         else:
             self._back_flat(proj, vol, c)
 
     def _back_flat(self, proj, vol, c) -> None:
-        flat.back_flat(proj, vol, c.u_row, c.u_dx, numba.get_num_threads())
+        flat.back_flat(proj, vol, c.u_row, c.u_dx, cpu_threads.threads())
 
     def _forward_flat(self, vol, proj, c) -> None:
-        flat.forward_flat(vol, proj, c.u_row, c.u_dx, numba.get_num_threads())
+        flat.forward_flat(vol, proj, c.u_row, c.u_dx, cpu_threads.threads())
 
 
 def _flat(a):

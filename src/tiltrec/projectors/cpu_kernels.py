@@ -1,5 +1,5 @@
-"""Numba kernels: the pitched projector pair, the tilted frame's compose pair and the element-wise steps (the flat
-pair is compiled C: flat_kernels.py).
+"""Numba kernels: the pitched projector pair, the tilted frame's compose pair and the dot products of
+algorithms.reductions (the flat pair is compiled C: flat_kernels.py; the element-wise steps: elementwise.py).
 
 Layouts (Y innermost so the interpolation weight, which does not depend on Y without pitch, is reused along a
 contiguous, vectorised loop):
@@ -14,11 +14,12 @@ IMOD's fill value where they need one.  Back and forward kernels apply the same 
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from . import recycled
+from .. import cpu_threads
+
+cpu_threads.give_numba()
 
 _JIT = dict(cache=True, nogil=True, fastmath=True, boundscheck=False, error_model="numpy")
 
@@ -124,21 +125,6 @@ def compose_transposed(V, Q, k, m, w, x_block):
                     Q[a + 1, x, b + 1] += w3 * v
 
 
-@njit(parallel=True, **_JIT)
-def weighted_residual(measured, projected, weight):
-    """projected <- (measured - projected) * weight, over flat arrays in one pass."""
-    for i in prange(projected.size):
-        projected[i] = (measured[i] - projected[i]) * weight[i]
-
-
-@njit(parallel=True, **_JIT)
-def add_weighted(x, update, weight, positivity):
-    """x <- x + update * weight, then max(x, 0) with ``positivity``, over flat arrays in one pass."""
-    for i in prange(x.size):
-        v = x[i] + update[i] * weight[i]
-        x[i] = max(v, np.float32(0.0)) if positivity else v
-
-
 @njit(parallel=True, cache=True, nogil=True, fastmath=True, boundscheck=False)
 def dot_rows(a, b):
     """``sum(a * b)`` of two same-shape 2-D float32 arrays, accumulated in float64 (algorithms/reductions.py)."""
@@ -149,20 +135,3 @@ def dot_rows(a, b):
             row += np.float64(a[i, j]) * np.float64(b[i, j])
         total += row
     return total
-
-
-def set_threads(n: int | None) -> int:
-    """Use ``n`` Numba threads (default: all the process may use); returns the number in effect."""
-    limit = numba.config.NUMBA_NUM_THREADS
-    numba.set_num_threads(max(1, min(limit, n or limit)))
-    return numba.get_num_threads()
-
-
-def aligned_zeros(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
-    """Zero-filled C-contiguous array whose data starts on an ``align``-byte boundary (during a run, in memory an
-    earlier slab's array no longer uses: recycled.py)."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = recycled.zeros(nbytes + align)
-    start = (-raw.ctypes.data) % align
-    return raw[start:start + nbytes].view(dtype).reshape(shape)

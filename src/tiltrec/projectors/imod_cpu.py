@@ -19,8 +19,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .. import cpu_threads
 from ..geometry import Geometry
-from .cpu_kernels import aligned_zeros  # during a run, in recycled memory
+from .recycled import aligned_zeros  # during a run, in recycled memory
+
+cpu_threads.give_numba()  # the thread count set before Numba was loaded
 
 _JIT = dict(cache=True, nogil=True, fastmath=False, boundscheck=False, error_model="numpy")
 MAX_STRETCH_ANGLE = 80.0  # IMOD stretches only when every tilt angle lies within +-80 degrees

@@ -53,3 +53,13 @@ def recycling():
             _active -= 1
             if not _active:
                 _buffers.clear()
+
+
+def aligned_zeros(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
+    """Zero-filled C-contiguous array whose data starts on an ``align``-byte boundary (during a run, in memory an
+    earlier slab's array no longer uses)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = zeros(nbytes + align)
+    start = (-raw.ctypes.data) % align
+    return raw[start:start + nbytes].view(dtype).reshape(shape)

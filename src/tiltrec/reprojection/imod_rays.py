@@ -17,6 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .. import cpu_threads
+
+cpu_threads.give_numba()  # the thread count set before Numba was loaded
+
 F32 = np.float32
 _JIT = dict(cache=True, nogil=True, fastmath=False, boundscheck=False, error_model="numpy")
 Y_TOLERANCE = F32(3.05)  # samples this far beyond the first or last slice take that slice (tilt's ytol)

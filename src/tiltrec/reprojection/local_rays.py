@@ -28,7 +28,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .. import cpu_threads
 from ..local_point_factors import area, factors_at
+
+cpu_threads.give_numba()  # the thread count set before Numba was loaded
 
 F32 = np.float32
 _JIT = dict(cache=True, nogil=True, fastmath=False, boundscheck=False, error_model="numpy")

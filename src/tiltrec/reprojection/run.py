@@ -86,7 +86,7 @@ def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, pr
     angle, one row per slice reprojected), written whole or not at all.  ``req.mean`` None: the tomogram's mean
     is computed (its header has none).  ``backend`` "cuda": the rays run on this rank's GPU (``device``: its
     number, default as for a reconstruction), with the same numbers."""
-    from ..projectors.cpu_kernels import set_threads
+    from ..cpu_threads import set_threads
 
     world = detect_world()
     p = plan(replace(req, mean=req.mean or 0.0))  # the request checked before any file is opened

@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ... import cpu_threads
 from .tv import TotalVariation
+
+cpu_threads.give_numba()  # the thread count set before Numba was loaded
 
 _JIT = dict(cache=True, nogil=True, fastmath=True, boundscheck=False, error_model="numpy")
 

@@ -24,7 +24,7 @@ class CpuBackend:
     xp = np
 
     def __init__(self, threads: int):
-        from ...projectors.cpu_kernels import set_threads
+        from ...cpu_threads import set_threads
 
         set_threads(threads)
 

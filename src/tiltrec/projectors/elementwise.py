@@ -1,0 +1,46 @@
+"""SIRT's and SART's element-wise steps on the CPU, compiled (elementwise.c), over flat float32 arrays:
+
+- ``weighted_residual``: ``projected <- (measured - projected) * weight``;
+- ``add_weighted``: ``x <- x + update * weight``, then ``max(x, 0)`` with ``positivity``.
+
+Each value is computed on its own, so the results do not depend on the threads (cpu_threads)."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from .. import cpu_threads
+from . import _elementwise
+
+_LIB = ctypes.CDLL(_elementwise.__file__)
+_PTR, _LONG, _INT = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+_LIB.weighted_residual.argtypes = [_PTR, _PTR, _PTR, _LONG, _INT]
+_LIB.weighted_residual.restype = None
+_LIB.add_weighted.argtypes = [_PTR, _PTR, _PTR, _LONG, _INT, _INT]
+_LIB.add_weighted.restype = None
+
+
+def _checked(*arrays: np.ndarray) -> int:
+    n = arrays[0].size
+    for a in arrays:
+        if a.dtype != np.float32 or not a.flags.c_contiguous or a.size != n:
+            raise ValueError(f"element-wise step: C-contiguous float32 arrays of {n} values, got {a.dtype} "
+                             f"{a.shape}")
+    return n
+
+
+def weighted_residual(measured: np.ndarray, projected: np.ndarray, weight: np.ndarray) -> None:
+    n = _checked(measured, projected, weight)
+    if not projected.flags.writeable:
+        raise ValueError("weighted_residual: the projections are read-only")
+    _LIB.weighted_residual(measured.ctypes.data, projected.ctypes.data, weight.ctypes.data, n, cpu_threads.threads())
+
+
+def add_weighted(x: np.ndarray, update: np.ndarray, weight: np.ndarray, positivity: bool) -> None:
+    n = _checked(x, update, weight)
+    if not x.flags.writeable:
+        raise ValueError("add_weighted: the volume is read-only")
+    _LIB.add_weighted(x.ctypes.data, update.ctypes.data, weight.ctypes.data, n, int(bool(positivity)),
+                      cpu_threads.threads())

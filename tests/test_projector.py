@@ -137,3 +137,16 @@ def test_a_point_projects_where_imod_puts_it():
     X, Z, t = (x + 1) - 16.5, (z + 1) - 8.5, np.radians(30.0)
     expected = 16.5 + X * np.cos(t) - Z * np.sin(t) - 1  # 0-based column
     assert abs(np.sum(view * np.arange(32)) / view.sum() - expected) < 1e-5
+
+
+@pytest.mark.parametrize("rows", [(2, 9), (0, 23)])
+def test_the_weights_of_one_row_repeated_equal_the_whole_slab(geom, rows):
+    """SIRT's and SART's A 1 and A^T 1: on a flat geometry one row computed and repeated (every Y lane takes the
+    same operations in the flat kernels), elsewhere the whole slab; the same numbers either way."""
+    op = CpuProjector(geom, *rows)
+    ones_volume, ones_projections = op.zeros_volume(), op.zeros_projections()
+    ones_volume[...] = 1.0
+    ones_projections[...] = 1.0
+    assert op._rows_alike() == (not geom.has_pitch)
+    np.testing.assert_array_equal(op.forward_ones(), op.forward(ones_volume))
+    np.testing.assert_array_equal(op.back_ones(), op.back(ones_projections))

@@ -25,9 +25,7 @@ def _inverse(xp, a, tiny: float = 1e-6):
 
 def _row_weights(op):
     """``1 / (A 1)``: the inverse length of every ray through the slab (0 for rays that miss it)."""
-    ones_volume = op.zeros_volume()
-    ones_volume[...] = 1.0
-    return _inverse(op.xp, op.forward(ones_volume))
+    return _inverse(op.xp, op.forward_ones())
 
 
 def sirt(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHECKPOINT):
@@ -36,10 +34,7 @@ def sirt(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
     relax = np.float32(settings.relax_for("sirt"))
     p = op.pack(rows)
     row_weight = _row_weights(op)
-    ones = op.zeros_projections()
-    ones[...] = 1.0
-    col_weight = _inverse(xp, op.back(ones))
-    del ones
+    col_weight = _inverse(xp, op.back_ones())
     col_weight *= relax
     x = op.zeros_volume() if x0 is None else x0
     residual = op.zeros_projections()

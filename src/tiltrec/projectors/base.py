@@ -82,6 +82,36 @@ class SlabProjector(ABC):
         self._back(proj, out, self.coef.subset(views))
         return out
 
+    # --- the iterative algorithms' weights ---
+    def forward_ones(self):
+        """``A 1``: the projections of a slab of ones (each ray's length through the slab)."""
+        if self._rows_alike():
+            one = self.xp.zeros(self.proj_shape[:2] + (1,), dtype=np.float32)
+            self._forward(self.xp.ones(self.vol_shape[:2] + (1,), dtype=np.float32), one, self.coef)
+            out = self.zeros_projections()
+            out[...] = one
+            return out
+        ones = self.zeros_volume()
+        ones[...] = 1.0
+        return self.forward(ones)
+
+    def back_ones(self):
+        """``A^T 1``: the back-projection of projections of ones (each voxel's weight)."""
+        if self._rows_alike():
+            one = self.xp.zeros(self.vol_shape[:2] + (1,), dtype=np.float32)
+            self._back(self.xp.ones(self.proj_shape[:2] + (1,), dtype=np.float32), one, self.coef)
+            out = self.zeros_volume()
+            out[...] = one
+            return out
+        ones = self.zeros_projections()
+        ones[...] = 1.0
+        return self.back(ones)
+
+    def _rows_alike(self) -> bool:
+        """Whether every slice and projection row is computed by the same operations (a flat geometry on a backend
+        whose kernels take any number of rows), so that ``A 1`` and ``A^T 1`` are one row's, repeated."""
+        return False
+
     # --- the iterative algorithms' element-wise steps (kernels on the GPU) ---
     def weighted_residual(self, measured, projected, weight) -> None:
         """``projected <- (measured - projected) * weight``, in place."""

@@ -24,6 +24,11 @@ class CpuProjector(SlabProjector):
     def zeros_projections(self):
         return aligned_zeros(self.proj_shape)
 
+    def _rows_alike(self) -> bool:
+        # the flat kernels compute every Y lane by the same operations, whatever the number of lanes (flat.c)
+        return not self.local and self.frame is None and not self.per_view_pitch and \
+            self.r1 - self.r0 == self.vol_shape[2]
+
     def weighted_residual(self, measured, projected, weight) -> None:
         elementwise.weighted_residual(_flat(measured), _flat(projected), _flat(weight))
 

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from cli_helpers import cli
-from cuda_emulation.emulator import EmulatedLauncher, compiler
 import test_cuda_kernels
 from test_cuda_kernels import ARCHES, compile_source
 from test_local_reprojection import materialize
@@ -30,13 +29,7 @@ CASES = {
 }
 MISSED = lr.MISSED_TABLE | lr.MISSED_VOLUME
 host_gpu = test_cuda_kernels.host_gpu  # the fixture: backend='cuda' runs on an emulated device
-
-
-@pytest.fixture(scope="module")
-def emu():
-    if compiler() is None:
-        pytest.skip("no C++ compiler (g++) for the CUDA emulation")
-    return EmulatedLauncher()
+emu = test_cuda_kernels.emu  # the fixture: the emulated kernel launcher
 
 
 def reproject(name: str, folder, shared, monkeypatch, emu) -> list:
@@ -135,15 +128,8 @@ def test_the_kernel_compiles_without_fused_multiply_adds(arch, tmp_path):
 def test_the_gpu_commands_reproject_with_local_alignments_on_the_gpu(name, host_gpu, shared_dir, tmp_path):
     """tiltrec-cuda with LOCALFILE and RecFileToReproject: the rays on the (emulated) GPU, the output equal to IMOD's
     reference as tiltrec-mpi's is."""
-    import mrcfile
-
+    from test_cuda_reprojection import gpu_command_reproduces
     from test_local_reprojection import DATA, TOLERANCE
 
-    param = materialize(tmp_path, shared_dir, name)
-    result = cli("--com", param, "--quiet", prog="tiltrec-cuda")
-    assert result.exit_code == 0, result.output
-    assert host_gpu.launcher.launches["local_reproject_view"] >= 1
-    with mrcfile.open(DATA / f"{name}.mrc") as ref, mrcfile.open(tmp_path / "ours.mrc") as ours:
-        theirs, mine = ref.data.astype(np.float64), ours.data.astype(np.float64)
-        assert mine.shape == theirs.shape
-        assert float(np.abs(mine - theirs).max()) / theirs.std() <= TOLERANCE
+    gpu_command_reproduces(materialize(tmp_path, shared_dir, name), DATA / f"{name}.mrc", TOLERANCE, host_gpu,
+                           "local_reproject_view")

@@ -10,7 +10,6 @@ import mrcfile
 import numpy as np
 import pytest
 
-from cuda_emulation.emulator import EmulatedLauncher, compiler
 import test_cuda_kernels
 from test_cuda_kernels import ARCHES, compile_source
 from tiltrec.projectors.cuda.launcher import KERNEL_DIR
@@ -20,6 +19,7 @@ from tiltrec.reprojection.imod_rays import reproject_lines
 
 F32 = np.float32
 host_gpu = test_cuda_kernels.host_gpu  # the fixture: backend='cuda' runs on an emulated device
+emu = test_cuda_kernels.emu  # the fixture: the emulated kernel launcher
 WIDTH, THICK, NSLICES = 40, 12, 9
 ANGLES = np.array([-80.0, -77.0, -74.0, -61.0, -45.0, -30.0, -10.0, 0.0, 5.0, 20.0, 40.0, 58.0, 65.0, 73.0, 73.5, 76.0,
                    77.0, 80.0])
@@ -42,17 +42,6 @@ CASES = {
     "xtilt-zfactors": (dict(xtilt=np.linspace(12.0, 4.0, len(SERIES)), pitch=-2.0, offset=-1.5), (-0.04, 0.06),
                        [2, 5, 9]),
 }
-
-
-def _need_compiler():
-    if compiler() is None:
-        pytest.skip("no C++ compiler (g++) for the CUDA emulation")
-
-
-@pytest.fixture(scope="module")
-def emu():
-    _need_compiler()
-    return EmulatedLauncher()
 
 
 @pytest.fixture(scope="module")
@@ -178,15 +167,22 @@ def test_the_kernel_compiles_without_fused_multiply_adds(arch, tmp_path):
 def test_the_gpu_commands_reproject_on_the_gpu_as_imods_tilt(name, host_gpu, shared_dir, tmp_path):
     """tiltrec-cuda with a RecFileToReproject parameter file: the rays on the (emulated) GPU, tilted and untilted,
     the output equal to IMOD's reference as tiltrec-mpi's is (the checks of test_reprojection)."""
-    from cli_helpers import cli
     from test_reprojection import DATA, TOLERANCE, materialize
 
-    param = materialize(tmp_path, shared_dir, name)
+    gpu_command_reproduces(materialize(tmp_path, shared_dir, name), DATA / f"{name}.mrc", TOLERANCE, host_gpu,
+                           "reproject_lines")
+
+
+def gpu_command_reproduces(param, reference, tolerance: float, host_gpu, kernel: str) -> None:
+    """``tiltrec-cuda --com param`` ran ``kernel`` on the emulated device and wrote ``reference``'s values (to
+    ``tolerance`` of its SD) into the parameter file's folder's ours.mrc."""
+    from cli_helpers import cli
+
     result = cli("--com", param, "--quiet", prog="tiltrec-cuda")
     assert result.exit_code == 0, result.output
     assert "CPU" not in result.output  # no word of running elsewhere
-    assert host_gpu.launcher.launches["reproject_lines"] >= 1
-    with mrcfile.open(DATA / f"{name}.mrc") as ref, mrcfile.open(tmp_path / "ours.mrc") as ours:
+    assert host_gpu.launcher.launches[kernel] >= 1
+    with mrcfile.open(reference) as ref, mrcfile.open(param.parent / "ours.mrc") as ours:
         theirs, mine = ref.data.astype(np.float64), ours.data.astype(np.float64)
         assert mine.shape == theirs.shape
-        assert float(np.abs(mine - theirs).max()) / theirs.std() <= TOLERANCE
+        assert float(np.abs(mine - theirs).max()) / theirs.std() <= tolerance

@@ -22,9 +22,7 @@ first angles (it keeps the angles' exposure weights in a scratch array whose lat
 why tiltrec does not copy that case.
 """
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +40,7 @@ TILT = SHARED / "peers" / "imod-4.8.2" / "tilt"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from local_reference import input_stack  # noqa: E402
+from make_reprojection_references import run_cases  # noqa: E402  (beside this script)
 
 
 def _base(name: str) -> str:
@@ -127,20 +126,8 @@ def main() -> None:
     tilt = Path(sys.argv[1]) if len(sys.argv) > 1 else TILT
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (inputs, text) in MADE.items():
-            work = Path(tmp) / name
-            work.mkdir()
-            materialize(work, inputs)
-            _tilt(tilt, work, text, name)
-            shutil.copy(work / name, OUT / name)
-        for name, (inputs, text) in CASES.items():
-            work = Path(tmp) / name
-            work.mkdir()
-            materialize(work, inputs)
-            _tilt(tilt, work, text, f"{name}.mrc")
-            shutil.copy(work / f"{name}.mrc", OUT / f"{name}.mrc")
-            with mrcfile.open(OUT / f"{name}.mrc") as mrc:
-                print(f"{name}: {mrc.data.shape[::-1]} (x y z), mean {float(mrc.data.mean()):.4g}")
+        run_cases(Path(tmp), MADE, CASES, OUT, lambda folder, inputs: materialize(folder, inputs),
+                  lambda folder, text, output: _tilt(tilt, folder, text, output))
         # more angles than views: tilt's output is not finite for the first (angles - views) of them
         work = Path(tmp) / "many"
         work.mkdir()
@@ -150,8 +137,6 @@ def main() -> None:
               "many.mrc")
         finite = np.isfinite(mrcfile.read(work / "many.mrc")).all(axis=(1, 2))
         print(f"60 angles of a 51-view series: angles whose reprojection is not finite: {np.flatnonzero(~finite)}")
-    (OUT / "cases.json").write_text(json.dumps({name: {"inputs": inputs, "param": text}
-                                                for name, (inputs, text) in CASES.items()}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -100,22 +100,30 @@ def main() -> None:
     _simulated(OUT)
     (OUT / "jason64.xtilt").write_text("".join(f"{1.5 * np.sin(v / 9):.3f}\n" for v in range(90)))
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (inputs, text) in MADE.items():
-            work = Path(tmp) / name
-            work.mkdir()
-            materialize(work, inputs)
-            _tilt(tilt, work, text, name)
-            shutil.copy(work / name, OUT / name)
-        for name, (inputs, text) in CASES.items():
-            work = Path(tmp) / name
-            work.mkdir()
-            materialize(work, inputs)
-            _tilt(tilt, work, text, f"{name}.mrc")
-            shutil.copy(work / f"{name}.mrc", OUT / f"{name}.mrc")
-            with mrcfile.open(OUT / f"{name}.mrc") as mrc:
-                print(f"{name}: {mrc.data.shape[::-1]} (x y z), mean {float(mrc.data.mean()):.4g}")
-    (OUT / "cases.json").write_text(json.dumps({name: {"inputs": inputs, "param": text}
-                                                for name, (inputs, text) in CASES.items()}, indent=1) + "\n")
+        run_cases(Path(tmp), MADE, CASES, OUT, lambda folder, inputs: materialize(folder, inputs),
+                  lambda folder, text, output: _tilt(tilt, folder, text, output))
+
+
+def run_cases(tmp: Path, made: dict, cases: dict, out: Path, link, run_tilt) -> None:
+    """Make the tomograms ``made`` and the reprojections ``cases`` (name -> (inputs, parameter text)) into ``out``,
+    each in its own folder of ``tmp`` holding the files ``link(folder, inputs)`` puts there, by
+    ``run_tilt(folder, text, output)``; then write cases.json."""
+    for name, (inputs, text) in made.items():
+        work = tmp / name
+        work.mkdir()
+        link(work, inputs)
+        run_tilt(work, text, name)
+        shutil.copy(work / name, out / name)
+    for name, (inputs, text) in cases.items():
+        work = tmp / name
+        work.mkdir()
+        link(work, inputs)
+        run_tilt(work, text, f"{name}.mrc")
+        shutil.copy(work / f"{name}.mrc", out / f"{name}.mrc")
+        with mrcfile.open(out / f"{name}.mrc") as mrc:
+            print(f"{name}: {mrc.data.shape[::-1]} (x y z), mean {float(mrc.data.mean()):.4g}")
+    (out / "cases.json").write_text(json.dumps({name: {"inputs": inputs, "param": text}
+                                                for name, (inputs, text) in cases.items()}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ map: the ray of output pixel ``(xproj, yproj)`` climbs through the tomogram in Z
 and slice that project onto the pixel are found by Newton steps on the bilinear interpolation of the factors of
 the loaded columns and slices (at most five, as tilt's loadedProjectingPoint).  The first sample inside the volume
 is followed by "jumps": tilt takes the point found a few pixels higher (``5 cos / max(0.2, |sin|)`` of Z) and
-samples the points between linearly, repeating until the top; outside the jumps every sample is found on its own.  Z advances by a per-column step (the local
-``delz``, interpolated from the local areas at columns half an area spacing apart along the slice).
+samples the points between linearly, repeating until the top; outside the jumps every sample is found on its own.
+Z advances by a per-column step (the local ``delz``, interpolated from the local areas at columns half an area
+spacing apart along the slice).
 
 Like tilt, each ray's sum is kept in float64 and the samples in float32 in tilt's order of operations (no fused
 multiply-adds), so the sums agree with tilt's to rounding.  Coordinates are tilt's: 1-based loaded columns (``1``
@@ -52,6 +53,16 @@ def _nint(x):
 
 
 @njit(**_JIT)
+def _cell_step(xproj, yproj, xp11, yp11, xp21, yp21, xp12, yp12):
+    """One Newton step of tilt's searches: the fractions ``(fx, fy)`` across a cell, from where its corners (the
+    point, the next column, the next slice) project, at which the linearised map reaches ``(xproj, yproj)``."""
+    xerr, yerr = xproj - xp11, yproj - yp11
+    dxpx, dxpy, dypx, dypy = xp21 - xp11, xp12 - xp11, yp21 - yp11, yp12 - yp11
+    den = dxpx * dypy - dxpy * dypx
+    return (xerr * dypy - yerr * dxpy) / den, (dxpx * yerr - dypx * xerr) / den
+
+
+@njit(**_JIT)
 def _find_point(tables, grid, centres, v, xproj, yproj, zz, xx, yy):
     """tilt's findProjectingPoint: the column ``xx`` and view row ``yy`` whose point at height ``zz`` projects to
     ``(xproj, yproj)`` in view ``v``, from the factors of any column and row (up to five Newton steps)."""
@@ -61,14 +72,8 @@ def _find_point(tables, grid, centres, v, xproj, yproj, zz, xx, yy):
         xf11, xz11, yf11, yz11 = factors_at(tables, grid, centres, v, ix, iy)
         xf21, xz21, yf21, yz21 = factors_at(tables, grid, centres, v, ix + 1, iy)
         xf12, xz12, yf12, yz12 = factors_at(tables, grid, centres, v, ix, iy + 1)
-        xp11, yp11 = xf11 + xz11 * zz, yf11 + yz11 * zz
-        xp21, yp21 = xf21 + xz21 * zz, yf21 + yz21 * zz
-        xp12, yp12 = xf12 + xz12 * zz, yf12 + yz12 * zz
-        xerr, yerr = xproj - xp11, yproj - yp11
-        dxpx, dxpy, dypx, dypy = xp21 - xp11, xp12 - xp11, yp21 - yp11, yp12 - yp11
-        den = dxpx * dypy - dxpy * dypx
-        fx = (xerr * dypy - yerr * dxpy) / den
-        fy = (dxpx * yerr - dypx * xerr) / den
+        fx, fy = _cell_step(xproj, yproj, xf11 + xz11 * zz, yf11 + yz11 * zz, xf21 + xz21 * zz, yf21 + yz21 * zz,
+                            xf12 + xz12 * zz, yf12 + yz12 * zz)
         xx = F32(ix) + fx
         yy = F32(iy) + fy
         if F32(-0.1) < fx < F32(1.1) and F32(-0.1) < fy < F32(1.1):
@@ -161,17 +166,9 @@ def _loaded_point(table, t_first, xproj, yproj, zz, nxload, lo, hi, xx, yy):
         if r < 0 or r + 1 >= table.shape[1]:
             return xx, yy, True
         c = ix - 1
-        xp11 = table[0, r, c] + table[1, r, c] * zz
-        yp11 = table[2, r, c] + table[3, r, c] * zz
-        xp21 = table[0, r, c + 1] + table[1, r, c + 1] * zz
-        yp21 = table[2, r, c + 1] + table[3, r, c + 1] * zz
-        xp12 = table[0, r + 1, c] + table[1, r + 1, c] * zz
-        yp12 = table[2, r + 1, c] + table[3, r + 1, c] * zz
-        xerr, yerr = xproj - xp11, yproj - yp11
-        dxpx, dxpy, dypx, dypy = xp21 - xp11, xp12 - xp11, yp21 - yp11, yp12 - yp11
-        den = dxpx * dypy - dxpy * dypx
-        fx = (xerr * dypy - yerr * dxpy) / den
-        fy = (dxpx * yerr - dypx * xerr) / den
+        fx, fy = _cell_step(xproj, yproj, table[0, r, c] + table[1, r, c] * zz, table[2, r, c] + table[3, r, c] * zz,
+                            table[0, r, c + 1] + table[1, r, c + 1] * zz, table[2, r, c + 1] + table[3, r, c + 1] * zz,
+                            table[0, r + 1, c] + table[1, r + 1, c] * zz, table[2, r + 1, c] + table[3, r + 1, c] * zz)
         xx = F32(ix) + fx
         yy = F32(iy) + fy
         if F32(-0.1) < fx < F32(1.1) and F32(-0.1) < fy < F32(1.1):

@@ -572,13 +572,15 @@ def test_jason64_int16_with_fei_extended_header(shared_dir):
 @pytest.mark.parametrize("dtype", [np.float32, np.int16, np.uint8])
 def test_storing_a_slab_equals_its_numpy_statement(dtype):
     """formats.slab_store (compiled): a slab transposed into a file block of any strides, rounded to nearest (halves
-    to even) and clipped for integer types, NaN kept out of the minima and maxima, with the header's statistics."""
+    to even) and clipped for integer types, NaN kept out of the minima and maxima, with the header's statistics:
+    each Y lane's sums along X, then the lanes' in order (13 lanes: eight as one vector, five one by one)."""
     from tiltrec.formats.slab_store import store_slab
 
     rng = np.random.default_rng(3)
-    slab = (rng.standard_normal((5, 9, 7)) * 200).astype(np.float32)  # [z, x, y]
+    slab = (rng.standard_normal((5, 9, 13)) * 200).astype(np.float32)  # [z, x, y]
     slab[0, 1, 2], slab[1, 2, 3], slab[2, 3, 4], slab[3, 4, 5], slab[4, 5, 6] = np.nan, -np.inf, 2.5, -1.5, 70000.0
-    block = np.zeros((7, 5, 9), dtype)  # [y, z, x], as a file block; the destination is a strided view of it
+    slab[1, 0, 11] = np.inf
+    block = np.zeros((13, 5, 9), dtype)  # [y, z, x], as a file block; the destination is a strided view of it
     stats = store_slab(block.transpose(1, 0, 2), slab)
     values = slab.transpose(0, 2, 1).astype(np.float64)  # [z, y, x]
     integer = np.dtype(dtype).kind in "iu"
@@ -590,11 +592,29 @@ def test_storing_a_slab_equals_its_numpy_statement(dtype):
     np.testing.assert_array_equal(block.transpose(1, 0, 2), expected)
     assert stats[0] == stored[finite].min() and stats[1] == stored[finite].max()
     assert np.isnan(stats[2]) and np.isnan(stats[3])  # a NaN was stored: the sums say so
-    assert stats[4] == 1 + 1  # the NaN and the infinity
-    assert stats[5] == -np.inf and stats[6] == 70000.0
+    assert stats[4] == 3  # the NaN and the infinities
+    assert stats[5] == -np.inf and stats[6] == np.inf
     assert stats[7] == np.count_nonzero((rounded < limits.min) | (rounded > limits.max))
+
+    def lanes_then_slices(a):  # float64 sums in the documented order: lanes along X, lanes, slices
+        total = 0.0
+        for plane in a:
+            total += _lane_sum(plane)
+        return total
+
     clean = np.nan_to_num(slab, nan=1.0, posinf=1.0, neginf=1.0)
-    sums = store_slab(np.zeros((5, 7, 9), dtype), clean)
+    sums = store_slab(np.zeros((5, 13, 9), dtype), clean)
     exact = np.clip(np.rint(clean.astype(np.float64)) if integer else clean.astype(np.float64), limits.min,
-                    limits.max)
-    assert sums[2] == pytest.approx(exact.sum(), rel=1e-12) and sums[3] == pytest.approx((exact ** 2).sum(), rel=1e-12)
+                    limits.max).transpose(0, 2, 1)
+    assert sums[2] == lanes_then_slices(exact) and sums[3] == lanes_then_slices(exact ** 2)
+
+
+def _lane_sum(plane) -> float:
+    """Sum of a slice ``[y, x]``: each lane's values along X, then the lanes in order (float64, left to right)."""
+    total = 0.0
+    for lane in plane:
+        partial = 0.0
+        for v in lane:
+            partial += float(v)
+        total += partial
+    return total

@@ -136,9 +136,12 @@ class RowFilter:
         if self.nviews not in (1, shape[0]):
             raise ValueError(f"filter has {self.nviews} weight rows for {shape[0]} views")
 
-    def apply(self, views: np.ndarray, workers: int = -1, width: int | None = None) -> np.ndarray:
+    def apply(self, views: np.ndarray, workers: int = -1, width: int | None = None, out=None,
+              subtract: float = 0.0) -> np.ndarray:
         """Filter every row of ``views`` (float32 ``(nviews, ny, nx)``); returns a new float32 array of the first
-        ``width`` (default ``nx``) samples of each filtered padded row.
+        ``width`` (default ``nx``) samples of each filtered padded row, less ``subtract`` (float32 arithmetic);
+        or writes them into ``out`` (float32 ``(nviews, ny, width)``, any strides: a projector's layout seen as
+        rows, so that no pass over the filtered views packs them) and returns it.
 
         Rows are padded to ``npad`` with IMOD's linear taper from the row's end back to its start (mean of the
         last 3 samples -> mean of the first 3), so the periodic FFT sees no jump.  Chunks of rows small enough to
@@ -149,16 +152,26 @@ class RowFilter:
         if hasattr(views, "__cuda_array_interface__"):
             from .projectors.cuda.filtering import filter_on_gpu
 
-            return filter_on_gpu(self, views)
+            filtered = filter_on_gpu(self, views)
+            if subtract:
+                filtered -= np.float32(subtract)
+            if out is None:
+                return filtered
+            out[...] = filtered
+            return out
         import scipy.fft  # here, so that runs on a GPU never import it
 
         views = np.asarray(views)
         self.check_views(views.shape)
         nv, ny, nx = views.shape
         width = nx if width is None else min(int(width), self.npad)
-        out = np.empty((nv, ny, width), dtype=np.float32)
+        if out is None:
+            out = np.empty((nv, ny, width), dtype=np.float32)
+        elif out.shape != (nv, ny, width) or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 {(nv, ny, width)}, got {out.dtype} {out.shape}")
         if nv == 0 or ny == 0:
             return out
+        below = np.float32(subtract)
         npad, pad = self.npad, self.npad - nx
         ramp = np.arange(1, pad + 1, dtype=np.float32) / np.float32(pad + 1)
         if ny * npad <= _CHUNK_ELEMENTS:  # whole views per chunk
@@ -179,7 +192,10 @@ class RowFilter:
             spec = scipy.fft.rfft(buf, axis=-1, workers=1, overwrite_x=True)
             spec *= w[:, None, :]
             res = scipy.fft.irfft(spec, n=npad, axis=-1, workers=1, overwrite_x=True)
-            out[v0:v1, r0:r1] = res[..., :width]
+            if below:
+                np.subtract(res[..., :width], below, out=out[v0:v1, r0:r1])
+            else:
+                out[v0:v1, r0:r1] = res[..., :width]
 
         chunks = [(v0, r0) for v0 in range(0, nv, vstep) for r0 in range(0, ny, rstep)]
         threads = min(len(chunks), workers if workers > 0 else (os.cpu_count() or 1) + 1 + workers)

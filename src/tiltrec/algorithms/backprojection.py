@@ -61,14 +61,14 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     g = op.geom
     rfilter = imod_weighting(g, settings)
     fill = np.float32(filters.imod_fill_value(settings.data_mean, rfilter))
-    filtered = rfilter.apply(rows, workers=settings.threads)
-    filtered -= fill
+    filtered = op.zeros_projections()  # the filter writes the rows, less the fill, in the projector's layout
+    rfilter.apply(rows, workers=settings.threads, out=op.rows_view(filtered), subtract=fill)
     if imod_interpolation(g, settings):
         from ..projectors.imod_cpu import ImodCpuBackprojector  # Numba: not imported by runs on a GPU
 
-        vol = ImodCpuBackprojector(g, settings.cosine_stretch).back(op.pack(filtered), op.y0, op.y1, op.r0)
+        vol = ImodCpuBackprojector(g, settings.cosine_stretch).back(filtered, op.y0, op.y1, op.r0)
     else:
-        vol = op.back(op.pack(filtered))
+        vol = op.back(filtered)
     add, mult = settings.scale_pair()
     scale = filters.imod_wbp_scale(g.nviews, mult)
     vol *= np.float32(scale)

@@ -51,8 +51,13 @@ class SlabProjector(ABC):
     def pack(self, rows):
         """Projection rows ``(nviews, r1 - r0, nx)`` -> the operator layout."""
         out = self.zeros_projections()
-        out[...] = rows if self.local else rows.transpose(0, 2, 1)
+        self.rows_view(out)[...] = rows
         return out
+
+    def rows_view(self, proj):
+        """The operator-layout array ``proj`` seen as projection rows ``(nviews, r1 - r0, nx)`` (a view: writing
+        rows into it packs them)."""
+        return proj if self.local else proj.transpose(0, 2, 1)
 
     def unpack(self, proj):
         """Operator layout -> projection rows ``(nviews, r1 - r0, nx)``."""

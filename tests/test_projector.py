@@ -117,6 +117,9 @@ def test_element_wise_steps_equal_their_numpy_forms(positivity):
     # the same float32 operations (compiled without FMAs): the same numbers
     np.testing.assert_array_equal(projected, expected_residual)
     np.testing.assert_array_equal(x, expected_x)
+    scaled = x.copy()
+    op.scale_add(scaled, 0.3183, -7.25)  # WBP's output scale: the product rounded, then the sum
+    np.testing.assert_array_equal(scaled, (x * np.float32(0.3183)) + np.float32(-7.25))
 
 
 def test_pitch_needs_a_halo_of_rows():

@@ -71,8 +71,7 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
         vol = op.back(filtered)
     add, mult = settings.scale_pair()
     scale = filters.imod_wbp_scale(g.nviews, mult)
-    vol *= np.float32(scale)
-    vol += np.float32(fill * g.nviews * scale + filters.imod_wbp_add(add, mult))
+    op.scale_add(vol, scale, fill * g.nviews * scale + filters.imod_wbp_add(add, mult))
     if callback:
         callback(1)
     return vol

@@ -131,6 +131,11 @@ class SlabProjector(ABC):
         if positivity:
             self.clip_negative(x)
 
+    def scale_add(self, x, scale: float, add: float) -> None:
+        """``x <- x * scale + add`` in float32 (the product rounded, then the sum), in place."""
+        x *= np.float32(scale)
+        x += np.float32(add)
+
     def clip_negative(self, x) -> None:
         """``x <- max(x, 0)``, in place."""
         self.xp.maximum(x, 0.0, out=x)

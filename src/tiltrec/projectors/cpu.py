@@ -35,6 +35,9 @@ class CpuProjector(SlabProjector):
     def add_weighted(self, x, update, weight, positivity: bool) -> None:
         elementwise.add_weighted(_flat(x), _flat(update), _flat(weight), bool(positivity))
 
+    def scale_add(self, x, scale: float, add: float) -> None:
+        elementwise.scale_add(_flat(x), scale, add)
+
     def _frame(self):
         """The tilted frame's array (pitch_frame.py), zeroed; allocated once per projector."""
         if self._q is None:

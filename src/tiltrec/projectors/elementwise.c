@@ -22,6 +22,14 @@ void add_weighted(float *x, const float *update, const float *weight, long n, in
     }
 }
 
+/* x <- x * scale + add, as two float32 roundings (the product, then the sum) */
+void scale_add(float *x, float scale, float add, long n, int threads)
+{
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long i = 0; i < n; i++)
+        x[i] = x[i] * scale + add;
+}
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_elementwise", "Element-wise steps, called through "
                                     "ctypes.", -1, NULL, NULL, NULL, NULL, NULL};
 

@@ -1,7 +1,8 @@
 """SIRT's and SART's element-wise steps on the CPU, compiled (elementwise.c), over flat float32 arrays:
 
 - ``weighted_residual``: ``projected <- (measured - projected) * weight``;
-- ``add_weighted``: ``x <- x + update * weight``, then ``max(x, 0)`` with ``positivity``.
+- ``add_weighted``: ``x <- x + update * weight``, then ``max(x, 0)`` with ``positivity``;
+- ``scale_add``: ``x <- x * scale + add`` (WBP's output scale), two float32 roundings as NumPy's two passes.
 
 Each value is computed on its own, so the results do not depend on the threads (cpu_threads)."""
 
@@ -20,6 +21,8 @@ _LIB.weighted_residual.argtypes = [_PTR, _PTR, _PTR, _LONG, _INT]
 _LIB.weighted_residual.restype = None
 _LIB.add_weighted.argtypes = [_PTR, _PTR, _PTR, _LONG, _INT, _INT]
 _LIB.add_weighted.restype = None
+_LIB.scale_add.argtypes = [_PTR, ctypes.c_float, ctypes.c_float, _LONG, _INT]
+_LIB.scale_add.restype = None
 
 
 def _checked(*arrays: np.ndarray) -> int:
@@ -44,3 +47,10 @@ def add_weighted(x: np.ndarray, update: np.ndarray, weight: np.ndarray, positivi
         raise ValueError("add_weighted: the volume is read-only")
     _LIB.add_weighted(x.ctypes.data, update.ctypes.data, weight.ctypes.data, n, int(bool(positivity)),
                       cpu_threads.threads())
+
+
+def scale_add(x: np.ndarray, scale: float, add: float) -> None:
+    n = _checked(x)
+    if not x.flags.writeable:
+        raise ValueError("scale_add: the volume is read-only")
+    _LIB.scale_add(x.ctypes.data, np.float32(scale), np.float32(add), n, cpu_threads.threads())

@@ -155,11 +155,14 @@ def test_host_arguments_are_checked(tomogram, emu):
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_the_kernel_compiles_without_fused_multiply_adds(arch, tmp_path):
-    """nvcc (or NVRTC) builds the kernel; its PTX holds no FMA, which would round differently from the CPU."""
-    path = KERNEL_DIR / "reproject.cu"
+@pytest.mark.parametrize("source, kernel", [("reproject.cu", "reproject_lines"),
+                                            ("local_reproject.cu", "local_reproject_view")])
+def test_the_kernels_compile_without_fused_multiply_adds(source, kernel, arch, tmp_path):
+    """nvcc (or NVRTC) builds the reprojection kernels (global and local alignments); their PTX holds no FMA,
+    which would round differently from the CPU."""
+    path = KERNEL_DIR / source
     ptx = compile_source(path.read_text(), path.name, arch, tmp_path)
-    assert ".entry reproject_lines(" in ptx
+    assert f".entry {kernel}(" in ptx
     assert "fma." not in ptx
 
 

@@ -1,5 +1,5 @@
 """Build of the compiled kernels (src/tiltrec/projectors/flat.c, local.c with local_factors.c, imod_sirt.c,
-elementwise.c; src/tiltrec/formats/slab_store.c); everything else is in pyproject.toml."""
+elementwise.c, imod_interp.c; src/tiltrec/formats/slab_store.c); everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -29,6 +29,13 @@ setup(ext_modules=[
         "tiltrec.projectors._elementwise",
         sources=["src/tiltrec/projectors/elementwise.c"],
         # each value one float32 multiply and one add, as written, on every build
+        extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wall"],
+        extra_link_args=["-fopenmp"],
+    ),
+    Extension(
+        "tiltrec.projectors._imod_interp",
+        sources=["src/tiltrec/projectors/imod_interp.c"],
+        # IMOD's CPU interpolation, each product and sum rounded as written (no FMAs), on every build
         extra_compile_args=["-O3", "-fopenmp", "-ffp-contract=off", "-Wall"],
         extra_link_args=["-fopenmp"],
     ),

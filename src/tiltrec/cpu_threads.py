@@ -1,7 +1,7 @@
 """How many threads the CPU kernels use: one number per process, set by the CPU backend, read by the compiled
 kernels (they take it as an argument) and given to Numba when Numba is loaded.  Neither reading nor setting it
-imports Numba: the compiled paths (flat and local projectors, element-wise steps, storing) run without it, and its
-import and first call cost a run 0.6-0.7 s."""
+imports Numba: the compiled paths (flat and local projectors, IMOD's interpolation, element-wise steps, storing)
+run without it, and its import and first call cost a run 0.6-0.7 s."""
 
 from __future__ import annotations
 

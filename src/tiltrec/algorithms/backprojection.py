@@ -64,7 +64,7 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     filtered = op.zeros_projections()  # the filter writes the rows, less the fill, in the projector's layout
     rfilter.apply(rows, workers=settings.threads, out=op.rows_view(filtered), subtract=fill)
     if imod_interpolation(g, settings):
-        from ..projectors.imod_cpu import ImodCpuBackprojector  # Numba: not imported by runs on a GPU
+        from ..projectors.imod_cpu import ImodCpuBackprojector  # (compiled for the CPU: not loaded on a GPU)
 
         vol = ImodCpuBackprojector(g, settings.cosine_stretch).back(filtered, op.y0, op.y1, op.r0)
     else:

@@ -7,6 +7,8 @@ stretched line linearly.  With a constant X-axis tilt ``a`` it back-projects eve
 and interpolates each output slice bilinearly from the vertical slices around it, with IMOD's rules at the edges.
 The result matches IMOD's CPU output to float precision (tests/test_imod_cpu.py); tiltrec's own projector
 interpolates once, which is sharper but differs from IMOD by a few percent of the volume's standard deviation.
+The three kernels (stretching, back-projecting the lines, composing output slices) are compiled
+(imod_interp.c) and called through ctypes; their results do not depend on the threads (cpu_threads).
 
 Samples outside the data contribute zero here: the caller back-projects ``filtered - fill`` and adds the fill once
 per view, which equals IMOD's filling since interpolation weights sum to one.
@@ -14,18 +16,16 @@ per view, which equals IMOD's filling since interpolation weights sum to one.
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 import numpy as np
-from numba import njit, prange
 
 from .. import cpu_threads
 from ..geometry import Geometry
+from . import _imod_interp
 from .recycled import aligned_zeros  # during a run, in recycled memory
 
-cpu_threads.give_numba()  # the thread count set before Numba was loaded
-
-_JIT = dict(cache=True, nogil=True, fastmath=False, boundscheck=False, error_model="numpy")
 MAX_STRETCH_ANGLE = 80.0  # IMOD stretches only when every tilt angle lies within +-80 degrees
 
 
@@ -133,6 +133,7 @@ class ImodCpuBackprojector:
             while stop < nrows and shifts[stop] == shifts[start]:
                 stop += 1
             part = np.zeros((self.thick_bp, g.width, stop - start), dtype=np.float32)
+            # a compact copy of the group's rows: the kernel reads them faster than every row's share of the lines
             _back_lines(np.ascontiguousarray(lines[:, :, start:stop]), part, *self._coefficients(base - shifts[start]),
                         scale, count, float(g.nx))
             vert[:, :, start:stop] = part
@@ -140,116 +141,96 @@ class ImodCpuBackprojector:
         return vert
 
 
-@njit(parallel=True, **_JIT)
+Z_BLOCK = 16  # thickness rows a task keeps while it loops over the views (one view's lines stay in cache)
+
+_LIB = ctypes.CDLL(_imod_interp.__file__)
+_PTR, _LONG, _INT, _DOUBLE = ctypes.c_void_p, ctypes.c_long, ctypes.c_int, ctypes.c_double
+_LIB.stretch.argtypes = [_PTR, _LONG, _LONG, _LONG, _LONG, _LONG, _PTR, _LONG, _LONG, _PTR, _PTR, _PTR, _DOUBLE,
+                         _INT]
+_LIB.stretch.restype = None
+_LIB.back_lines.argtypes = [_PTR, _LONG, _LONG, _LONG, _PTR, _LONG, _LONG, _LONG, _PTR, _PTR, _PTR, _PTR, _PTR,
+                            _DOUBLE, _LONG, _INT]
+_LIB.back_lines.restype = None
+_LIB.compose.argtypes = [_PTR, _LONG, _PTR, _LONG, _LONG, _LONG, _LONG, _LONG, _LONG, _LONG, _DOUBLE, _DOUBLE,
+                         _DOUBLE, _DOUBLE, _DOUBLE, _INT, _PTR]
+_LIB.compose.restype = None
+
+
+def _rows_unit(a: np.ndarray, name: str, writeable: bool = False) -> tuple[np.ndarray, int, int]:
+    """A float32 3-D array whose last axis has unit stride (``a`` itself when it has one, else a copy), with the
+    strides of its first two axes in elements."""
+    if a.ndim != 3 or a.dtype != np.float32:
+        raise ValueError(f"{name}: a 3-D float32 array, got {a.dtype} {a.shape}")
+    if a.strides[2] != 4 or a.strides[0] % 4 or a.strides[1] % 4:
+        if writeable:
+            raise ValueError(f"{name}: the rows (last axis) must be contiguous")
+        a = np.ascontiguousarray(a)
+    if writeable and not a.flags.writeable:
+        raise ValueError(f"{name}: read-only")
+    return a, a.strides[0] // 4, a.strides[1] // 4
+
+
+def _vector(a, dtype, n: int, name: str) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=dtype)
+    if a.size != n:
+        raise ValueError(f"{name}: {n} values, got {a.size}")
+    return a
+
+
 def _stretch(P, S, soff, cb, nxs, factor):
     """S[t, k, r]: view t resampled at 1-based positions ``clamp((k + 1)/factor + soff) * cos, 1, nx)``, linearly;
     one guard sample repeats the last."""
+    P, p0, p1 = _rows_unit(P, "stretch input")
+    S, s0, s1 = _rows_unit(S, "stretched lines", writeable=True)
     nv, nx, nr = P.shape
-    for t in prange(nv):
-        n = nxs[t]
-        for k in range(n):
-            xp = min(max(((k + 1) / factor + soff[t]) * cb[t], 1.0), float(nx))
-            i = int(math.floor(xp))
-            f = np.float32(xp - i)
-            i1 = min(i + 1, nx)
-            for r in range(nr):
-                S[t, k, r] = (np.float32(1.0) - f) * P[t, i - 1, r] + f * P[t, i1 - 1, r]
-        for r in range(nr):
-            S[t, n, r] = S[t, n - 1, r]
+    nxs = _vector(nxs, np.int64, nv, "line lengths")
+    if S.shape[0] != nv or S.shape[2] != nr or (nv and (nxs.min() < 1 or nxs.max() >= S.shape[1])):
+        raise ValueError(f"stretch: lines {S.shape} do not fit {nv} views of {nr} rows, lengths up to "
+                         f"{nxs.max() if nv else 0} plus a guard")
+    soff = _vector(soff, np.float64, nv, "offsets")
+    cb = _vector(cb, np.float64, nv, "cosines")
+    _LIB.stretch(P.ctypes.data, p0, p1, nv, nx, nr, S.ctypes.data, s0, s1, soff.ctypes.data, cb.ctypes.data,
+                 nxs.ctypes.data, float(factor), cpu_threads.threads())
 
 
-Z_BLOCK = 16  # thickness rows a task keeps while it loops over the views (one view's lines stay in cache)
-
-
-@njit(parallel=True, **(_JIT | {"fastmath": True}))
 def _back_lines(S, V, a0, da, s0, ds, count, nx):
     """V[z, x, r] += sum over views of the line sample at ``s0[t, z] + x*ds[t]`` (1-based), where the voxel projects
     inside the view (``1 <= a0[t, z] + x*da[t] < nx``)."""
+    S, st0, st1 = _rows_unit(S, "lines")
+    if V.dtype != np.float32 or V.ndim != 3 or not V.flags.c_contiguous or not V.flags.writeable:
+        raise ValueError(f"back_lines: a writeable C-contiguous float32 volume, got {V.dtype} {V.shape}")
     nv = S.shape[0]
     nz, nw, nr = V.shape
-    for zb in prange((nz + Z_BLOCK - 1) // Z_BLOCK):
-        for t in range(nv):
-            n = count[t]
-            for z in range(zb * Z_BLOCK, min(nz, (zb + 1) * Z_BLOCK)):
-                for x in range(nw):
-                    xproj = a0[t, z] + x * da[t]
-                    if xproj < 1.0 or xproj >= nx:
-                        continue
-                    s = s0[t, z] + x * ds[t]
-                    ip = int(math.floor(s))
-                    f = np.float32(s - ip)
-                    ip = min(max(ip, 1), n)
-                    for r in range(nr):
-                        lo = S[t, ip - 1, r]
-                        V[z, x, r] += lo + f * (S[t, ip, r] - lo)
+    if S.shape[2] != nr:
+        raise ValueError(f"back_lines: lines of {S.shape[2]} rows for a volume of {nr}")
+    # every array the kernel reads is held by a name here until it returns (a pointer keeps nothing alive)
+    a0, s0 = _vector(a0, np.float64, nv * nz, "a0"), _vector(s0, np.float64, nv * nz, "s0")
+    da, ds = _vector(da, np.float64, nv, "da"), _vector(ds, np.float64, nv, "ds")
+    count = _vector(count, np.int64, nv, "count")
+    _LIB.back_lines(S.ctypes.data, st0, st1, nv, V.ctypes.data, nz, nw, nr, a0.ctypes.data, da.ctypes.data,
+                    s0.ctypes.data, ds.ctypes.data, count.ctypes.data, float(nx), Z_BLOCK, cpu_threads.threads())
 
 
-@njit(**_JIT)
 def _fnint(x):
-    """Fortran NINT: round half away from zero (also called from Python)."""
+    """Fortran NINT: round half away from zero."""
     return math.copysign(math.floor(abs(x) + 0.5), x)
 
 
-@njit(parallel=True, **_JIT)
-def _compose(vert, out, y0, r0, ny, thick, thick_bp, cen_slice, zshift, ca, sa, tan_a):
+def _compose(vert, out, y0, r0, ny, thick, thick_bp, cen_slice, zshift, ca, sa, tan_a, branches=None):
     """Output slices from vertical slices: bilinear in (slice, Z), with IMOD's fall-backs where a neighbour is
-    missing (use the slice or row before when the fraction is below 0.02), zero where none applies."""
-    _, nw, _ = vert.shape
-    nys = out.shape[2]
-    vertcen = thick_bp // 2 + 0.5
-    for k in prange(nys):
-        cenl = y0 + k + 1 - cen_slice
-        for j in range(thick):
-            cenj = j + 1 - (thick // 2 + 0.5) - zshift
-            vsl = cenl * ca - cenj * sa + cen_slice
-            vycen = cenl * sa + cenj * ca
-            ivsl = int(vsl)
-            fx = vsl - ivsl
-            exists = np.zeros(5, dtype=np.bool_)
-            ivy = np.zeros(5, dtype=np.int64)
-            fy = 0.0
-            for i in range(1, 5):
-                lv = ivsl + i - 2
-                exists[i] = 1 <= lv <= ny
-                vy = vycen + vertcen - _fnint(tan_a * (lv - cen_slice)) + zshift / ca
-                ivy[i] = int(vy)
-                if exists[i]:
-                    fy = vy - ivy[i]
-            ok0 = (_valid(exists, ivy, 2, 2, thick_bp) and _valid(exists, ivy, 2, 3, thick_bp)
-                   and _valid(exists, ivy, 3, 2, thick_bp) and _valid(exists, ivy, 3, 3, thick_bp))
-            res_a = (not ok0 and fx < 0.02 and _valid(exists, ivy, 2, 1, thick_bp)
-                     and _valid(exists, ivy, 3, 1, thick_bp) and _valid(exists, ivy, 2, 2, thick_bp)
-                     and _valid(exists, ivy, 3, 2, thick_bp))
-            res_b = (not ok0 and not res_a and fy < 0.02 and _valid(exists, ivy, 1, 2, thick_bp)
-                     and _valid(exists, ivy, 1, 3, thick_bp) and _valid(exists, ivy, 2, 2, thick_bp)
-                     and _valid(exists, ivy, 3, 2, thick_bp) and _valid(exists, ivy, 2, 3, thick_bp))
-            if not (ok0 or res_a or res_b):
-                for x in range(nw):
-                    out[j, x, k] = 0.0
-                continue
-            s_lo = 1 if res_a else 2
-            roff = -1 if res_b else 0
-            if res_a:
-                fx += 1.0
-            if res_b:
-                fy += 1.0
-            l_lo = min(max(ivsl + s_lo - 2, 1), ny) - 1 - r0
-            l_hi = min(max(ivsl + s_lo - 1, 1), ny) - 1 - r0
-            a_lo = min(max(ivy[s_lo] + roff, 1), thick_bp) - 1
-            a_hi = min(max(ivy[s_lo] + roff + 1, 1), thick_bp) - 1
-            b_lo = min(max(ivy[s_lo + 1] + roff, 1), thick_bp) - 1
-            b_hi = min(max(ivy[s_lo + 1] + roff + 1, 1), thick_bp) - 1
-            w11 = np.float32((1 - fy) * (1 - fx))
-            w12 = np.float32((1 - fy) * fx)
-            w21 = np.float32(fy * (1 - fx))
-            w22 = np.float32(fy * fx)
-            for x in range(nw):
-                out[j, x, k] = (w11 * vert[a_lo, x, l_lo] + w12 * vert[b_lo, x, l_hi]
-                                + w21 * vert[a_hi, x, l_lo] + w22 * vert[b_hi, x, l_hi])
+    missing (use the slice or row before when the fraction is below 0.02), zero where none applies.
 
-
-@njit(**_JIT)
-def _valid(exists, ivy, k, i, thick_bp):
-    """Row offset ``k - 2`` at slice position ``i`` lies inside an existing vertical slice."""
-    r = ivy[i] + (k - 2)
-    return exists[i] and 1 <= r <= thick_bp
+    ``branches``, if given (4 int64), receives how many (slice, Z) lines took each way: all four neighbours, the
+    slice before, the row before, none."""
+    vert = np.ascontiguousarray(vert, dtype=np.float32)
+    if out.dtype != np.float32 or out.ndim != 3 or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"compose: a writeable C-contiguous float32 output, got {out.dtype} {out.shape}")
+    nz, nw, nys = out.shape
+    if vert.ndim != 3 or vert.shape[0] != thick_bp or vert.shape[1] != nw or nz != thick:
+        raise ValueError(f"compose: vertical slices {vert.shape} and output {out.shape} do not match "
+                         f"thickness {thick} ({thick_bp} vertical)")
+    if branches is not None and (branches.dtype != np.int64 or branches.size != 4 or not branches.flags.c_contiguous):
+        raise ValueError("compose: branches must be 4 contiguous int64")
+    _LIB.compose(vert.ctypes.data, vert.shape[2], out.ctypes.data, thick, nw, nys, int(y0), int(r0), int(ny),
+                 int(thick_bp), float(cen_slice), float(zshift), float(ca), float(sa), float(tan_a),
+                 cpu_threads.threads(), None if branches is None else branches.ctypes.data)

@@ -1,0 +1,190 @@
+/* IMOD tilt's two-step CPU interpolation (imod_cpu.py describes it): cosine stretching of the view lines, linear
+ * back-projection of the stretched lines, and, with an X-axis tilt, the bilinear composition of output slices from
+ * untilted vertical slices.  Called through ctypes.
+ *
+ * Built with -ffp-contract=off: every product and sum is rounded on its own, in the precision written here (double
+ * where the positions are computed, float where the samples are combined), the same on every build.  Each output
+ * value is computed by one thread, its sum over views in view order, so the results do not depend on the threads.
+ *
+ * The 3-D float arrays have unit stride along their last axis (the rows); the strides of the two leading axes are
+ * given in elements. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <omp.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* One build for every x86-64 machine: the loader picks the AVX-512, AVX2 or baseline copy of each inner kernel (all
+ * give the same values: without contraction the wider instructions round each operation the same way). */
+#define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#else
+#define KERNEL
+#endif
+
+static inline long min_l(long a, long b) { return a < b ? a : b; }
+static inline long max_l(long a, long b) { return a > b ? a : b; }
+static inline long clamp_l(long v, long lo, long hi) { return min_l(max_l(v, lo), hi); }
+
+/* Fortran NINT: half away from zero */
+static inline double fortran_nint(double x) { return copysign(floor(fabs(x) + 0.5), x); }
+
+/* Line t of S (nv, ns, nr), sample k: view t of P (nv, nx, nr) read linearly at the 1-based position
+ * clamp(((k + 1) / factor + soff[t]) * cb[t], 1, nx), for k < nxs[t]; sample nxs[t] repeats the one before. */
+static KERNEL void stretch_view(const float *restrict pt, long p_st1, long nx, long nr, float *restrict st,
+                                long s_st1, double soff, double cb, long n, double factor)
+{
+    for (long k = 0; k < n; k++) {
+        double xp = ((double)(k + 1) / factor + soff) * cb;
+        xp = xp > 1.0 ? xp : 1.0;
+        xp = xp < (double)nx ? xp : (double)nx;
+        const long i = (long)floor(xp);
+        const float f = (float)(xp - (double)i);
+        const long i1 = min_l(i + 1, nx);
+        const float g = 1.0f - f;
+        const float *restrict lo = pt + (i - 1) * p_st1, *restrict hi = pt + (i1 - 1) * p_st1;
+        float *restrict dst = st + k * s_st1;
+        for (long r = 0; r < nr; r++)
+            dst[r] = g * lo[r] + f * hi[r];
+    }
+    for (long r = 0; r < nr; r++)  /* the guard sample */
+        st[n * s_st1 + r] = st[(n - 1) * s_st1 + r];
+}
+
+void stretch(const float *P, long p_st0, long p_st1, long nv, long nx, long nr,
+             float *S, long s_st0, long s_st1,
+             const double *soff, const double *cb, const long *nxs, double factor, int threads)
+{
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long t = 0; t < nv; t++)
+        stretch_view(P + t * p_st0, p_st1, nx, nr, S + t * s_st0, s_st1, soff[t], cb[t], nxs[t], factor);
+}
+
+/* V[z, x, r] (nz, nw, nr; contiguous) += over views t in order, where 1 <= a0[t, z] + x * da[t] < nx, the sample of
+ * line t of S at the 1-based position s = s0[t, z] + x * ds[t], linear between floor(s) (clamped to 1..count[t]) and
+ * the next.  a0 and s0 are (nv, nz) contiguous.  Parallel over blocks of z_block thickness rows. */
+static KERNEL void back_row(const float *restrict st, long s_st1, long n, double a, double da, double s_start,
+                            double ds, double nx, long nw, long nr, float *restrict vz)
+{
+    for (long x = 0; x < nw; x++) {
+        const double xproj = a + (double)x * da;
+        if (xproj < 1.0 || xproj >= nx)
+            continue;
+        const double s = s_start + (double)x * ds;
+        long ip = (long)floor(s);
+        const float f = (float)(s - (double)ip);
+        ip = clamp_l(ip, 1, n);
+        const float *restrict lo = st + (ip - 1) * s_st1, *restrict hi = st + ip * s_st1;
+        float *restrict v = vz + x * nr;
+        for (long r = 0; r < nr; r++)
+            v[r] += lo[r] + f * (hi[r] - lo[r]);
+    }
+}
+
+void back_lines(const float *S, long s_st0, long s_st1, long nv,
+                float *V, long nz, long nw, long nr,
+                const double *a0, const double *da, const double *s0, const double *ds, const long *count,
+                double nx, long z_block, int threads)
+{
+    const long nblocks = (nz + z_block - 1) / z_block;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long zb = 0; zb < nblocks; zb++) {
+        const long z_end = min_l(nz, (zb + 1) * z_block);
+        for (long t = 0; t < nv; t++)
+            for (long z = zb * z_block; z < z_end; z++)
+                back_row(S + t * s_st0, s_st1, count[t], a0[t * nz + z], da[t], s0[t * nz + z], ds[t], nx, nw, nr,
+                         V + z * nw * nr);
+    }
+}
+
+/* Slice position i (1..4) holds an existing vertical slice whose row ivy[i] + k - 2 lies in 1..thick_bp. */
+static inline int valid(const int *exists, const long *ivy, int k, int i, long thick_bp)
+{
+    const long r = ivy[i] + (k - 2);
+    return exists[i] && 1 <= r && r <= thick_bp;
+}
+
+/* out (thick, nw, nys) from vert (thick_bp, nw, nrows), both contiguous, whose row 0 is input row r0 (0-based):
+ * bilinear in (slice, Z), falling back to the slice before (fx < 0.02) or the row before (fy < 0.02) where a
+ * neighbour is missing, zero where neither applies.  Parallel over the output slices k. */
+void compose(const float *vert, long nrows, float *out, long thick, long nw, long nys,
+             long y0, long r0, long ny, long thick_bp, double cen_slice, double zshift,
+             double ca, double sa, double tan_a, int threads, long *branches)
+{
+    const double vertcen = (double)(thick_bp / 2) + 0.5;
+    const double thick_cen = (double)(thick / 2) + 0.5;
+    long n_ok = 0, n_a = 0, n_b = 0, n_zero = 0;
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(+ : n_ok, n_a, n_b, n_zero)
+    for (long k = 0; k < nys; k++) {
+        const double cenl = (double)(y0 + k + 1) - cen_slice;
+        for (long j = 0; j < thick; j++) {
+            const double cenj = (double)(j + 1) - thick_cen - zshift;
+            const double vsl = cenl * ca - cenj * sa + cen_slice;
+            const double vycen = cenl * sa + cenj * ca;
+            const long ivsl = (long)vsl;  /* truncation toward zero, as int() */
+            double fx = vsl - (double)ivsl;
+            int exists[5] = {0, 0, 0, 0, 0};
+            long ivy[5] = {0, 0, 0, 0, 0};
+            double fy = 0.0;
+            for (int i = 1; i < 5; i++) {
+                const long lv = ivsl + i - 2;
+                exists[i] = 1 <= lv && lv <= ny;
+                const double vy = vycen + vertcen - fortran_nint(tan_a * ((double)lv - cen_slice)) + zshift / ca;
+                ivy[i] = (long)vy;
+                if (exists[i])
+                    fy = vy - (double)ivy[i];
+            }
+            const int ok0 = valid(exists, ivy, 2, 2, thick_bp) && valid(exists, ivy, 2, 3, thick_bp)
+                            && valid(exists, ivy, 3, 2, thick_bp) && valid(exists, ivy, 3, 3, thick_bp);
+            const int res_a = !ok0 && fx < 0.02 && valid(exists, ivy, 2, 1, thick_bp)
+                              && valid(exists, ivy, 3, 1, thick_bp) && valid(exists, ivy, 2, 2, thick_bp)
+                              && valid(exists, ivy, 3, 2, thick_bp);
+            const int res_b = !ok0 && !res_a && fy < 0.02 && valid(exists, ivy, 1, 2, thick_bp)
+                              && valid(exists, ivy, 1, 3, thick_bp) && valid(exists, ivy, 2, 2, thick_bp)
+                              && valid(exists, ivy, 3, 2, thick_bp) && valid(exists, ivy, 2, 3, thick_bp);
+            float *dst = out + j * nw * nys + k;
+            if (!(ok0 || res_a || res_b)) {
+                n_zero++;
+                for (long x = 0; x < nw; x++)
+                    dst[x * nys] = 0.0f;
+                continue;
+            }
+            n_ok += ok0;
+            n_a += res_a;
+            n_b += res_b;
+            const int s_lo = res_a ? 1 : 2;
+            const long roff = res_b ? -1 : 0;
+            if (res_a)
+                fx += 1.0;
+            if (res_b)
+                fy += 1.0;
+            const long l_lo = clamp_l(ivsl + s_lo - 2, 1, ny) - 1 - r0;
+            const long l_hi = clamp_l(ivsl + s_lo - 1, 1, ny) - 1 - r0;
+            const long a_lo = clamp_l(ivy[s_lo] + roff, 1, thick_bp) - 1;
+            const long a_hi = clamp_l(ivy[s_lo] + roff + 1, 1, thick_bp) - 1;
+            const long b_lo = clamp_l(ivy[s_lo + 1] + roff, 1, thick_bp) - 1;
+            const long b_hi = clamp_l(ivy[s_lo + 1] + roff + 1, 1, thick_bp) - 1;
+            const float w11 = (float)((1.0 - fy) * (1.0 - fx));
+            const float w12 = (float)((1.0 - fy) * fx);
+            const float w21 = (float)(fy * (1.0 - fx));
+            const float w22 = (float)(fy * fx);
+            const long row = nw * nrows;
+            const float *p11 = vert + a_lo * row + l_lo, *p12 = vert + b_lo * row + l_hi;
+            const float *p21 = vert + a_hi * row + l_lo, *p22 = vert + b_hi * row + l_hi;
+            for (long x = 0; x < nw; x++) {
+                const long o = x * nrows;
+                dst[x * nys] = w11 * p11[o] + w12 * p12[o] + w21 * p21[o] + w22 * p22[o];
+            }
+        }
+    }
+    if (branches) {
+        branches[0] = n_ok;
+        branches[1] = n_a;
+        branches[2] = n_b;
+        branches[3] = n_zero;
+    }
+}
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_imod_interp", "IMOD's CPU interpolation kernels, called "
+                                    "through ctypes.", -1, NULL, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__imod_interp(void) { return PyModule_Create(&module); }

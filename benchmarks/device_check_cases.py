@@ -71,11 +71,13 @@ def candidate(ctx: Context, role: str) -> list[str]:
     return ctx.device(role) + ([] if ctx.on_gpu else ["--threads", "1"])
 
 
-def equal_runs(ctx: Context, role: str, args: list, name: str, tolerance: float = FLOAT32) -> str:
-    """Run the candidate and the reference on ``args`` (without the output); FAIL beyond ``tolerance``."""
+def equal_runs(ctx: Context, role: str, args: list, name: str, tolerance: float = FLOAT32,
+               output_option: tuple[str, ...] = ()) -> str:
+    """Run the candidate and the reference on ``args`` (without the output, which follows ``output_option``: "-o"
+    where the parameter file takes the place of the input files); FAIL beyond ``tolerance``."""
     ours, ref = ctx.tmp / f"{name}.mrc", ctx.tmp / f"{name}_reference.mrc"
-    ctx.run(candidate(ctx, role) + args + [ours])
-    ctx.run(ctx.reference(role) + args + [ref])
+    ctx.run(candidate(ctx, role) + args + [*output_option, ours])
+    ctx.run(ctx.reference(role) + args + [*output_option, ref])
     diff, same = compare(ours, ref)
     ctx.note(f"max |diff| / max |reference| = {diff:.2e}{' (identical)' if same else ''}")
     if diff > tolerance:
@@ -339,6 +341,35 @@ def interp_imod(ctx: Context) -> str:
     return f"tiltrec-cuda refuses --interp imod (exit 2): {done.error_lines()[-1]}"
 
 
+def reprojection(local: bool):
+    """Reprojection of a tomogram through a tilt parameter file (RecFileToReproject), with an X-axis tilt (rays
+    across slices) or with local alignments: the GPU's kernels take the CPU's rays with its float32 operations."""
+
+    def check(ctx: Context) -> str:
+        stack, tlt = phantom(ctx)
+        s = SIZES[ctx.backend]
+        tomogram = ctx.tmp / "reprojected_tomogram.mrc"
+        if not tomogram.exists():
+            ctx.run(ctx.reference("slab") + ["--alg", "wbp", "--thickness", thickness(ctx), "--quiet", stack, tlt,
+                                             tomogram])
+        lines = [f"InputProjections {stack}", f"RecFileToReproject {tomogram}", f"TILTFILE {tlt}",
+                 f"THICKNESS {thickness(ctx)}", "SCALE 0.0 1.0", "PERPENDICULAR", "MODE 2"]
+        if local:
+            local_file = ctx.tmp / "reprojected.local"
+            write_local_file(local_file, len(np.loadtxt(tlt, ndmin=1)), s["width"], s["slices"])
+            lines.append(f"LOCALFILE {local_file}")
+        else:
+            lines.append("XAXISTILT 2.0")
+        name = "reproject_local" if local else "reproject"
+        param = ctx.tmp / f"{name}.param"
+        param.write_text("\n".join(lines) + "\n")
+        what = "with a LOCALFILE" if local else "with XAXISTILT 2"
+        same = equal_runs(ctx, 'slab', ['--com', param, '--quiet'], name, tolerance=0.0, output_option=("-o",))
+        return f"reprojection {what}: {same}"
+
+    return check
+
+
 # ------------------------------------------------------------------------------------------------- (h) out of memory
 
 
@@ -415,6 +446,8 @@ CHECKS = [
     Check("local-wbp", "g", 60, local_wbp),
     Check("local-sirt", "g", 90, local_sirt),
     Check("interp-imod", "g", 30, interp_imod),
+    Check("reproject", "g", 30, reprojection(local=False)),
+    Check("reproject-local", "g", 60, reprojection(local=True)),
     Check("out-of-memory", "h", 45, out_of_memory),
     Check("bench", "a", 330, bench),
 ]

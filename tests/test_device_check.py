@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:  # the benchmarks package sits beside src/, not in
 from benchmarks.device_check_context import Check, Context, Failed, Skipped, run_check  # noqa: E402
 
 SUBSET = ["astra-geometry", "equal-wbp", "resume-sirt", "managed-memory", "interp-imod", "local-wbp", "local-sirt",
+          "reproject", "reproject-local",
           "out-of-memory", "bench"]
 RESULT = re.compile(r"^- \*\*(PASS|FAIL|SKIP)\*\* `([\w-]+)`", re.M)
 

@@ -16,12 +16,7 @@
 
 #include <Python.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-/* One build for every x86-64 machine: the loader picks the AVX-512, AVX2 + FMA or baseline copy of each kernel. */
-#define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define KERNEL
-#endif
+#include "kernel_clones.h"
 
 #define INLINE static inline __attribute__((always_inline))
 

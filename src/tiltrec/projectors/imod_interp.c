@@ -13,13 +13,7 @@
 #include <math.h>
 #include <omp.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-/* One build for every x86-64 machine: the loader picks the AVX-512, AVX2 or baseline copy of each inner kernel (all
- * give the same values: without contraction the wider instructions round each operation the same way). */
-#define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define KERNEL
-#endif
+#include "kernel_clones.h"
 
 static inline long min_l(long a, long b) { return a < b ? a : b; }
 static inline long max_l(long a, long b) { return a > b ? a : b; }

@@ -22,12 +22,7 @@
 #include <omp.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-/* One build for every x86-64 machine: the loader picks the AVX-512, AVX2 or baseline copy of each kernel. */
-#define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define KERNEL
-#endif
+#include "kernel_clones.h"
 
 #define LANES 16      /* slices per block (imod_sirt_kernels.py's LANES) */
 typedef double vd __attribute__((vector_size(32), aligned(8)));  /* 4 lanes, any alignment */

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#include "kernel_clones.h"
 #define YTOL 3.05f          /* rows this close beyond the first or last row read that row (IMOD's ytol) */
 #define COLUMN_BLOCK 32     /* columns one task takes (local_cpu.py's COLUMN_BLOCK too) */
 #define FORWARD_PARTS 8     /* fixed groups of slices a one-view forward projection is split into (local_cpu.py) */

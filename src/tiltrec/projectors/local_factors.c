@@ -12,7 +12,7 @@
 #include <omp.h>
 #include <stdlib.h>
 
-#define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#include "kernel_clones.h"
 #define SMALL_JOB (1L << 20)  /* factors (columns x slices x views) below which one thread computes them: a team
                               * costs more, up to a scheduler quantum at its barrier on a busy machine */
 

@@ -53,9 +53,52 @@ void stretch(const float *P, long p_st0, long p_st1, long nv, long nx, long nr,
         stretch_view(P + t * p_st0, p_st1, nx, nr, S + t * s_st0, s_st1, soff[t], cb[t], nxs[t], factor);
 }
 
-/* V[z, x, r] (nz, nw, nr; contiguous) += over views t in order, where 1 <= a0[t, z] + x * da[t] < nx, the sample of
- * line t of S at the 1-based position s = s0[t, z] + x * ds[t], linear between floor(s) (clamped to 1..count[t]) and
- * the next.  a0 and s0 are (nv, nz) contiguous.  Parallel over blocks of z_block thickness rows. */
+#define VIEW_GROUP 8  /* views whose samples a voxel's row of values takes while it stays in registers */
+typedef float vf8 __attribute__((vector_size(32), aligned(4)));  /* 8 floats, any alignment */
+
+/* One thickness row of V (nw x nr, contiguous) += the samples of k views (the lines st + j s_st0), each voxel
+ * taking the views in order: where 1 <= a0[j] + x da[j] < nx, the sample of line j at the 1-based position
+ * s = s0[j] + x ds[j], linear between floor(s) (clamped to 1..count[j]) and the next.  a0 and s0 step by
+ * a_stride from view to view.  A voxel's row is loaded and stored once per group of views. */
+static KERNEL void back_row_group(const float *st, long s_st0, long s_st1, const long *count, const double *a0,
+                                  const double *da, const double *s0, const double *ds, long a_stride, long k,
+                                  double nx, long nw, long nr, float *restrict vz)
+{
+    for (long x = 0; x < nw; x++) {
+        const float *lo[VIEW_GROUP];
+        float f[VIEW_GROUP];
+        long m = 0;
+        for (long j = 0; j < k; j++) {
+            const double xproj = a0[j * a_stride] + (double)x * da[j];
+            if (xproj < 1.0 || xproj >= nx)
+                continue;
+            const double s = s0[j * a_stride] + (double)x * ds[j];
+            const long ip = (long)floor(s);
+            f[m] = (float)(s - (double)ip);
+            lo[m] = st + j * s_st0 + (clamp_l(ip, 1, count[j]) - 1) * s_st1;
+            m++;
+        }
+        float *restrict v = vz + x * nr;
+        long r = 0;
+        for (; r + 8 <= nr; r += 8) {
+            vf8 acc = *(const vf8 *)(v + r);
+            for (long j = 0; j < m; j++) {
+                const vf8 low = *(const vf8 *)(lo[j] + r), high = *(const vf8 *)(lo[j] + s_st1 + r);
+                acc += low + f[j] * (high - low);
+            }
+            *(vf8 *)(v + r) = acc;
+        }
+        for (; r < nr; r++) {
+            float acc = v[r];
+            for (long j = 0; j < m; j++)
+                acc += lo[j][r] + f[j] * (lo[j][s_st1 + r] - lo[j][r]);
+            v[r] = acc;
+        }
+    }
+}
+
+/* One thickness row of V += the samples of one view (rows shorter than a vector: the pitched path's groups of
+ * rows with one Z shift, often one row). */
 static KERNEL void back_row(const float *restrict st, long s_st1, long n, double a, double da, double s_start,
                             double ds, double nx, long nw, long nr, float *restrict vz)
 {
@@ -74,6 +117,10 @@ static KERNEL void back_row(const float *restrict st, long s_st1, long n, double
     }
 }
 
+/* V[z, x, r] (nz, nw, nr; contiguous) += over views t in order, where 1 <= a0[t, z] + x * da[t] < nx, the sample of
+ * line t of S at the 1-based position s = s0[t, z] + x * ds[t], linear between floor(s) (clamped to 1..count[t]) and
+ * the next.  a0 and s0 are (nv, nz) contiguous.  Parallel over blocks of z_block thickness rows; the views in groups
+ * of VIEW_GROUP (each voxel still sums them in view order: the same numbers). */
 void back_lines(const float *S, long s_st0, long s_st1, long nv,
                 float *V, long nz, long nw, long nr,
                 const double *a0, const double *da, const double *s0, const double *ds, const long *count,
@@ -83,10 +130,20 @@ void back_lines(const float *S, long s_st0, long s_st1, long nv,
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (long zb = 0; zb < nblocks; zb++) {
         const long z_end = min_l(nz, (zb + 1) * z_block);
-        for (long t = 0; t < nv; t++)
+        if (nr % 8) {  /* grouping views pays only with rows of whole vectors (the pitched path's groups of rows
+                        * with one Z shift: 0.57 s a slab one view at a time, 0.66 s grouped with their last lanes) */
+            for (long t = 0; t < nv; t++)
+                for (long z = zb * z_block; z < z_end; z++)
+                    back_row(S + t * s_st0, s_st1, count[t], a0[t * nz + z], da[t], s0[t * nz + z], ds[t], nx, nw,
+                             nr, V + z * nw * nr);
+            continue;
+        }
+        for (long t0 = 0; t0 < nv; t0 += VIEW_GROUP) {
+            const long k = min_l(VIEW_GROUP, nv - t0);
             for (long z = zb * z_block; z < z_end; z++)
-                back_row(S + t * s_st0, s_st1, count[t], a0[t * nz + z], da[t], s0[t * nz + z], ds[t], nx, nw, nr,
-                         V + z * nw * nr);
+                back_row_group(S + t0 * s_st0, s_st0, s_st1, count + t0, a0 + t0 * nz + z, da + t0,
+                               s0 + t0 * nz + z, ds + t0, nz, k, nx, nw, nr, V + z * nw * nr);
+        }
     }
 }
 

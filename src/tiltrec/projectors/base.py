@@ -61,7 +61,7 @@ class SlabProjector(ABC):
 
     def unpack(self, proj):
         """Operator layout -> projection rows ``(nviews, r1 - r0, nx)``."""
-        return self.xp.ascontiguousarray(proj if self.local else proj.transpose(0, 2, 1))
+        return self.xp.ascontiguousarray(self.rows_view(proj))
 
     # --- operators ---
     def forward(self, vol, out=None, views: slice = slice(None)):

@@ -119,6 +119,55 @@ def test_projections_may_be_strided_views_of_a_larger_array():
     assert not big[:, :3].any() and not big[:, 53:].any() and not big[:, :, :5].any() and not big[:, :, 29:].any()
 
 
+@pytest.mark.parametrize("ny", [5, 24, 88])
+def test_voxels_beyond_the_projections_of_some_or_all_views(ny):
+    """An X-padded width (the iterative methods'): many voxels lack a sample in some views, the outer ones in all;
+    the views with a sample add theirs, in view order, and a voxel no view sees keeps its value."""
+    P, V, u_row, u_dx = _case(19, 6, 150, ny, ncol=60, seed=5, span=50.0)
+    seen_by = _samples(u_row, u_dx, 150, 60)[2].sum(axis=0)
+    unseen = seen_by == 0
+    assert unseen.any() and ((seen_by > 0) & (seen_by < 19)).any()
+    expect = V.astype(np.float64) + _back_model(P, u_row, u_dx, 6, 150)
+    before = V.copy()
+    fk.back_flat(P, V, u_row, u_dx, 2)
+    np.testing.assert_allclose(V, expect, rtol=2e-5, atol=2e-5 * np.abs(expect).max())
+    assert np.array_equal(V[unseen], before[unseen])
+    # and the forward projection takes the same samples (it skips the columns without one)
+    expect = P.astype(np.float64) + _forward_model(before, u_row, u_dx, 60)
+    fk.forward_flat(before, P, u_row, u_dx, 2)
+    np.testing.assert_allclose(P, expect, rtol=2e-5, atol=2e-5 * np.abs(expect).max())
+
+
+@pytest.mark.parametrize("u0,step", [(-3.0, 0.75), (-0.25, 1.0), (0.0, 0.5), (-1e-7, 0.33333334), (2.5, 0.125),
+                                     (-40.0, 0.9), (10.0, 0.7)])
+def test_the_forward_projection_takes_exactly_the_columns_with_a_sample(u0, step):
+    """The run of columns with 0 <= u < ncol - 1 that the forward projection visits, at its ends included: one
+    voxel of ones per column, so each column's projection says which voxels added to it."""
+    ncol, nx = 12, 24
+    u_row, u_dx = np.array([[u0]], np.float32), np.array([step], np.float32)
+    i, f, valid = _samples(u_row, u_dx, nx, ncol)
+    for x in range(nx):
+        V = np.zeros((1, nx, 8), np.float32)
+        V[0, x] = 1.0
+        P = np.zeros((1, ncol, 8), np.float32)
+        fk.forward_flat(V, P, u_row, u_dx, 1)
+        expect = np.zeros(ncol)
+        if valid[0, 0, x]:
+            expect[i[0, 0, x]] += 1 - f[0, 0, x]
+            expect[i[0, 0, x] + 1] += f[0, 0, x]
+        np.testing.assert_allclose(P[0, :, 3], expect, atol=1e-7)
+
+
+def test_a_sample_whose_weight_on_its_first_column_rounds_to_zero_still_adds():
+    """u = 0.99999994 + 3 x 0.33333334 = 1.99999997: f = u - 1 rounds to 1 in float32, so g = 1 - f is 0 and the
+    sample adds all of column 2 (it has a sample: it must not be taken for a view without one)."""
+    P = np.zeros((1, 4, 8), np.float32)
+    P[0, 1], P[0, 2] = 5.0, 3.0
+    V = np.zeros((1, 4, 8), np.float32)
+    fk.back_flat(P, V, np.array([[np.float32(0.99999994)]]), np.array([np.float32(0.33333334)]), 1)
+    assert np.array_equal(V[0, 3], np.full(8, 3.0, np.float32))
+
+
 def test_a_voxel_on_the_last_column_has_no_sample():
     """IMOD's legal range: u == ncol - 1 exactly adds nothing, u just below adds the last two columns."""
     P = np.zeros((1, 4, 8), np.float32)
@@ -126,6 +175,30 @@ def test_a_voxel_on_the_last_column_has_no_sample():
     V = np.zeros((1, 2, 8), np.float32)
     fk.back_flat(P, V, np.array([[2.75]], np.float32), np.array([0.25], np.float32), 1)
     assert np.allclose(V[0, 0], 1.75) and not V[0, 1].any()
+
+
+@pytest.mark.parametrize("nv,ny,ncol", [(19, 24, 60), (19, 5, 60), (9, 88, 150), (0, 8, 60)])
+def test_a_back_projection_that_overwrites_equals_one_added_to_zeros(nv, ny, ncol):
+    """overwrite=True (a back-projection into a volume whose values are not set): bit for bit the sum into zeros,
+    with voxels that no view sees (or no views at all) set to zero; the old values (NaN here) are never read."""
+    P, V, u_row, u_dx = _case(max(nv, 1), 6, 150, ny, ncol=ncol, seed=6, span=50.0)
+    P, u_row, u_dx = P[:nv], u_row[:nv], u_dx[:nv]
+    added = np.zeros_like(V)
+    fk.back_flat(P, added, u_row, u_dx, 2)
+    written = np.full_like(V, np.nan)
+    fk.back_flat(P, written, u_row, u_dx, 2, overwrite=True)
+    assert np.array_equal(written, added)
+
+
+def test_projections_beyond_32_bit_offsets_are_refused_before_any_read():
+    """The back-projection addresses the views of a group with int offsets: a view stride of 2^31 floats is refused
+    (the strided array below is never read: its views lie far outside the buffer)."""
+    buffer = np.zeros((4, 8), np.float32)
+    P = np.lib.stride_tricks.as_strided(buffer, shape=(2, 4, 8), strides=(4 * 2 ** 31, 32, 4))
+    V = np.zeros((1, 3, 8), np.float32)
+    with pytest.raises(ValueError, match="32-bit offsets"):
+        fk.back_flat(P, V, np.zeros((2, 1), np.float32), np.ones(2, np.float32), 1)
+    assert not V.any()
 
 
 @pytest.mark.parametrize("change", ["float64", "volume not contiguous", "short rows", "read-only", "coefficients"])

@@ -153,3 +153,18 @@ def test_the_weights_of_one_row_repeated_equal_the_whole_slab(geom, rows):
     assert op._rows_alike() == (not geom.has_pitch)
     np.testing.assert_array_equal(op.forward_ones(), op.forward(ones_volume))
     np.testing.assert_array_equal(op.back_ones(), op.back(ones_projections))
+
+
+def test_a_back_projection_into_a_used_volume_replaces_its_values(geom):
+    """back(proj, out=vol) without accumulate: the same numbers as into a new volume whatever vol held (the flat
+    kernel writes every voxel, other geometries zero it first); accumulate adds to them."""
+    rng = np.random.default_rng(7)
+    op = CpuProjector(geom, 3, 15)
+    y = op.pack(rng.standard_normal((geom.nviews, op.r1 - op.r0, geom.nx)).astype(np.float32))
+    fresh = op.back(y)
+    used = np.full(op.vol_shape, np.nan, np.float32)
+    assert op.back(y, out=used) is used and np.array_equal(used, fresh)
+    before = rng.standard_normal(op.vol_shape).astype(np.float32)
+    added = op.back(y, out=before.copy(), accumulate=True)
+    np.testing.assert_allclose(added, before + fresh, rtol=1e-5, atol=1e-5)
+    assert op._back_overwrites() == (not geom.has_pitch)

@@ -80,11 +80,17 @@ class SlabProjector(ABC):
     def back(self, proj, out=None, accumulate: bool = False, views: slice = slice(None)):
         """``A^T proj``: back-projection of ``proj`` (the projections in ``views``), added to ``out`` when
         ``accumulate``."""
+        coef = self.coef.subset(views)
+        if (out is None or not accumulate) and self._back_overwrites():
+            # the kernel writes every voxel: no zeroing pass before it
+            out = self.empty_volume() if out is None else out
+            self._back_into(proj, out, coef)
+            return out
         if out is None:
             out = self.zeros_volume()
         elif not accumulate:
             out[...] = 0
-        self._back(proj, out, self.coef.subset(views))
+        self._back(proj, out, coef)
         return out
 
     # --- the iterative algorithms' weights ---
@@ -147,3 +153,15 @@ class SlabProjector(ABC):
     @abstractmethod
     def _back(self, proj, vol, coef: SlabCoefficients | LocalSamples) -> None:
         """Accumulate ``A^T proj`` into ``vol``."""
+
+    def _back_overwrites(self) -> bool:
+        """Whether ``_back_into`` can write ``A^T proj`` over a volume's values (else back() zeroes it first)."""
+        return False
+
+    def _back_into(self, proj, vol, coef: SlabCoefficients | LocalSamples) -> None:
+        """Write ``A^T proj`` into ``vol`` without reading it (only where ``_back_overwrites()``)."""
+        raise NotImplementedError
+
+    def empty_volume(self):
+        """A volume slab whose values are not set (for a kernel that writes every voxel)."""
+        return self.xp.empty(self.vol_shape, dtype=np.float32)

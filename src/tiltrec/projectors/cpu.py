@@ -7,7 +7,7 @@ from .. import cpu_threads
 from . import elementwise
 from . import flat_kernels as flat
 from .base import SlabProjector
-from .recycled import aligned_zeros
+from .recycled import aligned_empty, aligned_zeros
 
 
 class CpuProjector(SlabProjector):
@@ -20,6 +20,9 @@ class CpuProjector(SlabProjector):
 
     def zeros_volume(self):
         return aligned_zeros(self.vol_shape)
+
+    def empty_volume(self):
+        return aligned_empty(self.vol_shape)
 
     def zeros_projections(self):
         return aligned_zeros(self.proj_shape)
@@ -86,6 +89,12 @@ class CpuProjector(SlabProjector):
 
     def _back_flat(self, proj, vol, c) -> None:
         flat.back_flat(proj, vol, c.u_row, c.u_dx, cpu_threads.threads())
+
+    def _back_overwrites(self) -> bool:
+        return not self.local and self.frame is None and not self.per_view_pitch  # the flat kernel's own geometry
+
+    def _back_into(self, proj, vol, c) -> None:
+        flat.back_flat(proj, vol, c.u_row, c.u_dx, cpu_threads.threads(), overwrite=True)
 
     def _forward_flat(self, vol, proj, c) -> None:
         flat.forward_flat(vol, proj, c.u_row, c.u_dx, cpu_threads.threads())

@@ -15,6 +15,8 @@
  * two threads write the same value, so results do not depend on the number of threads. */
 
 #include <Python.h>
+#include <limits.h>
+#include <string.h>
 
 #include "kernel_clones.h"
 
@@ -50,11 +52,13 @@ INLINE int sample(double base, double c, long x, double umax, long *col, float *
     return 1;
 }
 
-/* The samples of one voxel column for the views of a group: the first of the two projection columns each view
- * reads and their weights (zero weights and column 0 outside the legal range, so that the update loop has no
- * branch). */
+/* The samples of one voxel column for the views of a group.  fill_samples gives each view's first projection column
+ * and weights (zero weights and column 0 outside the legal range); keep_valid then lists the views with a sample, in
+ * view order: the offset of their first column from the group's first projection (in floats) and their weights.  A
+ * view without a sample would add exactly zero, so the sums are the same without it; X-padded widths (the iterative
+ * methods') have many. */
 typedef struct {
-    int col[BACK_GROUP];
+    int col[BACK_GROUP]; /* a column, then an offset */
     float g[BACK_GROUP], f[BACK_GROUP];
 } Samples;
 
@@ -85,15 +89,46 @@ INLINE void fill_samples(Samples *table, const float *base, const float *c, long
     }
 }
 
-/* v[y] += sum over k views of g P[col] + f P[col + 1] (rows of Y), for NVEC vectors of Y. */
+/* Keep the views of each column of a table that have a sample (weights g + f = 1: not both zero, though g is zero
+ * where u - i rounds to 1 in float); count: how many, per column. */
+INLINE void keep_valid(Samples *table, unsigned char *count, long columns, long k, long view_stride, long col_stride)
+{
+    int all = 1;
+    for (long x = 0; x < columns; x++)
+        for (long j = 0; j < BACK_GROUP; j++)
+            all &= table[x].g[j] != 0.0f || table[x].f[j] != 0.0f || j >= k;
+    if (all) { /* every view has a sample at every column: the offsets only */
+        for (long x = 0; x < columns; x++) {
+            for (long j = 0; j < k; j++)
+                table[x].col[j] = (int)(j * view_stride + table[x].col[j] * col_stride);
+            count[x] = (unsigned char)k;
+        }
+        return;
+    }
+    for (long x = 0; x < columns; x++) {
+        Samples *s = table + x;
+        int n = 0;
+        for (long j = 0; j < k; j++) { /* without branches: written always, kept when valid */
+            int valid = s->g[j] != 0.0f || s->f[j] != 0.0f;
+            s->col[n] = (int)(j * view_stride + s->col[j] * col_stride);
+            s->g[n] = s->g[j];
+            s->f[n] = s->f[j];
+            n += valid;
+        }
+        count[x] = (unsigned char)n;
+    }
+}
+
+/* v[y] += sum over the views of g P[col] + f P[col + 1] (rows of Y), for NVEC vectors of Y; v[y] = the sum when
+ * fresh (the first group of a back-projection that overwrites: the same operations as adding to zeros). */
 #define BACK_CHUNK(NVEC)                                                                                      \
-    INLINE void back_chunk_##NVEC(const float *P, float *v, const Samples *s, long k, long view_stride,      \
-                                  long col_stride)                                                            \
+    INLINE void back_chunk_##NVEC(const float *P, float *v, const Samples *s, long n_views, long col_stride, \
+                                  int fresh)                                                                  \
     {                                                                                                         \
         vf acc[NVEC];                                                                                         \
-        _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) acc[n] = load(v + n * VL);                   \
-        for (long j = 0; j < k; j++) {                                                                        \
-            const float *p0 = P + j * view_stride + s->col[j] * col_stride, *p1 = p0 + col_stride;           \
+        _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) acc[n] = fresh ? (vf){0} : load(v + n * VL); \
+        for (long j = 0; j < n_views; j++) {                                                                  \
+            const float *p0 = P + s->col[j], *p1 = p0 + col_stride;                                           \
             float g = s->g[j], f = s->f[j];                                                                   \
             _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) {                                         \
                 acc[n] += g * load(p0 + n * VL);                                                              \
@@ -112,13 +147,13 @@ BACK_CHUNK(2)
 BACK_CHUNK(1)
 
 /* The same sequence of operations for fewer than VL values of Y. */
-INLINE void back_lanes(const float *P, float *v, const Samples *s, long k, long view_stride, long col_stride,
-                       long width)
+INLINE void back_lanes(const float *P, float *v, const Samples *s, long n_views, long col_stride, long width,
+                       int fresh)
 {
     for (long y = 0; y < width; y++) {
-        float acc = v[y];
-        for (long j = 0; j < k; j++) {
-            const float *p0 = P + j * view_stride + s->col[j] * col_stride + y;
+        float acc = fresh ? 0.0f : v[y];
+        for (long j = 0; j < n_views; j++) {
+            const float *p0 = P + s->col[j] + y;
             acc += s->g[j] * p0[0];
             acc += s->f[j] * p0[col_stride];
         }
@@ -130,14 +165,16 @@ INLINE void back_lanes(const float *P, float *v, const Samples *s, long k, long 
  * so that projection rows are read whole; the block of columns is narrower for longer rows, so that the rows a group
  * of views reads across it stay in L2 (about BACK_X_BLOCK x 64 values per view). */
 static KERNEL void back_flat_rows(const float *P, float *V, const float *base, const float *c, long nv, long ncol,
-                                  long view_stride, long col_stride, long nx, long ny, long z0, long z1)
+                                  long view_stride, long col_stride, long nx, long ny, long z0, long z1, int overwrite)
 {
     const double umax = (double)ncol - 1.0;
     const long x_block = ny <= WIDEST ? BACK_X_BLOCK : (BACK_X_BLOCK * WIDEST / ny > 8 ? BACK_X_BLOCK * WIDEST / ny : 8);
     Samples table[BACK_Z_ROWS][BACK_X_BLOCK];
+    unsigned char count[BACK_Z_ROWS][BACK_X_BLOCK];
     float rows_base[BACK_GROUP], steps[BACK_GROUP];
     for (long t0 = 0; t0 < nv; t0 += BACK_GROUP) {
         long k = t0 + BACK_GROUP < nv ? BACK_GROUP : nv - t0;
+        int fresh = overwrite && t0 == 0;
         const float *Pg = P + t0 * view_stride;
         for (long j = 0; j < BACK_GROUP; j++)
             steps[j] = j < k ? c[t0 + j] : 0.0f;
@@ -149,19 +186,26 @@ static KERNEL void back_flat_rows(const float *P, float *V, const float *base, c
                     for (long j = 0; j < BACK_GROUP; j++)
                         rows_base[j] = j < k ? base[(zr + r) * nv + t0 + j] : -1.0f; /* no sample */
                     fill_samples(table[r], rows_base, steps, xb, xe, umax);
+                    keep_valid(table[r], count[r], xe - xb, k, view_stride, col_stride);
                 }
                 for (long x = xb; x < xe; x++)
                     for (long r = 0; r < rows; r++) {
                         const Samples *s = &table[r][x - xb];
+                        long n_views = count[r][x - xb];
+                        if (!n_views) {
+                            if (fresh)
+                                memset(V + ((zr + r) * nx + x) * ny, 0, ny * sizeof(float));
+                            continue;
+                        }
                         for (long y = 0, width; y < ny; y += width) {
                             width = chunk_width(ny - y);
                             float *v = V + ((zr + r) * nx + x) * ny + y;
                             const float *Py = Pg + y;
                             switch (width / VL) {
-#define BACK_CASE(n) case n: back_chunk_##n(Py, v, s, k, view_stride, col_stride); break;
+#define BACK_CASE(n) case n: back_chunk_##n(Py, v, s, n_views, col_stride, fresh); break;
                             BACK_CASE(8) BACK_CASE(7) BACK_CASE(6) BACK_CASE(5)
                             BACK_CASE(4) BACK_CASE(3) BACK_CASE(2) BACK_CASE(1)
-                            default: back_lanes(Py, v, s, k, view_stride, col_stride, width);
+                            default: back_lanes(Py, v, s, n_views, col_stride, width, fresh);
                             }
                         }
                     }
@@ -258,18 +302,27 @@ static KERNEL void forward_flat_part(const float *V, float *P, const float *base
     }
 }
 
-/* Back-projection of a slab: blocks of z_block thickness rows in parallel (each writes its own rows).
+/* Back-projection of a slab, added to V (or written into it: overwrite): blocks of z_block thickness rows in
+ * parallel (each writes its own rows).
  * P: (nv, ncol, col_stride) floats with view_stride between views; V: (nz, nx, ny); base: (nz, nv), the sample
- * column of x = 0; c: (nv,), its step per column. */
-void back_flat(const float *P, float *V, const float *base, const float *c, long nv, long ncol, long view_stride,
-               long col_stride, long nz, long nx, long ny, long z_block, int threads)
+ * column of x = 0; c: (nv,), its step per column.  Returns -1 (and does nothing) when the offsets within a group of
+ * views do not fit an int, else 0. */
+int back_flat(const float *P, float *V, const float *base, const float *c, long nv, long ncol, long view_stride,
+              long col_stride, long nz, long nx, long ny, long z_block, int overwrite, int threads)
 {
+    if ((BACK_GROUP - 1) * view_stride + ncol * col_stride > INT_MAX) /* keep_valid's offsets are ints */
+        return -1;
+    if (overwrite && nv == 0) {
+        memset(V, 0, nz * nx * ny * sizeof(float));
+        return 0;
+    }
     long blocks = (nz + z_block - 1) / z_block;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long b = 0; b < blocks; b++) {
         long z1 = (b + 1) * z_block < nz ? (b + 1) * z_block : nz;
-        back_flat_rows(P, V, base, c, nv, ncol, view_stride, col_stride, nx, ny, b * z_block, z1);
+        back_flat_rows(P, V, base, c, nv, ncol, view_stride, col_stride, nx, ny, b * z_block, z1, overwrite);
     }
+    return 0;
 }
 
 /* The Y values of a forward task when `left` remain and tasks take at most `chunk`: one chunk, or one lane. */

@@ -28,8 +28,8 @@ except ImportError as error:  # a checkout used without installing: the C kernel
 
 _LIB = ctypes.CDLL(_flat.__file__)
 _PTR, _LONG = ctypes.c_void_p, ctypes.c_long
-_LIB.back_flat.argtypes = [_PTR] * 4 + [_LONG] * 8 + [ctypes.c_int]
-_LIB.back_flat.restype = None
+_LIB.back_flat.argtypes = [_PTR] * 4 + [_LONG] * 8 + [ctypes.c_int] * 2
+_LIB.back_flat.restype = ctypes.c_int
 _LIB.forward_flat.argtypes = [_PTR] * 4 + [_LONG] * 9 + [ctypes.c_int]
 _LIB.forward_flat.restype = None
 
@@ -38,14 +38,17 @@ FORWARD_Z_BLOCK = 16  # thickness rows every view reads before the next block (b
 _WIDE, _NARROW = 64, 8  # Y values of a forward task: flat.c's WIDEST and its vector length
 
 
-def back_flat(P: np.ndarray, V: np.ndarray, u_row: np.ndarray, u_dx: np.ndarray, threads: int) -> None:
-    """``V[z, x, y] += sum_t lerp(P[t, :, y], u_row[t, z] + x * u_dx[t])`` on ``threads`` threads."""
+def back_flat(P: np.ndarray, V: np.ndarray, u_row: np.ndarray, u_dx: np.ndarray, threads: int,
+              overwrite: bool = False) -> None:
+    """``V[z, x, y] += sum_t lerp(P[t, :, y], u_row[t, z] + x * u_dx[t])`` on ``threads`` threads (``=`` with
+    ``overwrite``: V's values are not read, and the result is the same as adding to zeros)."""
     nv, ncol, view_stride, col_stride = _projections(P, V)
     nz, nx, ny = V.shape
     base = np.ascontiguousarray(_coefficients(u_row, u_dx, nv, nz).T)
     z_block = max(1, min(BACK_Z_BLOCK, nz // (2 * threads)))
-    _LIB.back_flat(P.ctypes.data, V.ctypes.data, base.ctypes.data, u_dx.ctypes.data, nv, ncol, view_stride,
-                   col_stride, nz, nx, ny, z_block, threads)
+    if _LIB.back_flat(P.ctypes.data, V.ctypes.data, base.ctypes.data, u_dx.ctypes.data, nv, ncol, view_stride,
+                      col_stride, nz, nx, ny, z_block, int(overwrite), threads):
+        raise ValueError("projections too large for the back-projection's 32-bit offsets within a group of views")
 
 
 def forward_flat(V: np.ndarray, P: np.ndarray, u_row: np.ndarray, u_dx: np.ndarray, threads: int) -> None:

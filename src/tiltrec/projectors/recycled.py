@@ -22,17 +22,19 @@ _active = 0
 _buffers: list[np.ndarray] = []  # the raw buffers handed out during the run
 
 
-def zeros(nbytes: int) -> np.ndarray:
-    """A zeroed uint8 buffer of ``nbytes``: during a run, a free one of that size if there is one."""
+def buffer(nbytes: int, zeroed: bool = True) -> np.ndarray:
+    """A uint8 buffer of ``nbytes``, zeroed unless not ``zeroed``: during a run, a free one of that size if there is
+    one."""
     if not _active or nbytes < MIN_BYTES:
-        return np.zeros(nbytes, dtype=np.uint8)
+        return np.zeros(nbytes, dtype=np.uint8) if zeroed else np.empty(nbytes, dtype=np.uint8)
     with _lock:
         # CPython counts references exactly: a buffer held only by the list, the comprehension's variable and
         # getrefcount's argument (3) has no array left on it (every view of it refers to it as its base)
         free = [sys.getrefcount(raw) == 3 for raw in _buffers]
         for index in range(len(_buffers)):
             if free[index] and _buffers[index].nbytes == nbytes:
-                _buffers[index].fill(0)
+                if zeroed:
+                    _buffers[index].fill(0)
                 return _buffers[index]
         _buffers[:] = [_buffers[index] for index in range(len(_buffers)) if not free[index]]  # other sizes: let go
         fresh = np.zeros(nbytes, dtype=np.uint8)
@@ -55,11 +57,16 @@ def recycling():
                 _buffers.clear()
 
 
-def aligned_zeros(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
+def aligned_zeros(shape, dtype=np.float32, align: int = 64, zeroed: bool = True) -> np.ndarray:
     """Zero-filled C-contiguous array whose data starts on an ``align``-byte boundary (during a run, in memory an
-    earlier slab's array no longer uses)."""
+    earlier slab's array no longer uses); its values are not set unless ``zeroed``."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = zeros(nbytes + align)
+    raw = buffer(nbytes + align, zeroed)
     start = (-raw.ctypes.data) % align
     return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+def aligned_empty(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
+    """aligned_zeros without the zeros: for an array whose every value is written before it is read."""
+    return aligned_zeros(shape, dtype, align, zeroed=False)

@@ -68,6 +68,9 @@ def forward_flat(V, P, u_row, u_dx, z_block, parts):
 class NumbaFlatProjector(CpuProjector):
     """CpuProjector with the Numba flat pair instead of the compiled one."""
 
+    def _back_overwrites(self) -> bool:
+        return False  # the Numba kernel adds: back() zeroes the volume first, as the CPU backend did
+
     def _back_flat(self, proj, vol, c) -> None:
         z_block = max(1, min(Z_BLOCK, vol.shape[0] // (2 * numba.get_num_threads())))
         back_flat(proj, vol, c.u_row, c.u_dx, z_block)

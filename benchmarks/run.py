@@ -111,36 +111,42 @@ def bench_kernels(plan: Plan, threads: int, report: Report, ceiling: dict | None
     rng = np.random.default_rng(0)
     w, t = plan.kernel_width, plan.kernel_thickness
     rows = []
-    for pitch in plan.pitches:
-        for ns in plan.kernel_slabs:
-            geom = Geometry(nx=w, ny=w, angles=angles(), thickness=t, width=w, pitch=pitch)
-            y0 = w // 2 - ns // 2
-            ops = {"compiled": CpuProjector(geom, y0, y0 + ns), "Numba": NumbaFlatProjector(geom, y0, y0 + ns)}
-            op = ops["compiled"]
-            vol_in = op.zeros_volume()
-            vol_in[...] = rng.random(vol_in.shape, dtype=np.float32)
-            proj_in = op.zeros_projections()
-            proj_in[...] = rng.random(proj_in.shape, dtype=np.float32)
-            vol_out, proj_out = op.zeros_volume(), op.zeros_projections()
-            updates = w * t * ns * NVIEWS
-            for name in ("back-projection", "forward projection"):
-                calls = {kind: (lambda p=p: p.back(proj_in, out=vol_out)) if name == "back-projection"
-                         else (lambda p=p: p.forward(vol_in, out=proj_out)) for kind, p in ops.items()}
-                times = alternating(calls, plan.repeats)
-                gups = {kind: updates / min(ts) / 1e9 for kind, ts in times.items()}
-                log(f"[kernels] {name:18s} pitch {pitch:g} slab {ns}: "
-                    + ", ".join(f"{kind} {g:.2f} GUPS" for kind, g in gups.items()))
-                share = f"{100 * gups['compiled'] / ceiling['lerp_gups']:.0f} %" if ceiling else "-"
-                peak = f"{100 * 4 * gups['compiled'] / ceiling['fma_gflops']:.0f} %" if ceiling else "-"
-                rows.append([name, f"{w} x {t} x {ns}", NVIEWS, f"{pitch:g} deg", f"{op.r1 - op.r0}",
-                             f"{min(times['compiled']):.3f}", f"{gups['compiled']:.2f}", f"{gups['Numba']:.2f}",
-                             f"{gups['compiled'] / gups['Numba']:.2f}", share, peak])
+    padded = Geometry(nx=w, ny=w, angles=angles(), thickness=t, width=w).min_padding_width()
+    # the views' width, each pitch and slab; then the X-padded width of the iterative methods (a voxel near its
+    # edges lies outside some views), flat, one slab
+    cases = [(pitch, ns, w) for pitch in plan.pitches for ns in plan.kernel_slabs]
+    cases.append((0.0, plan.kernel_slabs[min(1, len(plan.kernel_slabs) - 1)], padded))
+    for pitch, ns, width in cases:
+        geom = Geometry(nx=w, ny=w, angles=angles(), thickness=t, width=width, pitch=pitch)
+        y0 = w // 2 - ns // 2
+        ops = {"compiled": CpuProjector(geom, y0, y0 + ns), "Numba": NumbaFlatProjector(geom, y0, y0 + ns)}
+        op = ops["compiled"]
+        vol_in = op.zeros_volume()
+        vol_in[...] = rng.random(vol_in.shape, dtype=np.float32)
+        proj_in = op.zeros_projections()
+        proj_in[...] = rng.random(proj_in.shape, dtype=np.float32)
+        vol_out, proj_out = op.zeros_volume(), op.zeros_projections()
+        updates = width * t * ns * NVIEWS
+        for name in ("back-projection", "forward projection"):
+            calls = {kind: (lambda p=p: p.back(proj_in, out=vol_out)) if name == "back-projection"
+                     else (lambda p=p: p.forward(vol_in, out=proj_out)) for kind, p in ops.items()}
+            times = alternating(calls, plan.repeats)
+            gups = {kind: updates / min(ts) / 1e9 for kind, ts in times.items()}
+            log(f"[kernels] {name:18s} pitch {pitch:g} slab {ns}: "
+                + ", ".join(f"{kind} {g:.2f} GUPS" for kind, g in gups.items()))
+            share = f"{100 * gups['compiled'] / ceiling['lerp_gups']:.0f} %" if ceiling else "-"
+            peak = f"{100 * 4 * gups['compiled'] / ceiling['fma_gflops']:.0f} %" if ceiling else "-"
+            rows.append([name, f"{width} x {t} x {ns}", NVIEWS, f"{pitch:g} deg", f"{op.r1 - op.r0}",
+                         f"{min(times['compiled']):.3f}", f"{gups['compiled']:.2f}", f"{gups['Numba']:.2f}",
+                         f"{gups['compiled'] / gups['Numba']:.2f}", share, peak])
     report.add("## 1. Projector kernel throughput\n\n"
                f"`CpuProjector(geom, y0, y0 + slab).back(proj, out=vol)` / `.forward(vol, out=proj)` on random data, "
                f"views {w} x {w}, {NVIEWS} views at -{MAX_TILT:g}..{MAX_TILT:g} deg, slab centred on the tilt axis; "
                f"the compiled flat kernels (projectors/flat.c) and the Numba ones they replaced "
                f"(benchmarks/numba_flat.py) called in turn, best of {plan.repeats} each after 1 warm-up call; "
-               f"{threads} thread(s). GUPS = width x thickness x slab x views / best seconds. Proj rows: projection "
+               f"{threads} thread(s); the last rows: the X-padded width {padded} that the iterative methods "
+               f"reconstruct (tiltrec.geometry's min_padding_width: voxels near its edges lie outside some views). "
+               f"GUPS = width x thickness x slab x views / best seconds. Proj rows: projection "
                f"rows the slab reads (with pitch, a halo). The last two columns put the compiled kernel against the "
                f"interpolation loop in L1 and against the FMA peak at 4 flops per update (section 0).\n\n"
                + table(["Operation", "Volume W x T x slab", "Views", "Pitch", "Proj rows", "Best [s]",

@@ -190,6 +190,31 @@ def test_a_back_projection_that_overwrites_equals_one_added_to_zeros(nv, ny, nco
     assert np.array_equal(written, added)
 
 
+@pytest.mark.parametrize("nv,ny,positivity", [(19, 24, True), (8, 88, False), (9, 5, True), (1, 16, False),
+                                              (0, 8, True)])
+def test_the_back_projection_added_as_an_update_equals_the_two_steps(nv, ny, positivity):
+    """add_to=x: x <- x + weight * (the back-projection), max 0 with positivity, bit for bit what add_weighted does
+    with the stored back-projection; with groups of views (9, 19), voxels the last group does not see (the padded
+    width), NaN, infinite and negative values in x and zero weights."""
+    from tiltrec.projectors import elementwise
+
+    P, _, u_row, u_dx = _case(max(nv, 1), 6, 150, ny, ncol=60, seed=8, span=50.0)
+    P, u_row, u_dx = P[:nv], u_row[:nv], u_dx[:nv]
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 150, ny)).astype(np.float32)
+    x.flat[::97], x.flat[1::89], x.flat[2::101] = np.nan, -np.inf, -0.0
+    weight = rng.uniform(0, 2, x.shape).astype(np.float32)
+    weight.flat[::13] = 0.0
+    update = np.zeros_like(x)
+    fk.back_flat(P, update, u_row, u_dx, 2)
+    expect = x.copy()
+    elementwise.add_weighted(expect.reshape(-1), update.reshape(-1), weight.reshape(-1), positivity)
+    fused, scratch = x.copy(), np.full_like(x, np.nan)
+    fk.back_flat(P, scratch, u_row, u_dx, 2, overwrite=True, add_to=fused, weight=weight, positivity=positivity)
+    np.testing.assert_array_equal(fused, expect)
+    assert np.array_equal(np.signbit(fused), np.signbit(expect))
+
+
 def test_projections_beyond_32_bit_offsets_are_refused_before_any_read():
     """The back-projection addresses the views of a group with int offsets: a view stride of 2^31 floats is refused
     (the strided array below is never read: its views lie far outside the buffer)."""

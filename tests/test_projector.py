@@ -168,3 +168,18 @@ def test_a_back_projection_into_a_used_volume_replaces_its_values(geom):
     added = op.back(y, out=before.copy(), accumulate=True)
     np.testing.assert_allclose(added, before + fresh, rtol=1e-5, atol=1e-5)
     assert op._back_overwrites() == (not geom.has_pitch)
+
+
+@pytest.mark.parametrize("positivity", [False, True])
+def test_sirt_s_update_in_one_step_equals_back_projection_then_add(geom, positivity):
+    """back_add (the flat kernel adds its sums to x as it finishes them) gives x + weight * A^T y bit for bit as
+    back() then add_weighted(); geometries the kernel does not take run the two steps."""
+    rng = np.random.default_rng(8)
+    op = CpuProjector(geom, 3, 15)
+    y = op.pack(rng.standard_normal((geom.nviews, op.r1 - op.r0, geom.nx)).astype(np.float32))
+    x = rng.standard_normal(op.vol_shape).astype(np.float32)
+    weight = rng.uniform(0, 1, op.vol_shape).astype(np.float32)
+    expect = x.copy()
+    op.add_weighted(expect, op.back(y), weight, positivity)
+    op.back_add(y, x, weight, positivity, scratch=op.zeros_volume())
+    np.testing.assert_array_equal(x, expect)

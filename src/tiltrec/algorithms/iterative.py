@@ -43,8 +43,7 @@ def sirt(op, rows, settings: Settings, x0=None, callback=None, checkpoint=NO_CHE
     def step(_k):
         op.forward(x, out=residual)
         op.weighted_residual(p, residual, row_weight)
-        op.back(residual, out=update)
-        op.add_weighted(x, update, col_weight, settings.positivity)
+        op.back_add(residual, x, col_weight, settings.positivity, scratch=update)
 
     iterating.run(settings.iterations_for("sirt"), step, {"x": x}, xp, checkpoint, callback)
     return x

@@ -93,6 +93,12 @@ class SlabProjector(ABC):
         self._back(proj, out, coef)
         return out
 
+    def back_add(self, proj, x, weight, positivity: bool, scratch) -> None:
+        """``x <- x + weight * A^T proj`` (then ``max(x, 0)`` with ``positivity``), as ``back`` into ``scratch`` (a
+        volume, left with unspecified values) followed by ``add_weighted``: SIRT's update."""
+        self.back(proj, out=scratch)
+        self.add_weighted(x, scratch, weight, positivity)
+
     # --- the iterative algorithms' weights ---
     def forward_ones(self):
         """``A 1``: the projections of a slab of ones (each ray's length through the slab)."""

@@ -96,6 +96,14 @@ class CpuProjector(SlabProjector):
     def _back_into(self, proj, vol, c) -> None:
         flat.back_flat(proj, vol, c.u_row, c.u_dx, cpu_threads.threads(), overwrite=True)
 
+    def back_add(self, proj, x, weight, positivity: bool, scratch) -> None:
+        if not self._back_overwrites():
+            return super().back_add(proj, x, weight, positivity, scratch)
+        # the kernel's last group of views adds its sums to x as add_weighted would (the same bits), without
+        # storing the back-projection and reading it again
+        flat.back_flat(proj, scratch, self.coef.u_row, self.coef.u_dx, cpu_threads.threads(), overwrite=True,
+                       add_to=x, weight=weight, positivity=positivity)
+
     def _forward_flat(self, vol, proj, c) -> None:
         flat.forward_flat(vol, proj, c.u_row, c.u_dx, cpu_threads.threads())
 

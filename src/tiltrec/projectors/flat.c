@@ -119,11 +119,42 @@ INLINE void keep_valid(Samples *table, unsigned char *count, long columns, long 
     }
 }
 
+/* What the last group of a back-projection does with each voxel's sum instead of storing it (SIRT's update, fused):
+ * x <- x + sum * w, then max(x, 0) with positivity, as add_weighted (elementwise.c) computes it from the stored sum:
+ * the product rounded on its own (passed through memory by the empty asm, so that the compiler cannot contract it
+ * into an FMA), then the sum. */
+typedef struct {
+    float *x;
+    const float *w;
+    int positivity;
+} AddTo;
+
+typedef int vi8 __attribute__((vector_size(32)));
+
+INLINE void add_vector(const AddTo *a, long at, vf sum)
+{
+    vf t = sum * load(a->w + at);
+    __asm__("" : "+m"(t));
+    vf r = load(a->x + at) + t;
+    if (a->positivity)
+        r = (vf)((vi8)r & ~(r < 0.0f)); /* a NaN stays */
+    store(a->x + at, r);
+}
+
+INLINE void add_value(const AddTo *a, long at, float sum)
+{
+    float t = sum * a->w[at];
+    __asm__("" : "+m"(t));
+    float r = a->x[at] + t;
+    a->x[at] = a->positivity && r < 0.0f ? 0.0f : r;
+}
+
 /* v[y] += sum over the views of g P[col] + f P[col + 1] (rows of Y), for NVEC vectors of Y; v[y] = the sum when
- * fresh (the first group of a back-projection that overwrites: the same operations as adding to zeros). */
+ * fresh (the first group of a back-projection that overwrites: the same operations as adding to zeros); with add,
+ * the sum goes to add's volume at offset `at` (v's from the slab's start) instead of v. */
 #define BACK_CHUNK(NVEC)                                                                                      \
     INLINE void back_chunk_##NVEC(const float *P, float *v, const Samples *s, long n_views, long col_stride, \
-                                  int fresh)                                                                  \
+                                  int fresh, const AddTo *add, long at)                                       \
     {                                                                                                         \
         vf acc[NVEC];                                                                                         \
         _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) acc[n] = fresh ? (vf){0} : load(v + n * VL); \
@@ -135,7 +166,11 @@ INLINE void keep_valid(Samples *table, unsigned char *count, long columns, long 
                 acc[n] += f * load(p1 + n * VL);                                                              \
             }                                                                                                 \
         }                                                                                                     \
-        _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) store(v + n * VL, acc[n]);                   \
+        if (add) {                                                                                            \
+            _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) add_vector(add, at + n * VL, acc[n]);     \
+        } else {                                                                                              \
+            _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) store(v + n * VL, acc[n]);               \
+        }                                                                                                     \
     }
 BACK_CHUNK(8)
 BACK_CHUNK(7)
@@ -148,7 +183,7 @@ BACK_CHUNK(1)
 
 /* The same sequence of operations for fewer than VL values of Y. */
 INLINE void back_lanes(const float *P, float *v, const Samples *s, long n_views, long col_stride, long width,
-                       int fresh)
+                       int fresh, const AddTo *add, long at)
 {
     for (long y = 0; y < width; y++) {
         float acc = fresh ? 0.0f : v[y];
@@ -157,7 +192,10 @@ INLINE void back_lanes(const float *P, float *v, const Samples *s, long n_views,
             acc += s->g[j] * p0[0];
             acc += s->f[j] * p0[col_stride];
         }
-        v[y] = acc;
+        if (add)
+            add_value(add, at + y, acc);
+        else
+            v[y] = acc;
     }
 }
 
@@ -165,7 +203,8 @@ INLINE void back_lanes(const float *P, float *v, const Samples *s, long n_views,
  * so that projection rows are read whole; the block of columns is narrower for longer rows, so that the rows a group
  * of views reads across it stay in L2 (about BACK_X_BLOCK x 64 values per view). */
 static KERNEL void back_flat_rows(const float *P, float *V, const float *base, const float *c, long nv, long ncol,
-                                  long view_stride, long col_stride, long nx, long ny, long z0, long z1, int overwrite)
+                                  long view_stride, long col_stride, long nx, long ny, long z0, long z1, int overwrite,
+                                  const AddTo *add_to)
 {
     const double umax = (double)ncol - 1.0;
     const long x_block = ny <= WIDEST ? BACK_X_BLOCK : (BACK_X_BLOCK * WIDEST / ny > 8 ? BACK_X_BLOCK * WIDEST / ny : 8);
@@ -175,6 +214,7 @@ static KERNEL void back_flat_rows(const float *P, float *V, const float *base, c
     for (long t0 = 0; t0 < nv; t0 += BACK_GROUP) {
         long k = t0 + BACK_GROUP < nv ? BACK_GROUP : nv - t0;
         int fresh = overwrite && t0 == 0;
+        const AddTo *add = t0 + BACK_GROUP >= nv ? add_to : NULL; /* the last group */
         const float *Pg = P + t0 * view_stride;
         for (long j = 0; j < BACK_GROUP; j++)
             steps[j] = j < k ? c[t0 + j] : 0.0f;
@@ -191,21 +231,24 @@ static KERNEL void back_flat_rows(const float *P, float *V, const float *base, c
                 for (long x = xb; x < xe; x++)
                     for (long r = 0; r < rows; r++) {
                         const Samples *s = &table[r][x - xb];
-                        long n_views = count[r][x - xb];
-                        if (!n_views) {
-                            if (fresh)
-                                memset(V + ((zr + r) * nx + x) * ny, 0, ny * sizeof(float));
+                        long n_views = count[r][x - xb], at = ((zr + r) * nx + x) * ny;
+                        if (!n_views) { /* no view of the group adds to this voxel */
+                            if (add)
+                                for (long y = 0; y < ny; y++)
+                                    add_value(add, at + y, fresh ? 0.0f : V[at + y]);
+                            else if (fresh)
+                                memset(V + at, 0, ny * sizeof(float));
                             continue;
                         }
                         for (long y = 0, width; y < ny; y += width) {
                             width = chunk_width(ny - y);
-                            float *v = V + ((zr + r) * nx + x) * ny + y;
+                            float *v = V + at + y;
                             const float *Py = Pg + y;
                             switch (width / VL) {
-#define BACK_CASE(n) case n: back_chunk_##n(Py, v, s, n_views, col_stride, fresh); break;
+#define BACK_CASE(n) case n: back_chunk_##n(Py, v, s, n_views, col_stride, fresh, add, at + y); break;
                             BACK_CASE(8) BACK_CASE(7) BACK_CASE(6) BACK_CASE(5)
                             BACK_CASE(4) BACK_CASE(3) BACK_CASE(2) BACK_CASE(1)
-                            default: back_lanes(Py, v, s, n_views, col_stride, width, fresh);
+                            default: back_lanes(Py, v, s, n_views, col_stride, width, fresh, add, at + y);
                             }
                         }
                     }
@@ -305,11 +348,14 @@ static KERNEL void forward_flat_part(const float *V, float *P, const float *base
 /* Back-projection of a slab, added to V (or written into it: overwrite): blocks of z_block thickness rows in
  * parallel (each writes its own rows).
  * P: (nv, ncol, col_stride) floats with view_stride between views; V: (nz, nx, ny); base: (nz, nv), the sample
- * column of x = 0; c: (nv,), its step per column.  Returns -1 (and does nothing) when the offsets within a group of
- * views do not fit an int, else 0. */
+ * column of x = 0; c: (nv,), its step per column.  With add_x (and nv > 0), the sums go to add_x (shaped as V)
+ * as add_weighted does it with weights add_w, and V is only the groups' scratch.  Returns -1 (and does nothing) when
+ * the offsets within a group of views do not fit an int, else 0. */
 int back_flat(const float *P, float *V, const float *base, const float *c, long nv, long ncol, long view_stride,
-              long col_stride, long nz, long nx, long ny, long z_block, int overwrite, int threads)
+              long col_stride, long nz, long nx, long ny, long z_block, int overwrite, float *add_x,
+              const float *add_w, int positivity, int threads)
 {
+    const AddTo add = {add_x, add_w, positivity};
     if ((BACK_GROUP - 1) * view_stride + ncol * col_stride > INT_MAX) /* keep_valid's offsets are ints */
         return -1;
     if (overwrite && nv == 0) {
@@ -320,7 +366,8 @@ int back_flat(const float *P, float *V, const float *base, const float *c, long 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long b = 0; b < blocks; b++) {
         long z1 = (b + 1) * z_block < nz ? (b + 1) * z_block : nz;
-        back_flat_rows(P, V, base, c, nv, ncol, view_stride, col_stride, nx, ny, b * z_block, z1, overwrite);
+        back_flat_rows(P, V, base, c, nv, ncol, view_stride, col_stride, nx, ny, b * z_block, z1, overwrite,
+                       add_x && nv ? &add : NULL);
     }
     return 0;
 }

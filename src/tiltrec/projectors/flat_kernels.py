@@ -20,6 +20,8 @@ import ctypes
 
 import numpy as np
 
+from . import elementwise
+
 try:
     from . import _flat
 except ImportError as error:  # a checkout used without installing: the C kernels are built by pip
@@ -28,7 +30,7 @@ except ImportError as error:  # a checkout used without installing: the C kernel
 
 _LIB = ctypes.CDLL(_flat.__file__)
 _PTR, _LONG = ctypes.c_void_p, ctypes.c_long
-_LIB.back_flat.argtypes = [_PTR] * 4 + [_LONG] * 8 + [ctypes.c_int] * 2
+_LIB.back_flat.argtypes = [_PTR] * 4 + [_LONG] * 8 + [ctypes.c_int] + [_PTR] * 2 + [ctypes.c_int] * 2
 _LIB.back_flat.restype = ctypes.c_int
 _LIB.forward_flat.argtypes = [_PTR] * 4 + [_LONG] * 9 + [ctypes.c_int]
 _LIB.forward_flat.restype = None
@@ -39,15 +41,32 @@ _WIDE, _NARROW = 64, 8  # Y values of a forward task: flat.c's WIDEST and its ve
 
 
 def back_flat(P: np.ndarray, V: np.ndarray, u_row: np.ndarray, u_dx: np.ndarray, threads: int,
-              overwrite: bool = False) -> None:
+              overwrite: bool = False, add_to: np.ndarray | None = None, weight: np.ndarray | None = None,
+              positivity: bool = False) -> None:
     """``V[z, x, y] += sum_t lerp(P[t, :, y], u_row[t, z] + x * u_dx[t])`` on ``threads`` threads (``=`` with
-    ``overwrite``: V's values are not read, and the result is the same as adding to zeros)."""
+    ``overwrite``: V's values are not read, and the result is the same as adding to zeros).
+
+    With ``add_to`` (and ``weight``, arrays shaped as V): ``elementwise.add_weighted(add_to, V', weight,
+    positivity)`` of the result V' instead, bit for bit, without storing V' (V is left with partial sums)."""
     nv, ncol, view_stride, col_stride = _projections(P, V)
+    add_x = add_w = None
+    if add_to is not None:
+        for a in (add_to, weight):
+            if a is None or a.dtype != np.float32 or a.shape != V.shape or not a.flags.c_contiguous:
+                raise ValueError("back_flat: add_to and weight are C-contiguous float32 arrays shaped as V")
+        if not add_to.flags.writeable:
+            raise ValueError("back_flat: add_to is read-only")
+        if nv == 0:  # nothing to add but the zero sum: the separate step does it
+            back_flat(P, V, u_row, u_dx, threads, overwrite)
+            elementwise.add_weighted(add_to.reshape(-1), V.reshape(-1), weight.reshape(-1), positivity)
+            return
+        add_x, add_w = add_to.ctypes.data, weight.ctypes.data
     nz, nx, ny = V.shape
     base = np.ascontiguousarray(_coefficients(u_row, u_dx, nv, nz).T)
     z_block = max(1, min(BACK_Z_BLOCK, nz // (2 * threads)))
     if _LIB.back_flat(P.ctypes.data, V.ctypes.data, base.ctypes.data, u_dx.ctypes.data, nv, ncol, view_stride,
-                      col_stride, nz, nx, ny, z_block, int(overwrite), threads):
+                      col_stride, nz, nx, ny, z_block, int(overwrite), add_x, add_w, int(bool(positivity)),
+                      threads):
         raise ValueError("projections too large for the back-projection's 32-bit offsets within a group of views")
 
 

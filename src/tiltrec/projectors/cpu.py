@@ -27,10 +27,13 @@ class CpuProjector(SlabProjector):
     def zeros_projections(self):
         return aligned_zeros(self.proj_shape)
 
+    def _on_flat_kernels(self) -> bool:
+        """Whether the slab's own geometry is the flat kernels' (no local alignments, no X-axis tilt)."""
+        return not self.local and self.frame is None and not self.per_view_pitch
+
     def _rows_alike(self) -> bool:
         # the flat kernels compute every Y lane by the same operations, whatever the number of lanes (flat.c)
-        return not self.local and self.frame is None and not self.per_view_pitch and \
-            self.r1 - self.r0 == self.vol_shape[2]
+        return self._on_flat_kernels() and self.r1 - self.r0 == self.vol_shape[2]
 
     def weighted_residual(self, measured, projected, weight) -> None:
         elementwise.weighted_residual(_flat(measured), _flat(projected), _flat(weight))
@@ -91,7 +94,7 @@ class CpuProjector(SlabProjector):
         flat.back_flat(proj, vol, c.u_row, c.u_dx, cpu_threads.threads())
 
     def _back_overwrites(self) -> bool:
-        return not self.local and self.frame is None and not self.per_view_pitch  # the flat kernel's own geometry
+        return self._on_flat_kernels()
 
     def _back_into(self, proj, vol, c) -> None:
         flat.back_flat(proj, vol, c.u_row, c.u_dx, cpu_threads.threads(), overwrite=True)

@@ -379,25 +379,13 @@ static long task_width(long left, long chunk)
     return width >= VL ? width : 1;
 }
 
-/* Forward projection of a slab into P (added to it).  Blocks of z_block thickness rows in turn (a block stays in cache
- * while every view reads it); in a block, a task per view (chunk 64), or with fewer views (narrower chunk) bands of
- * at most WIDEST Y values in turn, each split into (view, Y chunk) tasks.  base: (nv, nz). */
+/* Forward projection of a slab into P (added to it).  Bands of at most WIDEST Y values in turn, in a band blocks of
+ * z_block thickness rows in turn (a block's band stays in cache while every view reads it: rows read whole for every
+ * view ran 1.3x slower on a whole-volume slab of 512 rows, bin/bench admm's shape), in a block (view, Y chunk) tasks:
+ * a task per view (chunk 64), or with fewer views (narrower chunk) several per view.  base: (nv, nz). */
 void forward_flat(const float *V, float *P, const float *base, const float *c, long nv, long ncol, long view_stride,
                   long col_stride, long nz, long nx, long ny, long z_block, long chunk, int threads)
 {
-    if (chunk >= WIDEST) { /* a task per view, its Y chunks in turn: rows longer than a chunk read whole */
-#pragma omp parallel num_threads(threads)
-        for (long z0 = 0; z0 < nz; z0 += z_block) {
-            long z1 = z0 + z_block < nz ? z0 + z_block : nz;
-#pragma omp for schedule(dynamic, 1)
-            for (long t = 0; t < nv; t++)
-                for (long y = 0, width; y < ny; y += width) {
-                    width = task_width(ny - y, chunk);
-                    forward_flat_part(V, P, base, c, t, ncol, view_stride, col_stride, nz, nx, ny, z0, z1, y, width);
-                }
-        }
-        return;
-    }
 #pragma omp parallel num_threads(threads)
     for (long band = 0, band_end; band < ny; band = band_end) {
         band_end = band + chunk_width(ny - band);

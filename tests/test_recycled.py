@@ -23,6 +23,19 @@ def test_a_freed_array_s_memory_is_reused_zeroed():
         assert _address(b) == where and not b.any()
 
 
+def test_an_array_for_a_kernel_that_writes_every_value_is_not_zeroed_and_the_next_zeroed_one_is():
+    with recycled.recycling():
+        a = aligned_zeros(SHAPE)
+        a[...] = 7.0
+        where = _address(a)
+        del a
+        b = recycled.aligned_empty(SHAPE)
+        assert _address(b) == where and b.shape == SHAPE and b.dtype == np.float32 and _address(b) % 64 == 0
+        del b
+        c = aligned_zeros(SHAPE)
+        assert _address(c) == where and not c.any()
+
+
 def test_memory_in_use_is_never_handed_out_again():
     with recycled.recycling():
         a = aligned_zeros(SHAPE)

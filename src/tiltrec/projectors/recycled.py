@@ -22,9 +22,9 @@ _active = 0
 _buffers: list[np.ndarray] = []  # the raw buffers handed out during the run
 
 
-def buffer(nbytes: int, zeroed: bool = True) -> np.ndarray:
-    """A uint8 buffer of ``nbytes``, zeroed unless not ``zeroed``: during a run, a free one of that size if there is
-    one."""
+def buffer(nbytes: int, zeroed: bool) -> np.ndarray:
+    """A uint8 buffer of ``nbytes`` (zeroed, or with its values not set): during a run, a free one of that size if
+    there is one."""
     if not _active or nbytes < MIN_BYTES:
         return np.zeros(nbytes, dtype=np.uint8) if zeroed else np.empty(nbytes, dtype=np.uint8)
     with _lock:
@@ -57,16 +57,20 @@ def recycling():
                 _buffers.clear()
 
 
-def aligned_zeros(shape, dtype=np.float32, align: int = 64, zeroed: bool = True) -> np.ndarray:
+def aligned_zeros(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
     """Zero-filled C-contiguous array whose data starts on an ``align``-byte boundary (during a run, in memory an
-    earlier slab's array no longer uses); its values are not set unless ``zeroed``."""
+    earlier slab's array no longer uses)."""
+    return _aligned(shape, dtype, align, zeroed=True)
+
+
+def aligned_empty(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
+    """aligned_zeros without the zeros: for an array whose every value is written before it is read."""
+    return _aligned(shape, dtype, align, zeroed=False)
+
+
+def _aligned(shape, dtype, align: int, zeroed: bool) -> np.ndarray:
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
     raw = buffer(nbytes + align, zeroed)
     start = (-raw.ctypes.data) % align
     return raw[start:start + nbytes].view(dtype).reshape(shape)
-
-
-def aligned_empty(shape, dtype=np.float32, align: int = 64) -> np.ndarray:
-    """aligned_zeros without the zeros: for an array whose every value is written before it is read."""
-    return aligned_zeros(shape, dtype, align, zeroed=False)

@@ -578,7 +578,7 @@ def test_a_successful_command_leaves_without_teardown_unless_under_mpi(series, t
         raise ExitedNow(code)
 
     monkeypatch.setattr(commands.os, "_exit", exit_now)
-    monkeypatch.setattr(commands, "install_for_process", lambda: None)  # (the test process keeps its handlers)
+    monkeypatch.setattr(commands, "start_process", lambda: None)  # (the test process keeps its handlers and pages)
     if mpi:
         monkeypatch.setitem(sys.modules, "mpi4py", sys.modules.get("mpi4py") or SimpleNamespace())
     else:

@@ -61,7 +61,7 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     g = op.geom
     rfilter = imod_weighting(g, settings)
     fill = np.float32(filters.imod_fill_value(settings.data_mean, rfilter))
-    filtered = op.zeros_projections()  # the filter writes the rows, less the fill, in the projector's layout
+    filtered = op.empty_projections()  # the filter writes every row, less the fill, in the projector's layout
     rfilter.apply(rows, workers=settings.threads, out=op.rows_view(filtered), subtract=fill)
     if imod_interpolation(g, settings):
         from ..projectors.imod_cpu import ImodCpuBackprojector  # (compiled for the CPU: not loaded on a GPU)

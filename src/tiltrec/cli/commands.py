@@ -17,8 +17,7 @@ from typing import Optional
 import typer
 
 from ..errors import InputError
-from ..interrupts import install_for_process
-from .streams import open_closed_descriptors
+from .process_start import start_process
 from .usage import run_command, version_option
 
 # The rest (NumPy, MPI) is imported once the command runs: until the signal handlers are in place (_entry), a
@@ -164,8 +163,7 @@ def make_app(flavor: Flavor) -> typer.Typer:
 
 def _entry(flavor: Flavor):
     def run() -> None:
-        open_closed_descriptors()
-        install_for_process()  # before the command line is read; kept through MPI's finalisation
+        start_process()
         code = run_command(make_app(flavor), flavor.name)
         if code == 0 and "mpi4py" not in sys.modules:
             exit_now()

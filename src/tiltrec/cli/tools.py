@@ -7,9 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..interrupts import install_for_process
 from .guard import guarded
-from .streams import open_closed_descriptors
+from .process_start import start_process
 from .usage import run_command, version_option
 
 PROGRAM = "tiltrec"
@@ -196,6 +195,5 @@ def tools(version: bool = version_option(PROGRAM)) -> None:
 
 
 def main() -> None:
-    open_closed_descriptors()  # as the reconstruction commands start (cli.commands._entry)
-    install_for_process()
+    start_process()
     raise SystemExit(run_command(app, PROGRAM))

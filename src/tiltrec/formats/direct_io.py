@@ -67,6 +67,19 @@ class DataWriter:
             self._direct = None
 
 
+def block_at(raw: np.ndarray | None, shape, dtype, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """A C-contiguous array of ``shape`` and ``dtype`` for data to be written at file ``offset``, placed in the byte
+    buffer ``raw`` (reused; a larger one is made when it is too small or None) so that its address lies as far
+    past a BLOCK boundary as ``offset`` does: the direct write then goes from the array itself, with no copy
+    through the bounce buffer.  Returns (the buffer, the array)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    if raw is None or raw.nbytes < nbytes + BLOCK:
+        raw = np.empty(nbytes + BLOCK, dtype=np.uint8)
+    start = (offset - raw.ctypes.data) % BLOCK
+    return raw, raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 def _open_direct(path) -> int | None:
     flag = getattr(os, "O_DIRECT", 0)
     if not flag:

@@ -440,6 +440,10 @@ class VolumeFile:
         """Make what was written durable (before a checkpoint counts it as written)."""
         os.fsync(self._fd)
 
+    def block_offset(self, axis: int, start: int) -> int:
+        """Where in the file the data of a block at ``start`` along ``axis`` begin (write_block's first region)."""
+        return self._regions(axis, start, 1)[0][0]
+
     def write_block(self, axis: int, start: int, block: np.ndarray) -> None:
         """Store ``block`` (file order, C-contiguous; mode 0: unsigned bytes) at ``start`` along ``axis`` (0 or 1) of
         the data."""

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import InputError, TiltrecError, file_error
 from . import hdf5, mrc
 from .atomic import OutputTarget, os_errors, written_whole
+from .direct_io import block_at
 from .layout import check_layout, file_shape, header_tilts, slice_axis, slices_view
 from .stall import stall
 
@@ -131,7 +132,7 @@ class VolumeWriter:
         self.pixel_size, self.origin, self.labels = pixel_size, tuple(origin), tuple(labels)
         self.stats = VolumeStats()
         self.block_stats = VolumeStats()  # of the last block staged or stored: what a checkpoint records of it
-        self._block = None  # the file-order buffer of the last slab, reused by the next one
+        self._raw = None  # the memory of the file-order block of the last slab, reused by the next one
         self._target = OutputTarget(self.path, overwrite, join, checkpoint=checkpoint, resume=resume)
         shape = file_shape(layout, width, nslices, thickness)
         try:
@@ -170,9 +171,8 @@ class VolumeWriter:
         nys = slab.shape[2]
         dtype = _STORED[self.mode]
         shape = file_shape(self.layout, self.width, nys, self.thickness)
-        if self._block is None or self._block.shape != shape or self._block.dtype != dtype:
-            self._block = np.empty(shape, dtype)
-        block = self._block
+        place = getattr(self._file, "block_offset", None)  # MRC: placed for direct writes (formats.direct_io)
+        self._raw, block = block_at(self._raw, shape, dtype, place(slice_axis(self.layout), y0) if place else 0)
         view = slices_view(self.layout, block)  # [L, j, x]
         if dtype == np.float16:
             stored = _stored_values(slab, dtype)
@@ -226,7 +226,7 @@ class VolumeWriter:
     def commit(self) -> None:
         """Complete the header from ``stats`` and move the file into place."""
         self._require_open()
-        self._block = None
+        self._raw = None
         expected = self.width * self.nslices * self.thickness
         try:
             if self.stats.count != expected:
@@ -256,7 +256,7 @@ class VolumeWriter:
             pass  # the failure being cleaned up (a full disk) can fail the close too; the file goes anyway
         finally:
             self._file = None
-            self._block = None
+            self._raw = None
             self._target.discard()
 
     def _require_open(self) -> None:

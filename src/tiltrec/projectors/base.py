@@ -48,9 +48,13 @@ class SlabProjector(ABC):
     def zeros_projections(self):
         return self.xp.zeros(self.proj_shape, dtype=np.float32)
 
+    def empty_projections(self):
+        """Projections in the operator layout whose values are not set (for rows written whole: rows_view)."""
+        return self.xp.empty(self.proj_shape, dtype=np.float32)
+
     def pack(self, rows):
         """Projection rows ``(nviews, r1 - r0, nx)`` -> the operator layout."""
-        out = self.zeros_projections()
+        out = self.empty_projections()  # rows_view covers every value
         self.rows_view(out)[...] = rows
         return out
 

@@ -27,6 +27,9 @@ class CpuProjector(SlabProjector):
     def zeros_projections(self):
         return aligned_zeros(self.proj_shape)
 
+    def empty_projections(self):
+        return aligned_empty(self.proj_shape)
+
     def _on_flat_kernels(self) -> bool:
         """Whether the slab's own geometry is the flat kernels' (no local alignments, no X-axis tilt)."""
         return not self.local and self.frame is None and not self.per_view_pitch

@@ -609,6 +609,30 @@ def test_storing_a_slab_equals_its_numpy_statement(dtype):
     assert sums[2] == lanes_then_slices(exact) and sums[3] == lanes_then_slices(exact ** 2)
 
 
+@pytest.mark.parametrize("bad", [None, (1, 20, 3, np.inf), (2, 5, 17, np.nan), (0, 36, 8, -np.inf)])
+def test_storing_into_contiguous_rows_equals_storing_into_strided_ones(bad):
+    """Float32 blocks whose rows are contiguous in X take eight X at a time through registers (slab_store.c's
+    store_eight_plain); with any other strides one X at a time: the same values and the same statistics, also for a
+    lane with a NaN or an infinity (stored again the other way).  37 X: four runs of eight and five one by one; 21
+    lanes: two vectors and five one by one."""
+    from tiltrec.formats.slab_store import store_slab
+
+    rng = np.random.default_rng(5)
+    slab = (rng.standard_normal((3, 37, 21)) * 200).astype(np.float32)  # [z, x, y]
+    if bad is not None:
+        slab[bad[:3]] = bad[3]
+    rows = np.zeros((3, 21, 37), np.float32)
+    strided = np.zeros((3, 21, 74), np.float32)[..., ::2]
+    fast, slow = store_slab(rows, slab), store_slab(strided, slab)
+    np.testing.assert_array_equal(rows, strided)
+    np.testing.assert_array_equal(np.asarray(fast), np.asarray(slow))  # NaN sums compare equal here
+    if bad is None:
+        np.testing.assert_array_equal(rows, slab.transpose(0, 2, 1))
+        assert fast[2] == sum(_lane_sum(plane) for plane in slab.transpose(0, 2, 1).astype(np.float64))
+    else:
+        assert fast[4] == 1
+
+
 def _lane_sum(plane) -> float:
     """Sum of a slice ``[y, x]``: each lane's values along X, then the lanes in order (float64, left to right)."""
     total = 0.0

@@ -215,6 +215,28 @@ def test_the_back_projection_added_as_an_update_equals_the_two_steps(nv, ny, pos
     assert np.array_equal(np.signbit(fused), np.signbit(expect))
 
 
+@pytest.mark.parametrize("nv,ny,factor,shift", [
+    (19, 24, 1 / 19, -3.7), (8, 88, 0.3, 0.1), (9, 5, 1 / 9, 12.25), (1, 16, -2.0, 0.0), (0, 8, 0.5, 1.5)])
+def test_the_back_projection_scaled_in_its_last_group_equals_the_two_steps(nv, ny, factor, shift):
+    """scale=(factor, shift): every voxel is the back-projection * factor + shift as scale_add computes it from the
+    stored back-projection (the product rounded, then the sum): with groups of views (9, 19), voxels the last group
+    does not see (the padded width), NaN and infinities among the projections, and no views at all."""
+    from tiltrec.projectors import elementwise
+
+    P, _, u_row, u_dx = _case(max(nv, 1), 6, 150, ny, ncol=60, seed=10, span=50.0)
+    P, u_row, u_dx = P[:nv], u_row[:nv], u_dx[:nv]
+    if nv:
+        P = P.copy()
+        P[0, 7, 3], P[-1, 20, ny - 1], P[nv // 2, 33, 0] = np.nan, np.inf, -np.inf
+    expect = np.zeros((6, 150, ny), np.float32)
+    fk.back_flat(P, expect, u_row, u_dx, 2)
+    elementwise.scale_add(expect.reshape(-1), factor, shift)
+    scaled = np.full_like(expect, np.nan)
+    fk.back_flat(P, scaled, u_row, u_dx, 2, overwrite=True, scale=(factor, shift))
+    np.testing.assert_array_equal(scaled, expect)
+    assert np.array_equal(np.signbit(scaled), np.signbit(expect))
+
+
 def test_projections_beyond_32_bit_offsets_are_refused_before_any_read():
     """The back-projection addresses the views of a group with int offsets: a view stride of 2^31 floats is refused
     (the strided array below is never read: its views lie far outside the buffer)."""

@@ -170,6 +170,17 @@ def test_a_back_projection_into_a_used_volume_replaces_its_values(geom):
     assert op._back_overwrites() == (not geom.has_pitch)
 
 
+def test_wbp_s_scaled_back_projection_in_one_step_equals_back_projection_then_scale(geom):
+    """back_scaled (the flat kernel scales its sums as it finishes them) gives A^T y * scale + add bit for bit as
+    back() then scale_add(); geometries the kernel does not take run the two steps."""
+    rng = np.random.default_rng(9)
+    op = CpuProjector(geom, 3, 15)
+    y = op.pack(rng.standard_normal((geom.nviews, op.r1 - op.r0, geom.nx)).astype(np.float32))
+    expect = op.back(y)
+    op.scale_add(expect, 1 / 7, -0.3)
+    np.testing.assert_array_equal(op.back_scaled(y, 1 / 7, -0.3), expect)
+
+
 @pytest.mark.parametrize("positivity", [False, True])
 def test_sirt_s_update_in_one_step_equals_back_projection_then_add(geom, positivity):
     """back_add (the flat kernel adds its sums to x as it finishes them) gives x + weight * A^T y bit for bit as

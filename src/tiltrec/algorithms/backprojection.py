@@ -63,15 +63,16 @@ def wbp(op, rows, settings: Settings, x0=None, callback=None):
     fill = np.float32(filters.imod_fill_value(settings.data_mean, rfilter))
     filtered = op.empty_projections()  # the filter writes every row, less the fill, in the projector's layout
     rfilter.apply(rows, workers=settings.threads, out=op.rows_view(filtered), subtract=fill)
+    add, mult = settings.scale_pair()
+    scale = filters.imod_wbp_scale(g.nviews, mult)
+    shift = fill * g.nviews * scale + filters.imod_wbp_add(add, mult)
     if imod_interpolation(g, settings):
         from ..projectors.imod_cpu import ImodCpuBackprojector  # (compiled for the CPU: not loaded on a GPU)
 
         vol = ImodCpuBackprojector(g, settings.cosine_stretch).back(filtered, op.y0, op.y1, op.r0)
+        op.scale_add(vol, scale, shift)
     else:
-        vol = op.back(filtered)
-    add, mult = settings.scale_pair()
-    scale = filters.imod_wbp_scale(g.nviews, mult)
-    op.scale_add(vol, scale, fill * g.nviews * scale + filters.imod_wbp_add(add, mult))
+        vol = op.back_scaled(filtered, scale, shift)
     if callback:
         callback(1)
     return vol

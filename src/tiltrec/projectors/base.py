@@ -97,6 +97,12 @@ class SlabProjector(ABC):
         self._back(proj, out, coef)
         return out
 
+    def back_scaled(self, proj, scale: float, add: float):
+        """``A^T proj * scale + add`` as a new volume: ``back`` followed by ``scale_add`` (WBP's output scale)."""
+        vol = self.back(proj)
+        self.scale_add(vol, scale, add)
+        return vol
+
     def back_add(self, proj, x, weight, positivity: bool, scratch) -> None:
         """``x <- x + weight * A^T proj`` (then ``max(x, 0)`` with ``positivity``), as ``back`` into ``scratch`` (a
         volume, left with unspecified values) followed by ``add_weighted``: SIRT's update."""

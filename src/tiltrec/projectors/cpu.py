@@ -102,6 +102,16 @@ class CpuProjector(SlabProjector):
     def _back_into(self, proj, vol, c) -> None:
         flat.back_flat(proj, vol, c.u_row, c.u_dx, cpu_threads.threads(), overwrite=True)
 
+    def back_scaled(self, proj, scale: float, add: float):
+        if not self._back_overwrites():
+            return super().back_scaled(proj, scale, add)
+        # the kernel's last group of views scales its sums as scale_add would (the same bits): one pass fewer
+        # over the volume
+        vol = self.empty_volume()
+        flat.back_flat(proj, vol, self.coef.u_row, self.coef.u_dx, cpu_threads.threads(), overwrite=True,
+                       scale=(scale, add))
+        return vol
+
     def back_add(self, proj, x, weight, positivity: bool, scratch) -> None:
         if not self._back_overwrites():
             return super().back_add(proj, x, weight, positivity, scratch)

@@ -119,20 +119,28 @@ INLINE void keep_valid(Samples *table, unsigned char *count, long columns, long 
     }
 }
 
-/* What the last group of a back-projection does with each voxel's sum instead of storing it (SIRT's update, fused):
- * x <- x + sum * w, then max(x, 0) with positivity, as add_weighted (elementwise.c) computes it from the stored sum:
- * the product rounded on its own (passed through memory by the empty asm, so that the compiler cannot contract it
- * into an FMA), then the sum. */
+/* What the last group of a back-projection does with each voxel's sum instead of storing it, as the separate
+ * element-wise step (elementwise.c) computes it from the stored sum: with w, SIRT's update x <- x + sum * w, then
+ * max(x, 0) with positivity (add_weighted); without w, WBP's output scale x <- sum * scale + shift (scale_add, x
+ * being the volume itself).  The product is rounded on its own (passed through memory by the empty asm, so that
+ * the compiler cannot contract it into an FMA), then the sum. */
 typedef struct {
     float *x;
     const float *w;
     int positivity;
+    float scale, shift;
 } AddTo;
 
 typedef int vi8 __attribute__((vector_size(32)));
 
 INLINE void add_vector(const AddTo *a, long at, vf sum)
 {
+    if (!a->w) {
+        vf t = sum * a->scale;
+        __asm__("" : "+m"(t));
+        store(a->x + at, t + a->shift);
+        return;
+    }
     vf t = sum * load(a->w + at);
     __asm__("" : "+m"(t));
     vf r = load(a->x + at) + t;
@@ -143,6 +151,12 @@ INLINE void add_vector(const AddTo *a, long at, vf sum)
 
 INLINE void add_value(const AddTo *a, long at, float sum)
 {
+    if (!a->w) {
+        float t = sum * a->scale;
+        __asm__("" : "+m"(t));
+        a->x[at] = t + a->shift;
+        return;
+    }
     float t = sum * a->w[at];
     __asm__("" : "+m"(t));
     float r = a->x[at] + t;
@@ -349,13 +363,14 @@ static KERNEL void forward_flat_part(const float *V, float *P, const float *base
  * parallel (each writes its own rows).
  * P: (nv, ncol, col_stride) floats with view_stride between views; V: (nz, nx, ny); base: (nz, nv), the sample
  * column of x = 0; c: (nv,), its step per column.  With add_x (and nv > 0), the sums go to add_x (shaped as V)
- * as add_weighted does it with weights add_w, and V is only the groups' scratch.  Returns -1 (and does nothing) when
- * the offsets within a group of views do not fit an int, else 0. */
+ * as add_weighted does it with weights add_w, and V is only the groups' scratch; with scaled (and nv > 0), V gets
+ * each sum * scale + shift as scale_add computes it.  Returns -1 (and does nothing) when the offsets within a group
+ * of views do not fit an int, else 0. */
 int back_flat(const float *P, float *V, const float *base, const float *c, long nv, long ncol, long view_stride,
               long col_stride, long nz, long nx, long ny, long z_block, int overwrite, float *add_x,
-              const float *add_w, int positivity, int threads)
+              const float *add_w, int positivity, int scaled, float scale, float shift, int threads)
 {
-    const AddTo add = {add_x, add_w, positivity};
+    const AddTo add = scaled ? (AddTo){V, NULL, 0, scale, shift} : (AddTo){add_x, add_w, positivity, 0.0f, 0.0f};
     if ((BACK_GROUP - 1) * view_stride + ncol * col_stride > INT_MAX) /* keep_valid's offsets are ints */
         return -1;
     if (overwrite && nv == 0) {
@@ -367,7 +382,7 @@ int back_flat(const float *P, float *V, const float *base, const float *c, long 
     for (long b = 0; b < blocks; b++) {
         long z1 = (b + 1) * z_block < nz ? (b + 1) * z_block : nz;
         back_flat_rows(P, V, base, c, nv, ncol, view_stride, col_stride, nx, ny, b * z_block, z1, overwrite,
-                       add_x && nv ? &add : NULL);
+                       (add_x || scaled) && nv ? &add : NULL);
     }
     return 0;
 }

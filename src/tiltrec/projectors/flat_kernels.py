@@ -30,7 +30,8 @@ except ImportError as error:  # a checkout used without installing: the C kernel
 
 _LIB = ctypes.CDLL(_flat.__file__)
 _PTR, _LONG = ctypes.c_void_p, ctypes.c_long
-_LIB.back_flat.argtypes = [_PTR] * 4 + [_LONG] * 8 + [ctypes.c_int] + [_PTR] * 2 + [ctypes.c_int] * 2
+_LIB.back_flat.argtypes = ([_PTR] * 4 + [_LONG] * 8 + [ctypes.c_int] + [_PTR] * 2 + [ctypes.c_int] * 2
+                           + [ctypes.c_float] * 2 + [ctypes.c_int])
 _LIB.back_flat.restype = ctypes.c_int
 _LIB.forward_flat.argtypes = [_PTR] * 4 + [_LONG] * 9 + [ctypes.c_int]
 _LIB.forward_flat.restype = None
@@ -42,14 +43,22 @@ _WIDE, _NARROW = 64, 8  # Y values of a forward task: flat.c's WIDEST and its ve
 
 def back_flat(P: np.ndarray, V: np.ndarray, u_row: np.ndarray, u_dx: np.ndarray, threads: int,
               overwrite: bool = False, add_to: np.ndarray | None = None, weight: np.ndarray | None = None,
-              positivity: bool = False) -> None:
+              positivity: bool = False, scale: tuple[float, float] | None = None) -> None:
     """``V[z, x, y] += sum_t lerp(P[t, :, y], u_row[t, z] + x * u_dx[t])`` on ``threads`` threads (``=`` with
     ``overwrite``: V's values are not read, and the result is the same as adding to zeros).
 
     With ``add_to`` (and ``weight``, arrays shaped as V): ``elementwise.add_weighted(add_to, V', weight,
-    positivity)`` of the result V' instead, bit for bit, without storing V' (V is left with partial sums)."""
+    positivity)`` of the result V' instead, bit for bit, without storing V' (V is left with partial sums).
+    With ``scale`` = (factor, shift): V' then ``elementwise.scale_add(V', factor, shift)``, bit for bit, in one
+    pass."""
     nv, ncol, view_stride, col_stride = _projections(P, V)
     add_x = add_w = None
+    if add_to is not None and scale is not None:
+        raise ValueError("back_flat: add_to or scale, not both")
+    if scale is not None and nv == 0:  # no group of views to finish in: the separate step
+        back_flat(P, V, u_row, u_dx, threads, overwrite)
+        elementwise.scale_add(V.reshape(-1), *scale)
+        return
     if add_to is not None:
         for a in (add_to, weight):
             if a is None or a.dtype != np.float32 or a.shape != V.shape or not a.flags.c_contiguous:
@@ -66,7 +75,7 @@ def back_flat(P: np.ndarray, V: np.ndarray, u_row: np.ndarray, u_dx: np.ndarray,
     z_block = max(1, min(BACK_Z_BLOCK, nz // (2 * threads)))
     if _LIB.back_flat(P.ctypes.data, V.ctypes.data, base.ctypes.data, u_dx.ctypes.data, nv, ncol, view_stride,
                       col_stride, nz, nx, ny, z_block, int(overwrite), add_x, add_w, int(bool(positivity)),
-                      threads):
+                      scale is not None, *(np.float32(v) for v in (scale or (0.0, 0.0))), threads):
         raise ValueError("projections too large for the back-projection's 32-bit offsets within a group of views")
 
 

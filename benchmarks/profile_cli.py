@@ -73,7 +73,8 @@ _FUNCS = {
     "pack": ("tiltrec/projectors/base.py", "pack"),
     "back": ("tiltrec/projectors/base.py", "back"),
     "kernel": ("tiltrec/projectors/cpu.py", "_back"),
-    "kernel_into": ("tiltrec/projectors/cpu.py", "_back_into"),  # a back-projection that writes (WBP's slabs)
+    "kernel_into": ("tiltrec/projectors/cpu.py", "_back_into"),  # a back-projection that writes
+    "kernel_scaled": ("tiltrec/projectors/cpu.py", "back_scaled"),  # ... and scales (WBP's slabs)
     "projector_init": ("tiltrec/projectors/base.py", "__init__"),
     "stage": ("tiltrec/formats/writer.py", "stage"),
     "write_wait": ("tiltrec/strategies/worker.py", "wait"),  # the main thread waiting for the writer thread
@@ -127,9 +128,9 @@ def phases(stats_path: str, times_path: str, launched: float, wall: float) -> li
     imports = marks["imported"] - marks["script"]
     main = marks["done"] - marks["imported"]
     dump = marks["dumped"] - marks["done"]
-    kernel = t["kernel"] + t["kernel_into"] - t["numba_load"]
+    kernel = t["kernel"] + t["kernel_into"] + t["kernel_scaled"] - t["numba_load"]
     back_other = t["back"] - t["kernel"] - t["kernel_into"]
-    wbp_rest = t["wbp"] - t["filter"] - t["pack"] - t["back"] - t["weighting"]
+    wbp_rest = t["wbp"] - t["filter"] - t["pack"] - t["back"] - t["kernel_scaled"] - t["weighting"]
     stage_rest = t["stage"] - t["store"]
     in_run = t["rows"] + t["wbp"] + t["stage"] + t["write_wait"] + t["projector_init"]
     run_rest = t["run"] - in_run
@@ -146,14 +147,15 @@ def phases(stats_path: str, times_path: str, launched: float, wall: float) -> li
         ("build the weighting filter", t["weighting"], ""),
         ("pack rows into projector layout", t["pack"], "transpose copy"),
         ("Numba: load the kernel (first call)", t["numba_load"], "from the on-disk cache, or compile on a miss"),
-        (f"back-projection kernel ({n['kernel'] + n['kernel_into']} calls)", kernel, "back_flat / back_pitched"),
+        (f"back-projection kernel ({n['kernel'] + n['kernel_into'] + n['kernel_scaled']} calls)", kernel,
+         "back_flat (with WBP's output scale) / back_pitched"),
         ("allocate volume slab", back_other, "SlabProjector.back minus the kernel"),
-        ("WBP element-wise (fill, scale, add)", wbp_rest, ""),
+        ("WBP element-wise (fill; the scale where the kernel does not apply it)", wbp_rest, ""),
         ("slab set-up (coefficients)", t["projector_init"], ""),
         ("store slab: transpose, convert, statistics", t["store"],
          "one compiled pass (slab_store.c) into a file-order buffer"),
         ("allocate the file-order buffer", stage_rest, "VolumeWriter.stage minus the store"),
-        ("wait for the writer thread", t["write_wait"], "positioned writes into the page cache, on its thread "
+        ("wait for the writer thread", t["write_wait"], "positioned writes (direct where possible), on its thread "
                                                        "while the next slab computes"),
         ("other work in the slab loop", run_rest, "progress, slicing"),
         ("commit (header, rename)", t["commit"], ""),

@@ -7,8 +7,9 @@ CLONES = ["src/tiltrec/projectors/kernel_clones.h"]  # the KERNEL attribute the 
 
 
 def kernels(name: str, sources: list[str], contraction: str, depends: list[str] = ()) -> Extension:
-    """An extension of kernels: -O3, OpenMP, and contraction into FMAs ``fast`` or ``off`` on every build."""
-    return Extension(name, sources=sources, depends=list(depends),
+    """An extension of kernels: -O3, OpenMP, the C library's maths, and contraction into FMAs ``fast`` or ``off`` on
+    every build."""
+    return Extension(name, sources=sources, depends=list(depends), libraries=["m"],
                      extra_compile_args=["-O3", "-fopenmp", f"-ffp-contract={contraction}", "-Wall"],
                      extra_link_args=["-fopenmp"])
 
@@ -21,7 +22,7 @@ setup(ext_modules=[
             ["src/tiltrec/projectors/local.c", "src/tiltrec/projectors/local_factors.c"], "off", CLONES),
     # the float64 arithmetic of IMOD's SIRT model, without FMAs
     kernels("tiltrec.projectors._imod_sirt", ["src/tiltrec/projectors/imod_sirt.c"], "off", CLONES),
-    # each value one float32 multiply and one add, as written
+    # each value one float32 multiply and one add, as written; log10f and powf as tilt calls them
     kernels("tiltrec.projectors._elementwise", ["src/tiltrec/projectors/elementwise.c"], "off"),
     # IMOD's CPU interpolation, each product and sum rounded as written
     kernels("tiltrec.projectors._imod_interp", ["src/tiltrec/projectors/imod_interp.c"], "off", CLONES),

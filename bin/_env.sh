@@ -14,8 +14,10 @@ tiltrec_env() {
         "$py" -m venv "$root/.venv" || return 1
     fi
     stamp="$root/.venv/.tiltrec-installed"
-    # reinstall when the package's build inputs change (the compiled projector is built at install)
-    want="$(cat "$root/pyproject.toml" "$root/setup.py" "$root"/src/tiltrec/projectors/*.c | sha1sum | cut -c1-12)-$extras"
+    # reinstall when the package's build inputs change (the compiled kernels are built at install): setup.py, the
+    # project file and every C source and header under src/ (a header alone can change what the kernels compute)
+    want="$(find "$root/src" -name '*.[ch]' -print0 | LC_ALL=C sort -z | xargs -0 cat "$root/pyproject.toml" \
+        "$root/setup.py" | sha1sum | cut -c1-12)-$extras"
     if [ ! -f "$stamp" ] || ! grep -qx -- "$want" "$stamp" 2>/dev/null; then
         echo "installing tiltrec[$extras] into .venv (first run only)" >&2
         "$root/.venv/bin/python" -m pip install -q --upgrade pip >&2 || return 1

@@ -101,6 +101,23 @@ def test_results_do_not_depend_on_the_threads(nv):
         assert np.array_equal(back, backs[0]) and np.array_equal(fwd, fwds[0])
 
 
+@pytest.mark.parametrize("nv", [5, 61])
+def test_a_value_does_not_depend_on_whether_its_row_falls_in_a_vector_or_the_last_lanes(nv):
+    """Rows 16-19 of 40 are in a whole vector; of a slab of 20 (what one of two MPI ranks gets) in its last lanes,
+    which take the scalar path: the same sums bit for bit, whichever copy of the kernels this CPU runs (the
+    AVX-512 copy once fused its scalar lanes only)."""
+    P, V, u_row, u_dx = _case(nv, 7, 60, 40, seed=8)
+    back, fwd = V.copy(), P.copy()
+    fk.back_flat(P, back, u_row, u_dx, 2)
+    fk.forward_flat(V, fwd, u_row, u_dx, 2)
+    for rows in (slice(0, 20), slice(20, 40), slice(3, 16)):
+        part_back, part_fwd = np.ascontiguousarray(V[:, :, rows]), np.ascontiguousarray(P[:, :, rows])
+        fk.back_flat(np.ascontiguousarray(P[:, :, rows]), part_back, u_row, u_dx, 2)
+        fk.forward_flat(np.ascontiguousarray(V[:, :, rows]), part_fwd, u_row, u_dx, 2)
+        assert np.array_equal(part_back, back[:, :, rows]), rows
+        assert np.array_equal(part_fwd, fwd[:, :, rows]), rows
+
+
 def test_projections_may_be_strided_views_of_a_larger_array():
     """Views and columns with gaps between them, rows longer than the volume's Y: only the rows' first values count."""
     P, V, u_row, u_dx = _case(10, 6, 50, 24, seed=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,7 +59,11 @@ class ProjectionSource:
         return block if self.log is None else self._logarithm(block)
 
     def _logarithm(self, values):
-        return np.log10(np.maximum(values + np.float32(self.log), np.float32(self._log_floor())), dtype=np.float32)
+        from .projectors.elementwise import log10_of_sum
+
+        values = np.ascontiguousarray(values, dtype=np.float32)  # (the readers' blocks are fresh copies: ours)
+        log10_of_sum(values, self.log, self._log_floor())
+        return values
 
     def _log_floor(self) -> float:
         low, high, _ = self.stats()
@@ -73,7 +78,7 @@ class ProjectionSource:
     def mean(self) -> float:
         """The data mean IMOD fills with: of the stack, or with ``log`` the logarithm of it plus the base."""
         mean = self.stats()[2]
-        return mean if self.log is None else float(np.log10(max(mean + self.log, self._log_floor())))
+        return mean if self.log is None else math.log10(max(mean + self.log, self._log_floor()))
 
 
 STATS_THREADS = 4  # row blocks read and reduced at once by stack_stats (copies and reductions release the GIL)

@@ -1,9 +1,12 @@
 /* KERNEL marks the compiled kernels' hot functions: one build serves every x86-64 machine, the loader picking each
- * one's AVX-512, AVX2 + FMA (x86-64-v3) or baseline copy (GCC's target clones); other compilers build one copy. */
+ * one's AVX-512 (x86-64-v4), AVX2 + FMA (x86-64-v3) or baseline copy (GCC's target clones); other compilers build
+ * one copy.  The AVX-512 copy is x86-64-v4, not plain avx512f: avx512f alone brings neither the FMA instructions on
+ * 256-bit vectors (FMA or AVX512VL) nor FMA's macro, so its vectors were multiplied and added apart while its scalar
+ * lanes were fused, and a value then depended on whether its Y row fell in a vector or in the last few lanes. */
 #ifndef TILTREC_KERNEL_CLONES_H
 #define TILTREC_KERNEL_CLONES_H
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define KERNEL __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
+#define KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define KERNEL
 #endif

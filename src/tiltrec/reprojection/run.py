@@ -23,6 +23,7 @@ from ..interrupts import deferred
 from ..mpi import collectively, committing, detect_world
 from ..output_range import check_stored_range
 from ..progress import Progress
+from ..projectors.elementwise import ten_to_the
 from .geometry import Plan, Request, log10f, plan, slices_needed
 
 BLOCK_BYTES = 16 << 20  # output rows computed between two writes (and two chances to stop on a signal)
@@ -65,18 +66,21 @@ def _read_slices(stack, layout: str, first: int, last: int, p: Plan, path: Path,
     return vol
 
 
-def _to_views_scale(rows: np.ndarray, p: Plan, log: LogScale | None) -> None:
-    """tilt's last step for each output row: undo a LOG of the views (in place), in float32 as tilt does: its
-    shift restores the views' mean over a ray's length through the volume (in Z, or in X at high tilt)."""
+def _to_views_scale(rows: np.ndarray, p: Plan, log: LogScale | None) -> np.ndarray:
+    """tilt's last step for each output row: undo a LOG of the views, in float32 as tilt does: its shift restores
+    the views' mean over a ray's length through the volume (in Z, or in X at high tilt).  Returns the rows (the
+    same array when there is no LOG or it is C-contiguous, else a contiguous copy)."""
     if log is None:
-        return
+        return rows
+    rows = np.ascontiguousarray(rows)
     thick = np.float32(p.y_range[1] - p.y_range[0] + 1)
     width = np.float32(p.out_width)
     base = np.float32(log.base)
     level = log10f(np.float32(log.view_mean) + base)
     for v, (cb, sb) in enumerate(p.views[:, :2]):
         along = thick * p.fill / abs(cb) if abs(sb * thick) <= abs(cb * width) else width * p.fill / abs(sb)
-        rows[v] = np.power(np.float32(10.0), rows[v] + (level - along)) - base
+        ten_to_the(rows[v], level - along, base)  # the C library's powf, as tilt
+    return rows
 
 
 def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, program: str, quiet: bool = False,
@@ -127,7 +131,7 @@ def reproject_file(tomogram: Path, layout: str, req: Request, out: Output, *, pr
             for start in range(mine.start, mine.stop, step):
                 lines = range(p.z_range[0] + start, p.z_range[0] + min(start + step, mine.stop))
                 rows = _reproject_block(stack, layout, p, lines, req.nslices, tomogram, gpu)
-                _to_views_scale(rows, p, log)
+                rows = _to_views_scale(rows, p, log)
                 writer.write_slab(start, rows)
                 progress.advance(len(lines))
             progress.finish()

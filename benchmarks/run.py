@@ -227,8 +227,9 @@ def bench_wbp(plan: Plan, threads: int, threads_opt: int | None, tmp: Path, repo
 
 
 def _compute_seconds(output: str) -> float:
-    """The reconstruction time the command's summary line reports ("... in 1.23 s ...")."""
-    match = re.search(r" in ([0-9.]+) s", output)
+    """The reconstruction time the command's summary line reports ("...: wrote out.rec (...) with WBP in 1.23 s:
+    ..."), not a progress line's ("WBP: 25% in 0.3 s")."""
+    match = re.search(r": wrote .* with \S+ in ([0-9.]+) s", output)
     if not match:
         raise RuntimeError(f"no summary line in: {output[-300:]}")
     return float(match.group(1))

@@ -53,6 +53,54 @@ static inline double store_one(float value, char *d, int kind, double lo, double
     return v;
 }
 
+/* The statistics of the stored values of eight lanes, taken eight values (one X) at a time: minima and maxima in
+ * float (exact), the sum and the sum of squares of each lane in double, in X order, as store_one takes them. */
+typedef struct {
+    __m256 mn, mx;
+    __m256d total0, total1, squares0, squares1; /* lanes 0-3 and 4-7 */
+} Sums8;
+
+#define AVX2_INLINE __attribute__((target("avx2"), always_inline)) static inline
+
+AVX2_INLINE void sums8_start(Sums8 *s)
+{
+    s->mn = _mm256_set1_ps(INFINITY);
+    s->mx = _mm256_set1_ps(-INFINITY);
+    s->total0 = s->total1 = s->squares0 = s->squares1 = _mm256_setzero_pd();
+}
+
+AVX2_INLINE void sums8_add(Sums8 *s, __m256 v)
+{
+    s->mn = _mm256_min_ps(v, s->mn); /* v < m ? v : m: a NaN leaves m */
+    s->mx = _mm256_max_ps(v, s->mx);
+    const __m256d v0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+    const __m256d v1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    s->total0 = _mm256_add_pd(s->total0, v0);
+    s->total1 = _mm256_add_pd(s->total1, v1);
+    s->squares0 = _mm256_add_pd(s->squares0, _mm256_mul_pd(v0, v0));
+    s->squares1 = _mm256_add_pd(s->squares1, _mm256_mul_pd(v1, v1));
+}
+
+/* The stored values' statistics into the lanes (an empty slice, nx = 0, keeps the infinities, as store_one's
+ * lane_start leaves them). */
+AVX2_INLINE void sums8_lanes(const Sums8 *s, Lane *lanes)
+{
+    float f[2][8];
+    double g[4][4];
+    _mm256_storeu_ps(f[0], s->mn);
+    _mm256_storeu_ps(f[1], s->mx);
+    _mm256_storeu_pd(g[0], s->total0);
+    _mm256_storeu_pd(g[1], s->total1);
+    _mm256_storeu_pd(g[2], s->squares0);
+    _mm256_storeu_pd(g[3], s->squares1);
+    for (int k = 0; k < 8; k++) {
+        lanes[k].mn = f[0][k];
+        lanes[k].mx = f[1][k];
+        lanes[k].total = g[k / 4][k % 4];
+        lanes[k].squares = g[2 + k / 4][k % 4];
+    }
+}
+
 /* Eight float32 lanes y0 .. y0 + 7 of slice z over every X, as store_one does them one by one: the same values,
  * the same statistics per lane (minima and maxima of floats are exact in float; a float's square is exact in
  * double), so the result does not depend on which path ran. */
@@ -60,10 +108,10 @@ __attribute__((target("avx2"))) static void store_eight(const float *src, long n
                                                          long sx, Lane *lanes)
 {
     const __m256 lo = _mm256_set1_ps(-FLT_MAX), hi = _mm256_set1_ps(FLT_MAX), one = _mm256_set1_ps(1.0f);
-    __m256 mn = _mm256_set1_ps(INFINITY), mx = _mm256_set1_ps(-INFINITY);
-    __m256 raw_mn = mn, raw_mx = mx, clipped = _mm256_setzero_ps();
-    __m256d total0 = _mm256_setzero_pd(), total1 = total0, squares0 = total0, squares1 = total0;
-    __m256d raw0 = total0, raw1 = total0;
+    Sums8 sums;
+    sums8_start(&sums);
+    __m256 raw_mn = _mm256_set1_ps(INFINITY), raw_mx = _mm256_set1_ps(-INFINITY), clipped = _mm256_setzero_ps();
+    __m256d raw0 = _mm256_setzero_pd(), raw1 = raw0;
     float stored[8];
     for (long x = 0; x < nx; x++) {
         __m256 v = _mm256_loadu_ps(src + x * ny);
@@ -81,39 +129,22 @@ __attribute__((target("avx2"))) static void store_eight(const float *src, long n
          * registers is faster where the rows allow it: store_eight_plain) */
         for (int k = 0; k < 8; k++)
             memcpy(d + k * sy, stored + k, sizeof(float));
-        mn = _mm256_min_ps(v, mn);
-        mx = _mm256_max_ps(v, mx);
-        const __m256d v0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-        const __m256d v1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-        total0 = _mm256_add_pd(total0, v0);
-        total1 = _mm256_add_pd(total1, v1);
-        squares0 = _mm256_add_pd(squares0, _mm256_mul_pd(v0, v0));
-        squares1 = _mm256_add_pd(squares1, _mm256_mul_pd(v1, v1));
+        sums8_add(&sums, v);
     }
-    float f[6][8];
-    double g[6][4];
-    _mm256_storeu_ps(f[0], mn);
-    _mm256_storeu_ps(f[1], mx);
-    _mm256_storeu_ps(f[2], raw_mn);
-    _mm256_storeu_ps(f[3], raw_mx);
-    _mm256_storeu_ps(f[4], clipped);
-    _mm256_storeu_pd(g[0], total0);
-    _mm256_storeu_pd(g[1], total1);
-    _mm256_storeu_pd(g[2], squares0);
-    _mm256_storeu_pd(g[3], squares1);
-    _mm256_storeu_pd(g[4], raw0);
-    _mm256_storeu_pd(g[5], raw1);
+    sums8_lanes(&sums, lanes);
+    float f[3][8];
+    double g[2][4];
+    _mm256_storeu_ps(f[0], raw_mn);
+    _mm256_storeu_ps(f[1], raw_mx);
+    _mm256_storeu_ps(f[2], clipped);
+    _mm256_storeu_pd(g[0], raw0);
+    _mm256_storeu_pd(g[1], raw1);
     for (int k = 0; k < 8; k++) {
         Lane *l = lanes + k;
-        /* an empty slice (nx = 0) keeps the infinities, as the one-by-one path does */
-        l->mn = f[0][k];
-        l->mx = f[1][k];
-        l->raw_mn = f[2][k];
-        l->raw_mx = f[3][k];
-        l->clipped = f[4][k];
-        l->total = g[k / 4][k % 4];
-        l->squares = g[2 + k / 4][k % 4];
-        l->raw = g[4 + k / 4][k % 4];
+        l->raw_mn = f[0][k];
+        l->raw_mx = f[1][k];
+        l->clipped = f[2][k];
+        l->raw = g[k / 4][k % 4];
     }
 }
 
@@ -125,22 +156,14 @@ __attribute__((target("avx2"))) static void store_eight(const float *src, long n
 __attribute__((target("avx2"))) static void store_eight_plain(const float *src, long nx, long ny, char *dst,
                                                                long sy, Lane *lanes)
 {
-    __m256 mn = _mm256_set1_ps(INFINITY), mx = _mm256_set1_ps(-INFINITY);
-    __m256d total0 = _mm256_setzero_pd(), total1 = total0, squares0 = total0, squares1 = total0;
+    Sums8 sums;
+    sums8_start(&sums);
     long x = 0;
     for (; x + 8 <= nx; x += 8) {
         __m256 r[8];
         for (int k = 0; k < 8; k++) {
-            const __m256 v = _mm256_loadu_ps(src + (x + k) * ny);
-            r[k] = v;
-            mn = _mm256_min_ps(v, mn);
-            mx = _mm256_max_ps(v, mx);
-            const __m256d v0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-            const __m256d v1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-            total0 = _mm256_add_pd(total0, v0);
-            total1 = _mm256_add_pd(total1, v1);
-            squares0 = _mm256_add_pd(squares0, _mm256_mul_pd(v0, v0));
-            squares1 = _mm256_add_pd(squares1, _mm256_mul_pd(v1, v1));
+            r[k] = _mm256_loadu_ps(src + (x + k) * ny);
+            sums8_add(&sums, r[k]);
         }
         /* 8 x 8 transpose: r[k] = lane k's values at x .. x + 7 */
         const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -165,32 +188,17 @@ __attribute__((target("avx2"))) static void store_eight_plain(const float *src, 
     float stored[8];
     for (; x < nx; x++) {
         const __m256 v = _mm256_loadu_ps(src + x * ny);
-        mn = _mm256_min_ps(v, mn);
-        mx = _mm256_max_ps(v, mx);
-        const __m256d v0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-        const __m256d v1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-        total0 = _mm256_add_pd(total0, v0);
-        total1 = _mm256_add_pd(total1, v1);
-        squares0 = _mm256_add_pd(squares0, _mm256_mul_pd(v0, v0));
-        squares1 = _mm256_add_pd(squares1, _mm256_mul_pd(v1, v1));
+        sums8_add(&sums, v);
         _mm256_storeu_ps(stored, v);
         for (int k = 0; k < 8; k++)
             memcpy(dst + k * sy + x * sizeof(float), stored + k, sizeof(float));
     }
-    float f[2][8];
-    double g[4][4];
-    _mm256_storeu_ps(f[0], mn);
-    _mm256_storeu_ps(f[1], mx);
-    _mm256_storeu_pd(g[0], total0);
-    _mm256_storeu_pd(g[1], total1);
-    _mm256_storeu_pd(g[2], squares0);
-    _mm256_storeu_pd(g[3], squares1);
+    sums8_lanes(&sums, lanes);
     for (int k = 0; k < 8; k++) {
         Lane *l = lanes + k;
-        l->mn = l->raw_mn = f[0][k];
-        l->mx = l->raw_mx = f[1][k];
-        l->total = l->raw = g[k / 4][k % 4];
-        l->squares = g[2 + k / 4][k % 4];
+        l->raw_mn = l->mn;
+        l->raw_mx = l->mx;
+        l->raw = l->total;
         l->clipped = 0.0;
     }
 }

@@ -22,6 +22,11 @@
 #define SLICE_GROUP 8       /* slices a back-projection task sums before adding them to the volume (local_cpu.py) */
 #define STREAMS 2           /* views (or parts) one forward-projection task takes side by side */
 
+/* acc plus IMOD's bilinear sample, in its float32 order: acc + (1 - fy) ((1 - fx) p00 + fx p01) + fy ((1 - fx) p10
+ * + fx p11), for floats and GCC's vectors of floats (__m256, __m512) alike, so that every path adds the same. */
+#define ADD_SAMPLE(acc, fx, fy, p00, p01, p10, p11) \
+    ((acc) + (1.0f - (fy)) * ((1.0f - (fx)) * (p00) + (fx) * (p01)) + (fy) * ((1.0f - (fx)) * (p10) + (fx) * (p11)))
+
 static int use_pairs;  /* whether the CPU has AVX2 (back_local asks before its threads start) */
 static int use_wide;   /* whether it has AVX-512 (x86-64-v4) */
 
@@ -89,7 +94,7 @@ static inline void gather(const Views *p, long v, float x, float y, float *acc)
     if (!locate(p, x, y, &ix, &iy, &fx, &fy))
         return;
     const float *low = corner(p, v, ix, iy), *high = low + p->nx;
-    *acc = *acc + (1.0f - fy) * ((1.0f - fx) * low[0] + fx * low[1]) + fy * ((1.0f - fx) * high[0] + fx * high[1]);
+    *acc = ADD_SAMPLE(*acc, fx, fy, low[0], low[1], high[0], high[1]);
 }
 
 /* The transpose of gather: value spread over the four pixels the sample at (x, y) of view v reads. */
@@ -146,7 +151,6 @@ __attribute__((target("avx2"))) static long back_run_avx2(const float *view, int
                                                             float *acc)
 {
     const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b), vc = _mm256_set1_ps(c), vd = _mm256_set1_ps(d);
-    const __m256 one = _mm256_set1_ps(1.0f);
     const __m256i vnx = _mm256_set1_epi32(nx), vshift = _mm256_set1_epi32(shift);
     const __m256i seven = _mm256_set1_epi32(7), unit = _mm256_set1_epi32(1);
     int at[8];
@@ -181,12 +185,7 @@ __attribute__((target("avx2"))) static long back_run_avx2(const float *view, int
             v10 = _mm256_set_m128(h0b, h0);
             v11 = _mm256_set_m128(h1b, h1);
         }
-        const __m256 gx = _mm256_sub_ps(one, fx), gy = _mm256_sub_ps(one, fy);
-        const __m256 lower = _mm256_add_ps(_mm256_mul_ps(gx, v00), _mm256_mul_ps(fx, v01));
-        const __m256 upper = _mm256_add_ps(_mm256_mul_ps(gx, v10), _mm256_mul_ps(fx, v11));
-        const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(acc + i), _mm256_mul_ps(gy, lower)),
-                                         _mm256_mul_ps(fy, upper));
-        _mm256_storeu_ps(acc + i, sum);
+        _mm256_storeu_ps(acc + i, ADD_SAMPLE(_mm256_loadu_ps(acc + i), fx, fy, v00, v01, v10, v11));
     }
     return i;
 }
@@ -201,7 +200,6 @@ __attribute__((target("arch=x86-64-v4"))) static long back_run_avx512(const floa
                                                                       long first, long last, float *acc)
 {
     const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vc = _mm512_set1_ps(c), vd = _mm512_set1_ps(d);
-    const __m512 one = _mm512_set1_ps(1.0f);
     const __m512i unit = _mm512_set1_epi32(1);
     long i = first;
     for (; i + 16 <= last + 1; i += 16) {
@@ -224,12 +222,7 @@ __attribute__((target("arch=x86-64-v4"))) static long back_run_avx512(const floa
         const __m512 lo = _mm512_loadu_ps(row), hi = _mm512_loadu_ps(row + nx);
         const __m512 v00 = _mm512_permutexvar_ps(idx, lo), v01 = _mm512_permutexvar_ps(next, lo);
         const __m512 v10 = _mm512_permutexvar_ps(idx, hi), v11 = _mm512_permutexvar_ps(next, hi);
-        const __m512 gx = _mm512_sub_ps(one, fx), gy = _mm512_sub_ps(one, fy);
-        const __m512 lower = _mm512_add_ps(_mm512_mul_ps(gx, v00), _mm512_mul_ps(fx, v01));
-        const __m512 upper = _mm512_add_ps(_mm512_mul_ps(gx, v10), _mm512_mul_ps(fx, v11));
-        const __m512 sum = _mm512_add_ps(_mm512_add_ps(_mm512_loadu_ps(acc + i), _mm512_mul_ps(gy, lower)),
-                                         _mm512_mul_ps(fy, upper));
-        _mm512_storeu_ps(acc + i, sum);
+        _mm512_storeu_ps(acc + i, ADD_SAMPLE(_mm512_loadu_ps(acc + i), fx, fy, v00, v01, v10, v11));
     }
     return i;
 }
@@ -260,8 +253,7 @@ static KERNEL void back_column(const Views *p, long v, float a, float b, float c
         const float fx = x - (float)ix;
         const float fy = y - (float)iy;
         const int at = iy * nx + ix + shift;
-        acc[i] = acc[i] + (1.0f - fy) * ((1.0f - fx) * view[at] + fx * view[at + 1])
-            + fy * ((1.0f - fx) * view[at + nx] + fx * view[at + nx + 1]);
+        acc[i] = ADD_SAMPLE(acc[i], fx, fy, view[at], view[at + 1], view[at + nx], view[at + nx + 1]);
     }
 }
 

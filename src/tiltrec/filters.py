@@ -145,8 +145,9 @@ class RowFilter:
 
         Rows are padded to ``npad`` with IMOD's linear taper from the row's end back to its start (mean of the
         last 3 samples -> mean of the first 3), so the periodic FFT sees no jump.  Chunks of rows small enough to
-        stay in the CPU's cache are padded, transformed (``scipy.fft``), weighted, transformed back and cropped
-        one after another on each of ``workers`` threads (scipy.fft's convention: -1 = all CPUs).
+        stay in the CPU's cache are padded, transformed (scipy.fft's pocketfft: ``fft_rows``), weighted,
+        transformed back and cropped one after another on each of ``workers`` threads (scipy.fft's convention:
+        -1 = all CPUs).
         Views on a GPU (a CuPy array) are filtered there, by ``projectors.cuda.filtering``.
         """
         if hasattr(views, "__cuda_array_interface__"):
@@ -159,7 +160,7 @@ class RowFilter:
                 return filtered
             out[...] = filtered
             return out
-        import scipy.fft  # here, so that runs on a GPU never import it
+        from .fft_rows import irfft, rfft  # here, so that runs on a GPU never load it
 
         views = np.asarray(views)
         self.check_views(views.shape)
@@ -189,9 +190,9 @@ class RowFilter:
                 start = buf[..., :nedge].mean(axis=-1, dtype=np.float32)
                 end = buf[..., nx - nedge:nx].mean(axis=-1, dtype=np.float32)
                 buf[..., nx:] = ramp * start[..., None] + (np.float32(1) - ramp) * end[..., None]
-            spec = scipy.fft.rfft(buf, axis=-1, workers=1, overwrite_x=True)
+            spec = rfft(buf)
             spec *= w[:, None, :]
-            res = scipy.fft.irfft(spec, n=npad, axis=-1, workers=1, overwrite_x=True)
+            res = irfft(spec, npad)
             if below:
                 np.subtract(res[..., :width], below, out=out[v0:v1, r0:r1])
             else:

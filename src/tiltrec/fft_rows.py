@@ -13,12 +13,14 @@ from __future__ import annotations
 import functools
 import importlib.machinery
 import importlib.util
+import threading
 from pathlib import Path
 
 import numpy as np
 
 _LIBRARY = "scipy.fft._pocketfft.pypocketfft"  # where SciPy keeps it
 _NO_SCALING, _BY_N = 0, 2  # pocketfft's normalisations: scipy.fft's "backward" convention uses these two
+_LOADING = threading.Lock()  # the filter's threads make their first calls together: the library is loaded once
 
 
 def rfft(rows: np.ndarray) -> np.ndarray:
@@ -42,9 +44,14 @@ def irfft(spectra: np.ndarray, n: int) -> np.ndarray:
     return library.c2r(spectra, (spectra.ndim - 1,), n, False, _BY_N, None, 1)
 
 
-@functools.cache
 def _pocketfft():
     """SciPy's pocketfft module, loaded from its file under its own name (not entered in sys.modules), or None."""
+    with _LOADING:
+        return _load_pocketfft()
+
+
+@functools.cache
+def _load_pocketfft():
     spec = importlib.util.find_spec("scipy")
     if spec is None or spec.origin is None:
         return None

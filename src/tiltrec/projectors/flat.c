@@ -31,6 +31,8 @@ typedef float vf __attribute__((vector_size(32), aligned(4))); /* 8 floats, any 
 #define BACK_X_BLOCK 128  /* columns per sample table */
 #define BACK_Z_ROWS 2     /* thickness rows that read the same projection rows while X advances */
 #define WIDEST (8 * VL)  /* Y values a chunk keeps in registers */
+#define WL 16             /* floats in an AVX-512 vector */
+#define FORWARD_BAND (8 * WL) /* Y values a forward task with wide chunks takes per thickness row */
 
 /* The Y values of the next chunk when `left` remain: the whole vectors left in near-equal chunks of at most WIDEST
  * (88 values: 48 + 40, not 64 + 24), then the last few lanes. */
@@ -337,27 +339,43 @@ FORWARD_CHUNK(forward_chunk_2, vf, 2, VLOAD, VSTORE, ((vf){0}))
 FORWARD_CHUNK(forward_chunk_1, vf, 1, VLOAD, VSTORE, ((vf){0}))
 FORWARD_CHUNK(forward_lane, float, 1, SLOAD, SSTORE, 0.0f)
 
+/* The same sums in AVX-512's vectors of WL floats, up to 8 vectors per chunk. */
+typedef float vw __attribute__((vector_size(4 * WL), aligned(4)));
+#define WLOAD(p, n) (*(const vw *)((p) + (n) * WL))
+#define WSTORE(p, n, v) (*(vw *)((p) + (n) * WL) = (v))
+FORWARD_CHUNK(forward_wide_8, vw, 8, WLOAD, WSTORE, ((vw){0}))
+FORWARD_CHUNK(forward_wide_7, vw, 7, WLOAD, WSTORE, ((vw){0}))
+FORWARD_CHUNK(forward_wide_6, vw, 6, WLOAD, WSTORE, ((vw){0}))
+FORWARD_CHUNK(forward_wide_5, vw, 5, WLOAD, WSTORE, ((vw){0}))
+FORWARD_CHUNK(forward_wide_4, vw, 4, WLOAD, WSTORE, ((vw){0}))
+FORWARD_CHUNK(forward_wide_3, vw, 3, WLOAD, WSTORE, ((vw){0}))
+FORWARD_CHUNK(forward_wide_2, vw, 2, WLOAD, WSTORE, ((vw){0}))
+FORWARD_CHUNK(forward_wide_1, vw, 1, WLOAD, WSTORE, ((vw){0}))
+
 /* P[t, :, y:y + width] += the forward projection of thickness rows [z0, z1) (width: 8 to 64 in whole vectors, or
- * 1). */
-static KERNEL void forward_flat_part(const float *V, float *P, const float *base, const float *c, long t, long ncol,
-                                     long view_stride, long col_stride, long nz, long nx, long ny, long z0, long z1,
-                                     long y, long width)
-{
-    const double umax = (double)ncol - 1.0;
-    float *p = P + t * view_stride + y;
-    const float *v = V + y, *b = base + t * nz;
-    switch (width / VL) {
-    case 8: forward_chunk_8(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
-    case 7: forward_chunk_7(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
-    case 6: forward_chunk_6(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
-    case 5: forward_chunk_5(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
-    case 4: forward_chunk_4(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
-    case 3: forward_chunk_3(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
-    case 2: forward_chunk_2(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
-    case 1: forward_chunk_1(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
-    default: forward_lane(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1);
+ * 1; with `wide`, 16 to 128 in whole vectors of WL, on CPUs with AVX-512 only). */
+#define FORWARD_CASE(name, n) case n: name##_##n(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1); break;
+#define FORWARD_PART(NAME, ATTRIBUTES, SWITCH)                                                                 \
+    static ATTRIBUTES void NAME(const float *V, float *P, const float *base, const float *c, long t, long ncol,  \
+                                long view_stride, long col_stride, long nz, long nx, long ny, long z0, long z1, \
+                                long y, long width)                                                             \
+    {                                                                                                           \
+        const double umax = (double)ncol - 1.0;                                                                 \
+        float *p = P + t * view_stride + y;                                                                     \
+        const float *v = V + y, *b = base + t * nz;                                                             \
+        SWITCH                                                                                                  \
     }
-}
+FORWARD_PART(forward_flat_part, KERNEL, switch (width / VL) {
+    FORWARD_CASE(forward_chunk, 8) FORWARD_CASE(forward_chunk, 7) FORWARD_CASE(forward_chunk, 6)
+    FORWARD_CASE(forward_chunk, 5) FORWARD_CASE(forward_chunk, 4) FORWARD_CASE(forward_chunk, 3)
+    FORWARD_CASE(forward_chunk, 2) FORWARD_CASE(forward_chunk, 1)
+    default: forward_lane(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1);
+})
+FORWARD_PART(forward_wide_part, WIDE_KERNEL, switch (width / WL) {
+    FORWARD_CASE(forward_wide, 8) FORWARD_CASE(forward_wide, 7) FORWARD_CASE(forward_wide, 6)
+    FORWARD_CASE(forward_wide, 5) FORWARD_CASE(forward_wide, 4) FORWARD_CASE(forward_wide, 3)
+    FORWARD_CASE(forward_wide, 2) FORWARD_CASE(forward_wide, 1)
+})
 
 /* Back-projection of a slab, added to V (or written into it: overwrite): blocks of z_block thickness rows in
  * parallel (each writes its own rows).
@@ -394,26 +412,64 @@ static long task_width(long left, long chunk)
     return width >= VL ? width : 1;
 }
 
-/* Forward projection of a slab into P (added to it).  Bands of at most WIDEST Y values in turn, in a band blocks of
- * z_block thickness rows in turn (a block's band stays in cache while every view reads it: rows read whole for every
- * view ran 1.3x slower on a whole-volume slab of 512 rows, bin/bench admm's shape), in a block (view, Y chunk) tasks:
- * a task per view (chunk 64), or with fewer views (narrower chunk) several per view.  base: (nv, nz). */
+/* The Y values of the next wide chunk when `left` (at least WL) remain: whole vectors of WL in near-equal chunks of
+ * at most 8 vectors. */
+static long wide_width(long left)
+{
+    long vectors = left / WL, chunks = (vectors + 7) / 8;
+    return (vectors + chunks - 1) / chunks * WL;
+}
+
+/* The Y values of the next band of a forward projection with wide chunks when `left` remain: all of them up to
+ * FORWARD_BAND, else near-equal bands of at most FORWARD_BAND in whole vectors of WL. */
+static long band_width(long left)
+{
+    if (left <= FORWARD_BAND)
+        return left;
+    long bands = (left + FORWARD_BAND - 1) / FORWARD_BAND, width = (left + bands - 1) / bands;
+    return (width + WL - 1) / WL * WL;
+}
+
+/* Forward projection of a slab into P (added to it).  Bands of Y in turn, in a band blocks of z_block thickness rows
+ * in turn (a block's band stays in cache while every view reads it: rows of 512 read whole for every view ran 1.3x
+ * slower, bin/bench admm's shape), in a block (view, Y) tasks.  With wide chunks (many views), bands of at most
+ * FORWARD_BAND values and a task per view, which takes each thickness row across the band, chunk after chunk, so
+ * that the band's part of a row is read whole while it is in cache (rows of 128 in two bands of 64: 1.5x slower,
+ * bin/bench kernels).  With fewer views (SART's one at a time), bands of at most WIDEST values and a task per (view,
+ * narrower chunk), so that every thread has work.  base: (nv, nz). */
 void forward_flat(const float *V, float *P, const float *base, const float *c, long nv, long ncol, long view_stride,
                   long col_stride, long nz, long nx, long ny, long z_block, long chunk, int threads)
 {
+    const int whole = chunk >= WIDEST, wide = whole && has_wide_vectors();
 #pragma omp parallel num_threads(threads)
     for (long band = 0, band_end; band < ny; band = band_end) {
-        band_end = band + chunk_width(ny - band);
+        band_end = band + (whole ? band_width(ny - band) : chunk_width(ny - band));
         long chunks = 0;
-        for (long y = band; y < band_end; chunks++)
+        for (long y = band; y < band_end && !whole; chunks++)
             y += task_width(band_end - y, chunk);
-        long tasks = nv * chunks;
+        long tasks = whole ? nv : nv * chunks;
         for (long z0 = 0; z0 < nz; z0 += z_block) {
             long z1 = z0 + z_block < nz ? z0 + z_block : nz;
 #pragma omp for schedule(dynamic, 1)
             for (long task = 0; task < tasks; task++) {
                 /* neighbouring tasks take other views, so that two threads never share a cache line */
-                long t = task % nv, k = task / nv, y = band, width = task_width(band_end - band, chunk);
+                long t = task % nv;
+                if (whole) {
+                    for (long z = z0; z < z1; z++)
+                        for (long y = band, width; y < band_end; y += width) {
+                            if (wide && band_end - y >= WL) {
+                                width = wide_width(band_end - y);
+                                forward_wide_part(V, P, base, c, t, ncol, view_stride, col_stride, nz, nx, ny, z,
+                                                  z + 1, y, width);
+                            } else {
+                                width = task_width(band_end - y, chunk);
+                                forward_flat_part(V, P, base, c, t, ncol, view_stride, col_stride, nz, nx, ny, z,
+                                                  z + 1, y, width);
+                            }
+                        }
+                    continue;
+                }
+                long k = task / nv, y = band, width = task_width(band_end - band, chunk);
                 for (long n = 0; n < k; n++) {
                     y += width;
                     width = task_width(band_end - y, chunk);

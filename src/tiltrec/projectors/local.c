@@ -195,9 +195,8 @@ __attribute__((target("avx2"))) static long back_run_avx2(const float *view, int
  * samples); where the samples change row or spread wider, back_run_avx2 takes those sixteen.  The same operations
  * per sample in the same order (no FMAs: the file is built without contraction).  Returns the first sample it did
  * not take. */
-__attribute__((target("arch=x86-64-v4"))) static long back_run_avx512(const float *view, int nx, int shift, float a,
-                                                                      float b, float c, float d, const float *zz,
-                                                                      long first, long last, float *acc)
+WIDE_KERNEL static long back_run_avx512(const float *view, int nx, int shift, float a, float b, float c, float d,
+                                        const float *zz, long first, long last, float *acc)
 {
     const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b), vc = _mm512_set1_ps(c), vd = _mm512_set1_ps(d);
     const __m512i unit = _mm512_set1_epi32(1);
@@ -270,7 +269,7 @@ void back_local(const float *rows, long v0, long v1, long nviews, long nrows, lo
     const long plane = COLUMN_BLOCK * thick;
     __builtin_cpu_init();
     use_pairs = __builtin_cpu_supports("avx2");
-    use_wide = __builtin_cpu_supports("x86-64-v4");
+    use_wide = has_wide_vectors();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long block = 0; block < nblocks; block++) {
         const long j0 = block * COLUMN_BLOCK;

@@ -23,25 +23,33 @@ _NO_SCALING, _BY_N = 0, 2  # pocketfft's normalisations: scipy.fft's "backward" 
 _LOADING = threading.Lock()  # the filter's threads make their first calls together: the library is loaded once
 
 
-def rfft(rows: np.ndarray) -> np.ndarray:
-    """``scipy.fft.rfft(rows, axis=-1, workers=1)``: the spectra of float32 rows (complex64)."""
+def rfft(rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``scipy.fft.rfft(rows, axis=-1, workers=1)``: the spectra of float32 rows (complex64), written into ``out``
+    (C-contiguous, shaped as the spectra) when given."""
     library = _pocketfft()
     if library is None:
         import scipy.fft
 
-        return scipy.fft.rfft(rows, axis=-1, workers=1)
-    return library.r2c(rows, (rows.ndim - 1,), True, _NO_SCALING, None, 1)
+        return _into(scipy.fft.rfft(rows, axis=-1, workers=1), out)
+    return library.r2c(rows, (rows.ndim - 1,), True, _NO_SCALING, out, 1)
 
 
-def irfft(spectra: np.ndarray, n: int) -> np.ndarray:
+def irfft(spectra: np.ndarray, n: int, out: np.ndarray | None = None) -> np.ndarray:
     """``scipy.fft.irfft(spectra, n=n, axis=-1, workers=1)``: rows of ``n`` values from their ``n // 2 + 1``
-    spectral values (float32 from complex64)."""
+    spectral values (float32 from complex64), written into ``out`` (C-contiguous) when given."""
     library = _pocketfft()
     if library is None or spectra.shape[-1] != n // 2 + 1:
         import scipy.fft
 
-        return scipy.fft.irfft(spectra, n=n, axis=-1, workers=1)
-    return library.c2r(spectra, (spectra.ndim - 1,), n, False, _BY_N, None, 1)
+        return _into(scipy.fft.irfft(spectra, n=n, axis=-1, workers=1), out)
+    return library.c2r(spectra, (spectra.ndim - 1,), n, False, _BY_N, out, 1)
+
+
+def _into(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    if out is None:
+        return result
+    out[...] = result
+    return out
 
 
 def _pocketfft():

@@ -329,28 +329,20 @@ static KERNEL void back_flat_rows(const float *P, float *V, const float *base, c
 #define VSTORE(p, n, v) store((p) + (n) * VL, (v))
 #define SLOAD(p, n) ((p)[n])
 #define SSTORE(p, n, v) ((p)[n] = (v))
-FORWARD_CHUNK(forward_chunk_8, vf, 8, VLOAD, VSTORE, ((vf){0}))
-FORWARD_CHUNK(forward_chunk_7, vf, 7, VLOAD, VSTORE, ((vf){0}))
-FORWARD_CHUNK(forward_chunk_6, vf, 6, VLOAD, VSTORE, ((vf){0}))
-FORWARD_CHUNK(forward_chunk_5, vf, 5, VLOAD, VSTORE, ((vf){0}))
-FORWARD_CHUNK(forward_chunk_4, vf, 4, VLOAD, VSTORE, ((vf){0}))
-FORWARD_CHUNK(forward_chunk_3, vf, 3, VLOAD, VSTORE, ((vf){0}))
-FORWARD_CHUNK(forward_chunk_2, vf, 2, VLOAD, VSTORE, ((vf){0}))
-FORWARD_CHUNK(forward_chunk_1, vf, 1, VLOAD, VSTORE, ((vf){0}))
+/* NAME_1 .. NAME_8: chunks of 1 to 8 vectors of T */
+#define FORWARD_CHUNKS(NAME, T, LOAD, STORE)                                                                  \
+    FORWARD_CHUNK(NAME##_8, T, 8, LOAD, STORE, ((T){0})) FORWARD_CHUNK(NAME##_7, T, 7, LOAD, STORE, ((T){0}))   \
+    FORWARD_CHUNK(NAME##_6, T, 6, LOAD, STORE, ((T){0})) FORWARD_CHUNK(NAME##_5, T, 5, LOAD, STORE, ((T){0}))   \
+    FORWARD_CHUNK(NAME##_4, T, 4, LOAD, STORE, ((T){0})) FORWARD_CHUNK(NAME##_3, T, 3, LOAD, STORE, ((T){0}))   \
+    FORWARD_CHUNK(NAME##_2, T, 2, LOAD, STORE, ((T){0})) FORWARD_CHUNK(NAME##_1, T, 1, LOAD, STORE, ((T){0}))
+FORWARD_CHUNKS(forward_chunk, vf, VLOAD, VSTORE)
 FORWARD_CHUNK(forward_lane, float, 1, SLOAD, SSTORE, 0.0f)
 
 /* The same sums in AVX-512's vectors of WL floats, up to 8 vectors per chunk. */
 typedef float vw __attribute__((vector_size(4 * WL), aligned(4)));
 #define WLOAD(p, n) (*(const vw *)((p) + (n) * WL))
 #define WSTORE(p, n, v) (*(vw *)((p) + (n) * WL) = (v))
-FORWARD_CHUNK(forward_wide_8, vw, 8, WLOAD, WSTORE, ((vw){0}))
-FORWARD_CHUNK(forward_wide_7, vw, 7, WLOAD, WSTORE, ((vw){0}))
-FORWARD_CHUNK(forward_wide_6, vw, 6, WLOAD, WSTORE, ((vw){0}))
-FORWARD_CHUNK(forward_wide_5, vw, 5, WLOAD, WSTORE, ((vw){0}))
-FORWARD_CHUNK(forward_wide_4, vw, 4, WLOAD, WSTORE, ((vw){0}))
-FORWARD_CHUNK(forward_wide_3, vw, 3, WLOAD, WSTORE, ((vw){0}))
-FORWARD_CHUNK(forward_wide_2, vw, 2, WLOAD, WSTORE, ((vw){0}))
-FORWARD_CHUNK(forward_wide_1, vw, 1, WLOAD, WSTORE, ((vw){0}))
+FORWARD_CHUNKS(forward_wide, vw, WLOAD, WSTORE)
 
 /* P[t, :, y:y + width] += the forward projection of thickness rows [z0, z1) (width: 8 to 64 in whole vectors, or
  * 1; with `wide`, 16 to 128 in whole vectors of WL, on CPUs with AVX-512 only). */

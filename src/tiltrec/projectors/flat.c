@@ -423,12 +423,13 @@ static long band_width(long left)
 }
 
 /* Forward projection of a slab into P (added to it).  Bands of Y in turn, in a band blocks of z_block thickness rows
- * in turn (a block's band stays in cache while every view reads it: rows of 512 read whole for every view ran 1.3x
- * slower, bin/bench admm's shape), in a block (view, Y) tasks.  With wide chunks (many views), bands of at most
- * FORWARD_BAND values and a task per view, which takes each thickness row across the band, chunk after chunk, so
- * that the band's part of a row is read whole while it is in cache (rows of 128 in two bands of 64: 1.5x slower,
- * bin/bench kernels).  With fewer views (SART's one at a time), bands of at most WIDEST values and a task per (view,
- * narrower chunk), so that every thread has work.  base: (nv, nz). */
+ * in turn (a block's band stays in cache while every view reads it: rows of 512, bin/bench admm's shape, read whole
+ * for every view ran 1.3x slower with 64-value chunks, 1.8x with AVX-512's 128), in a block (view, Y) tasks.  With
+ * wide chunks (many views), bands of at most FORWARD_BAND values and a task per view, which takes each thickness row
+ * across the band, chunk after chunk, so that the band's part of a row is read whole while it is in cache (rows of
+ * 128 in two bands of 64 ran 1.1x slower with the AVX2 copy, 1.8-2x with AVX-512's single 128-value chunk).  With
+ * fewer views (SART's one at a time), bands of at most WIDEST values and a task per (view, narrower chunk), so that
+ * every thread has work.  base: (nv, nz). */
 void forward_flat(const float *V, float *P, const float *base, const float *c, long nv, long ncol, long view_stride,
                   long col_stride, long nz, long nx, long ny, long z_block, long chunk, int threads)
 {

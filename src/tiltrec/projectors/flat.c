@@ -30,17 +30,22 @@ typedef float vf __attribute__((vector_size(32), aligned(4))); /* 8 floats, any 
 #define BACK_GROUP 8      /* views a voxel's Y chunk takes in registers (bin/bench kernels: 6-12 within noise) */
 #define BACK_X_BLOCK 128  /* columns per sample table */
 #define BACK_Z_ROWS 2     /* thickness rows that read the same projection rows while X advances */
-#define WIDEST (8 * VL)  /* Y values a chunk keeps in registers */
+#define CHUNK_VECTORS 8   /* vectors of Y values a chunk keeps in registers */
+#define WIDEST (CHUNK_VECTORS * VL)
 #define WL 16             /* floats in an AVX-512 vector */
-#define FORWARD_BAND (8 * WL) /* Y values a forward task with wide chunks takes per thickness row */
+#define FORWARD_BAND (CHUNK_VECTORS * WL) /* Y values a forward task with wide chunks takes per thickness row */
 
-/* The Y values of the next chunk when `left` remain: the whole vectors left in near-equal chunks of at most WIDEST
- * (88 values: 48 + 40, not 64 + 24), then the last few lanes. */
-INLINE long chunk_width(long left)
+/* The Y values of the next chunk when `left` remain, in vectors of `lanes` floats: the whole vectors left in
+ * near-equal chunks of at most CHUNK_VECTORS (88 values in vectors of 8: 48 + 40, not 64 + 24), then the last few
+ * lanes. */
+INLINE long even_chunk(long left, long lanes)
 {
-    long vectors = left / VL, chunks = (vectors + WIDEST / VL - 1) / (WIDEST / VL);
-    return vectors ? (vectors + chunks - 1) / chunks * VL : left;
+    long vectors = left / lanes, chunks = (vectors + CHUNK_VECTORS - 1) / CHUNK_VECTORS;
+    return vectors ? (vectors + chunks - 1) / chunks * lanes : left;
 }
+
+/* even_chunk in the 8-float vectors, at most WIDEST values. */
+INLINE long chunk_width(long left) { return even_chunk(left, VL); }
 
 /* The sample of a view at one voxel; 0 outside the legal range. */
 INLINE int sample(double base, double c, long x, double umax, long *col, float *frac)
@@ -374,7 +379,7 @@ INLINE void store_lanes(float *p, vf value, long from)
 #define TSTORE(p, n, v) store_lanes((p) + (n) * VL, (v), from)
 FORWARD_CHUNK(forward_tail, vf, 1, VLOAD, TSTORE, ((vf){0}))
 
-/* The same sums in AVX-512's vectors of WL floats, up to 8 vectors per chunk. */
+/* The same sums in AVX-512's vectors of WL floats, up to CHUNK_VECTORS per chunk. */
 typedef float vw __attribute__((vector_size(4 * WL), aligned(4)));
 #define WLOAD(p, n) (*(const vw *)((p) + (n) * WL))
 #define WSTORE(p, n, v) (*(vw *)((p) + (n) * WL) = (v))
@@ -441,14 +446,6 @@ static long task_width(long left, long chunk)
     return width >= VL ? width : 1;
 }
 
-/* The Y values of the next wide chunk when `left` (at least WL) remain: whole vectors of WL in near-equal chunks of
- * at most 8 vectors. */
-static long wide_width(long left)
-{
-    long vectors = left / WL, chunks = (vectors + 7) / 8;
-    return (vectors + chunks - 1) / chunks * WL;
-}
-
 /* The Y values of the next band of a forward projection with wide chunks when `left` remain: all of them up to
  * FORWARD_BAND, else near-equal bands of at most FORWARD_BAND in whole vectors of WL. */
 static long band_width(long left)
@@ -488,7 +485,7 @@ void forward_flat(const float *V, float *P, const float *base, const float *c, l
                     for (long z = z0; z < z1; z++)
                         for (long y = band, width; y < band_end; y += width) {
                             if (wide && band_end - y >= WL) {
-                                width = wide_width(band_end - y);
+                                width = even_chunk(band_end - y, WL);
                                 forward_wide_part(V, P, base, c, t, ncol, view_stride, col_stride, nz, nx, ny, z,
                                                   z + 1, y, width, 0);
                             } else if (band_end - y < VL && band_end >= VL) { /* the view's lanes before: ours */

@@ -120,11 +120,13 @@ def test_a_value_does_not_depend_on_whether_its_row_falls_in_a_vector_or_the_las
         assert np.array_equal(part_fwd, fwd[:, :, rows]), rows
 
 
-@pytest.mark.parametrize("ny", [136, 139, 13])
+@pytest.mark.parametrize("ny", [136, 139, 13, 190, 200])
 def test_every_row_has_the_same_sums_as_when_projected_alone(ny):
-    """136 rows: a chunk of 128 (in 16-float vectors on CPUs with AVX-512, else 64 + 64) and one of 8; 139 and 13:
-    the last 3 and 5 rows as the vector that ends with them, only those lanes kept; one row alone takes the scalar
-    path.  Each row's forward and back-projection bit for bit the same either way."""
+    """The last rows as the vector that ends with them, only those lanes kept: with AVX-512's 16-float vectors, the
+    forward projection's 136, 139 and 190 rows take one pass (8 or 11 whole vectors and that last one), 200 two
+    bands of 112 and 88 (5 and the last); with 8-float vectors chunks of up to 64 and the last 8; 13 and 139 rows
+    end with 5 and 3 lanes in either.  One row alone takes the scalar path.  Each row's forward and back-projection
+    bit for bit the same either way."""
     P, V, u_row, u_dx = _case(61, 5, 48, ny, seed=9)
     fwd, back = P.copy(), V.copy()
     fk.forward_flat(V, fwd, u_row, u_dx, 2)

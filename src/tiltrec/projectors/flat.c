@@ -33,19 +33,17 @@ typedef float vf __attribute__((vector_size(32), aligned(4))); /* 8 floats, any 
 #define CHUNK_VECTORS 8   /* vectors of Y values a chunk keeps in registers */
 #define WIDEST (CHUNK_VECTORS * VL)
 #define WL 16             /* floats in an AVX-512 vector */
-#define FORWARD_BAND (CHUNK_VECTORS * WL) /* Y values a forward task with wide chunks takes per thickness row */
+#define WIDE_VECTORS 12   /* AVX-512 vectors a forward chunk keeps: its two sums take 24 of the 32 registers */
+#define FORWARD_BAND (CHUNK_VECTORS * VL * 2) /* the most Y values of a forward projection's band by whole rows */
+#define WIDE_BAND (WIDE_VECTORS * WL)         /* ... except a single band with AVX-512, in one chunk */
 
-/* The Y values of the next chunk when `left` remain, in vectors of `lanes` floats: the whole vectors left in
- * near-equal chunks of at most CHUNK_VECTORS (88 values in vectors of 8: 48 + 40, not 64 + 24), then the last few
- * lanes. */
-INLINE long even_chunk(long left, long lanes)
+/* The Y values of the next chunk when `left` remain: the whole vectors left in near-equal chunks of at most
+ * CHUNK_VECTORS (88 values: 48 + 40, not 64 + 24), then the last few lanes. */
+INLINE long chunk_width(long left)
 {
-    long vectors = left / lanes, chunks = (vectors + CHUNK_VECTORS - 1) / CHUNK_VECTORS;
-    return vectors ? (vectors + chunks - 1) / chunks * lanes : left;
+    long vectors = left / VL, chunks = (vectors + CHUNK_VECTORS - 1) / CHUNK_VECTORS;
+    return vectors ? (vectors + chunks - 1) / chunks * VL : left;
 }
-
-/* even_chunk in the 8-float vectors, at most WIDEST values. */
-INLINE long chunk_width(long left) { return even_chunk(left, VL); }
 
 /* The sample of a view at one voxel; 0 outside the legal range. */
 INLINE int sample(double base, double c, long x, double umax, long *col, float *frac)
@@ -308,15 +306,22 @@ static KERNEL void back_flat_rows(const float *P, float *V, const float *base, c
 
 /* Forward projection of one view and thickness rows [z0, z1) into the projection plane p (already offset to the Y
  * chunk), along X: a and b hold the sums for the projection columns cur and cur + 1 until the sample column moves
- * on, so most voxels add to registers, not to memory.  (Lines along Z for views near zero tilt, where a column's
- * samples stay longer in one projection column, were no faster: bin/bench kernels.) */
-#define FORWARD_CHUNK(NAME, T, NVEC, LOAD, STORE, ZERO)                                                       \
+ * on, so most voxels add to registers, not to memory.  A chunk is NVEC vectors of T at 0, L, 2L, ... (L floats
+ * each) and, with TAILED, one more at `tail`, of which only the lanes set in the mask `mine` (of type M) change: a
+ * row's last values as the vector that ends with them (its other lanes, which belong to the vector before, are
+ * summed again and written back as they were), so that the row takes one pass over X, not one more for its last
+ * values.  (Lines along Z for views near zero tilt, where a column's samples stay longer in one projection column,
+ * were no faster: bin/bench kernels.) */
+#define FORWARD_CHUNK(NAME, T, M, NVEC, TAILED)                                                               \
     INLINE void NAME(const float *V, float *p, const float *base, double c, long nx, long ny, long col_stride,\
-                     double umax, long z0, long z1, long from)                                                \
+                     double umax, long z0, long z1, long tail, M mine)                                        \
     {                                                                                                         \
+        enum { L = sizeof(T) / sizeof(float), WHOLE = NVEC, N = NVEC + TAILED }; /* N > WHOLE: a tail */      \
+        (void)tail;                                                                                           \
+        (void)mine;                                                                                           \
         for (long z = z0; z < z1; z++) {                                                                      \
-            T a[NVEC], b[NVEC];                                                                               \
-            _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) a[n] = b[n] = ZERO;                       \
+            T a[N], b[N];                                                                                     \
+            _Pragma("GCC unroll 16") for (int n = 0; n < N; n++) a[n] = b[n] = (T){0};                        \
             long cur = -1;                                                                                    \
             const float *vz = V + z * nx * ny;                                                                \
             for (long x = 0; x < nx; x++) {                                                                   \
@@ -327,91 +332,101 @@ static KERNEL void back_flat_rows(const float *P, float *V, const float *base, c
                 if (i != cur) {                                                                               \
                     if (cur >= 0) {                                                                           \
                         float *q = p + cur * col_stride;                                                      \
-                        _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) STORE(q, n, LOAD(q, n) + a[n]);\
+                        ADD_TO(T, M, q, a);                                                                   \
                         if (i == cur + 1) {                                                                   \
-                            _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) a[n] = b[n];              \
+                            _Pragma("GCC unroll 16") for (int n = 0; n < N; n++) a[n] = b[n];                 \
                         } else {                                                                              \
-                            q += col_stride;                                                                  \
-                            _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) {                         \
-                                STORE(q, n, LOAD(q, n) + b[n]);                                               \
-                                a[n] = ZERO;                                                                  \
-                            }                                                                                 \
+                            ADD_TO(T, M, q + col_stride, b);                                                  \
+                            _Pragma("GCC unroll 16") for (int n = 0; n < N; n++) a[n] = (T){0};               \
                         }                                                                                     \
                     }                                                                                         \
-                    _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) b[n] = ZERO;                      \
+                    _Pragma("GCC unroll 16") for (int n = 0; n < N; n++) b[n] = (T){0};                       \
                     cur = i;                                                                                  \
                 }                                                                                             \
                 const float *v = vz + x * ny;                                                                 \
                 float g = 1.0f - f;                                                                           \
-                _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) {                                     \
-                    T s = LOAD(v, n);                                                                         \
+                _Pragma("GCC unroll 16") for (int n = 0; n < N; n++) {                                        \
+                    T s = *(const T *)(v + AT(n));                                                            \
                     a[n] += g * s;                                                                            \
                     b[n] += f * s;                                                                            \
                 }                                                                                             \
             }                                                                                                 \
             if (cur >= 0) {                                                                                   \
                 float *q = p + cur * col_stride;                                                              \
-                _Pragma("GCC unroll 16") for (int n = 0; n < NVEC; n++) {                                     \
-                    STORE(q, n, LOAD(q, n) + a[n]);                                                           \
-                    STORE(q + col_stride, n, LOAD(q + col_stride, n) + b[n]);                                 \
-                }                                                                                             \
+                ADD_TO(T, M, q, a);                                                                           \
+                ADD_TO(T, M, q + col_stride, b);                                                              \
             }                                                                                                 \
         }                                                                                                     \
     }
-#define VLOAD(p, n) load((p) + (n) * VL)
-#define VSTORE(p, n, v) store((p) + (n) * VL, (v))
-#define SLOAD(p, n) ((p)[n])
-#define SSTORE(p, n, v) ((p)[n] = (v))
-/* NAME_1 .. NAME_8: chunks of 1 to 8 vectors of T */
-#define FORWARD_CHUNKS(NAME, T, LOAD, STORE)                                                                  \
-    FORWARD_CHUNK(NAME##_8, T, 8, LOAD, STORE, ((T){0})) FORWARD_CHUNK(NAME##_7, T, 7, LOAD, STORE, ((T){0}))   \
-    FORWARD_CHUNK(NAME##_6, T, 6, LOAD, STORE, ((T){0})) FORWARD_CHUNK(NAME##_5, T, 5, LOAD, STORE, ((T){0}))   \
-    FORWARD_CHUNK(NAME##_4, T, 4, LOAD, STORE, ((T){0})) FORWARD_CHUNK(NAME##_3, T, 3, LOAD, STORE, ((T){0}))   \
-    FORWARD_CHUNK(NAME##_2, T, 2, LOAD, STORE, ((T){0})) FORWARD_CHUNK(NAME##_1, T, 1, LOAD, STORE, ((T){0}))
-FORWARD_CHUNKS(forward_chunk, vf, VLOAD, VSTORE)
-FORWARD_CHUNK(forward_lane, float, 1, SLOAD, SSTORE, 0.0f)
+/* Where a chunk's vector n starts; q[vector n] += sum[n] for every n, the tail's lanes outside `mine` left as they
+ * were.  With a tail, every value is read before any is written: the tail overlaps the vector before, and a read
+ * across the lanes of a store still in flight waits for it (tails written in between ran 1.2-1.3x slower). */
+#define AT(n) ((n) < WHOLE ? (n) * L : tail)
+#define ADD_TO(T, M, q, sum)                                                                                  \
+    do {                                                                                                      \
+        if (N == WHOLE) {                                                                                     \
+            _Pragma("GCC unroll 16") for (int n = 0; n < N; n++) *(T *)((q) + n * L) += sum[n];               \
+            break;                                                                                            \
+        }                                                                                                     \
+        T was[N];                                                                                             \
+        _Pragma("GCC unroll 16") for (int n = 0; n < N; n++) was[n] = *(const T *)((q) + AT(n));              \
+        *(T *)((q) + tail) = (T)(((M)(was[N - 1] + sum[N - 1]) & mine) | ((M)was[N - 1] & ~mine));            \
+        _Pragma("GCC unroll 16") for (int n = 0; n < WHOLE; n++) *(T *)((q) + n * L) = was[n] + sum[n];       \
+    } while (0)
 
-/* One vector of which only lanes [from, VL) are stored: a row's last few values as the vector that ends with them
- * (its other lanes, the chunk before's, are summed again and dropped), so that they take one pass over X, not one per
- * lane (a slab of 171 rows took 1.45x one of 168). */
-INLINE void store_lanes(float *p, vf value, long from)
-{
-    for (long k = from; k < VL; k++)
-        p[k] = value[k];
-}
-#define TSTORE(p, n, v) store_lanes((p) + (n) * VL, (v), from)
-FORWARD_CHUNK(forward_tail, vf, 1, VLOAD, TSTORE, ((vf){0}))
+typedef float vw __attribute__((vector_size(4 * WL), aligned(4))); /* AVX-512's 16 floats, any alignment */
+typedef int vwi __attribute__((vector_size(4 * WL)));
+#define VF_CHUNK(n) FORWARD_CHUNK(forward_chunk_##n, vf, vi8, n, 0)
+VF_CHUNK(8) VF_CHUNK(7) VF_CHUNK(6) VF_CHUNK(5) VF_CHUNK(4) VF_CHUNK(3) VF_CHUNK(2) VF_CHUNK(1)
+FORWARD_CHUNK(forward_tail, vf, vi8, 0, 1)
+typedef float f1 __attribute__((vector_size(4)));  /* one value, as a vector of one */
+typedef int i1 __attribute__((vector_size(4)));
+FORWARD_CHUNK(forward_lane, f1, i1, 1, 0)
+#define WIDE_CHUNKS(n) \
+    FORWARD_CHUNK(forward_wide_##n, vw, vwi, n, 0) FORWARD_CHUNK(forward_wide_tailed_##n, vw, vwi, n, 1)
+WIDE_CHUNKS(1) WIDE_CHUNKS(2) WIDE_CHUNKS(3) WIDE_CHUNKS(4) WIDE_CHUNKS(5) WIDE_CHUNKS(6)
+WIDE_CHUNKS(7) WIDE_CHUNKS(8) WIDE_CHUNKS(9) WIDE_CHUNKS(10) WIDE_CHUNKS(11)
+FORWARD_CHUNK(forward_wide_12, vw, vwi, 12, 0)
 
-/* The same sums in AVX-512's vectors of WL floats, up to CHUNK_VECTORS per chunk. */
-typedef float vw __attribute__((vector_size(4 * WL), aligned(4)));
-#define WLOAD(p, n) (*(const vw *)((p) + (n) * WL))
-#define WSTORE(p, n, v) (*(vw *)((p) + (n) * WL) = (v))
-FORWARD_CHUNKS(forward_wide, vw, WLOAD, WSTORE)
-
-/* P[t, :, y:y + width] += the forward projection of thickness rows [z0, z1) (width: 8 to 64 in whole vectors, or
- * 1; with `wide`, 16 to 128 in whole vectors of WL, on CPUs with AVX-512 only). */
-#define FORWARD_CASE(name, n) case n: name##_##n(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1, 0); break;
-#define FORWARD_PART(NAME, ATTRIBUTES, SWITCH)                                                                 \
-    static ATTRIBUTES void NAME(const float *V, float *P, const float *base, const float *c, long t, long ncol,  \
+/* P[t, :, y:y + width] += the forward projection of thickness rows [z0, z1).  forward_flat_part: width 8 to 64 in
+ * whole vectors, or 1; with from > 0, the 8 values at y of which the last 8 - from are stored.  forward_wide_part
+ * (on CPUs with AVX-512 only): any width from WL to WIDE_BAND in one pass. */
+#define FORWARD_PART(NAME, ATTRIBUTES, ...)                                                                  \
+    static ATTRIBUTES void NAME(const float *V, float *P, const float *base, const float *c, long t, long ncol,\
                                 long view_stride, long col_stride, long nz, long nx, long ny, long z0, long z1, \
-                                long y, long width, long from)                                                  \
-    {                                                                                                           \
-        const double umax = (double)ncol - 1.0;                                                                 \
-        float *p = P + t * view_stride + y;                                                                     \
-        const float *v = V + y, *b = base + t * nz;                                                             \
-        SWITCH                                                                                                  \
+                                long y, long width, long from)                                                \
+    {                                                                                                         \
+        const double umax = (double)ncol - 1.0;                                                               \
+        float *p = P + t * view_stride + y;                                                                   \
+        const float *v = V + y, *b = base + t * nz;                                                           \
+        (void)from;                                                                                           \
+        __VA_ARGS__                                                                                           \
     }
-FORWARD_PART(forward_flat_part, KERNEL, switch (from ? -1 : width / VL) {
-    FORWARD_CASE(forward_chunk, 8) FORWARD_CASE(forward_chunk, 7) FORWARD_CASE(forward_chunk, 6)
-    FORWARD_CASE(forward_chunk, 5) FORWARD_CASE(forward_chunk, 4) FORWARD_CASE(forward_chunk, 3)
-    FORWARD_CASE(forward_chunk, 2) FORWARD_CASE(forward_chunk, 1)
-    case -1: forward_tail(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1, from); break;
-    default: forward_lane(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1, 0);
+#define FORWARD_CALL(name, tail, mine) name(v, p, b, c[t], nx, ny, col_stride, umax, z0, z1, tail, mine); break;
+#define FORWARD_CASE(name, n, tail, mine) case n: FORWARD_CALL(name##_##n, tail, mine)
+#define VF_CASE(n) FORWARD_CASE(forward_chunk, n, 0, (vi8){0})
+FORWARD_PART(forward_flat_part, KERNEL, {
+    const vi8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    switch (from ? -1 : width / VL) {
+        VF_CASE(8) VF_CASE(7) VF_CASE(6) VF_CASE(5) VF_CASE(4) VF_CASE(3) VF_CASE(2) VF_CASE(1)
+        case -1: FORWARD_CALL(forward_tail, 0, lane >= (int)from)
+        default: FORWARD_CALL(forward_lane, 0, (i1){0})
+    }
 })
-FORWARD_PART(forward_wide_part, WIDE_KERNEL, switch (width / WL) {
-    FORWARD_CASE(forward_wide, 8) FORWARD_CASE(forward_wide, 7) FORWARD_CASE(forward_wide, 6)
-    FORWARD_CASE(forward_wide, 5) FORWARD_CASE(forward_wide, 4) FORWARD_CASE(forward_wide, 3)
-    FORWARD_CASE(forward_wide, 2) FORWARD_CASE(forward_wide, 1)
+#define WIDE_CASE(n) FORWARD_CASE(forward_wide, n, 0, (vwi){0})
+#define TAILED_CASE(n) FORWARD_CASE(forward_wide_tailed, n, width - WL, lane >= (int)(WL - width % WL))
+FORWARD_PART(forward_wide_part, WIDE_KERNEL, {
+    const vwi lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    if (width % WL)
+        switch (width / WL) {
+            TAILED_CASE(11) TAILED_CASE(10) TAILED_CASE(9) TAILED_CASE(8) TAILED_CASE(7) TAILED_CASE(6)
+            TAILED_CASE(5) TAILED_CASE(4) TAILED_CASE(3) TAILED_CASE(2) TAILED_CASE(1)
+        }
+    else
+        switch (width / WL) {
+            WIDE_CASE(12) WIDE_CASE(11) WIDE_CASE(10) WIDE_CASE(9) WIDE_CASE(8) WIDE_CASE(7) WIDE_CASE(6)
+            WIDE_CASE(5) WIDE_CASE(4) WIDE_CASE(3) WIDE_CASE(2) WIDE_CASE(1)
+        }
 })
 
 /* Back-projection of a slab, added to V (or written into it: overwrite): blocks of z_block thickness rows in
@@ -449,11 +464,11 @@ static long task_width(long left, long chunk)
     return width >= VL ? width : 1;
 }
 
-/* The Y values of the next band of a forward projection with wide chunks when `left` remain: all of them up to
- * FORWARD_BAND, else near-equal bands of at most FORWARD_BAND in whole vectors of WL. */
-static long band_width(long left)
+/* The Y values of the next band of a forward projection by whole rows when `left` remain: all of them up to `one`,
+ * else near-equal bands of at most FORWARD_BAND in whole vectors of WL. */
+static long band_width(long left, long one)
 {
-    if (left <= FORWARD_BAND)
+    if (left <= one)
         return left;
     long bands = (left + FORWARD_BAND - 1) / FORWARD_BAND, width = (left + bands - 1) / bands;
     return (width + WL - 1) / WL * WL;
@@ -462,18 +477,20 @@ static long band_width(long left)
 /* Forward projection of a slab into P (added to it).  Bands of Y in turn, in a band blocks of z_block thickness rows
  * in turn (a block's band stays in cache while every view reads it: rows of 512, bin/bench admm's shape, read whole
  * for every view ran 1.3x slower with 64-value chunks, 1.8x with AVX-512's 128), in a block (view, Y) tasks.  With
- * wide chunks (many views), bands of at most FORWARD_BAND values and a task per view, which takes each thickness row
- * across the band, chunk after chunk, so that the band's part of a row is read whole while it is in cache (rows of
- * 128 in two bands of 64 ran 1.1x slower with the AVX2 copy, 1.8-2x with AVX-512's single 128-value chunk).  With
- * fewer views (SART's one at a time), bands of at most WIDEST values and a task per (view, narrower chunk), so that
- * every thread has work.  base: (nv, nz). */
+ * whole rows (many views), a task per view, which takes each thickness row across the band, so that the band's part
+ * of a row is read whole while it is in cache: with AVX-512, rows of up to WIDE_BAND in one band and one pass each
+ * (the rows of 152 of a 128-slice slab pitched 5 deg in bands of 80 and 72, in three passes, ran 1.4-1.7x slower;
+ * rows of 512 in bands of 176 1.4x slower than in bands of 128), longer rows in bands of at most FORWARD_BAND;
+ * without AVX-512, bands of at most FORWARD_BAND, chunk after chunk (rows of 128 in two bands of 64 ran 1.1x
+ * slower).  With fewer views (SART's one at a time), bands of at most WIDEST values and a task per (view, narrower
+ * chunk), so that every thread has work.  base: (nv, nz). */
 void forward_flat(const float *V, float *P, const float *base, const float *c, long nv, long ncol, long view_stride,
                   long col_stride, long nz, long nx, long ny, long z_block, long chunk, int threads)
 {
     const int whole = chunk >= WIDEST, wide = whole && has_wide_vectors();
 #pragma omp parallel num_threads(threads)
     for (long band = 0, band_end; band < ny; band = band_end) {
-        band_end = band + (whole ? band_width(ny - band) : chunk_width(ny - band));
+        band_end = band + (whole ? band_width(ny - band, wide ? WIDE_BAND : FORWARD_BAND) : chunk_width(ny - band));
         long chunks = 0;
         for (long y = band; y < band_end && !whole; chunks++)
             y += task_width(band_end - y, chunk);
@@ -487,8 +504,8 @@ void forward_flat(const float *V, float *P, const float *base, const float *c, l
                 if (whole) {
                     for (long z = z0; z < z1; z++)
                         for (long y = band, width; y < band_end; y += width) {
-                            if (wide && band_end - y >= WL) {
-                                width = even_chunk(band_end - y, WL);
+                            if (wide && band_end - y >= WL) { /* the rest of the band in one pass */
+                                width = band_end - y;
                                 forward_wide_part(V, P, base, c, t, ncol, view_stride, col_stride, nz, nx, ny, z,
                                                   z + 1, y, width, 0);
                             } else if (band_end - y < VL && band_end >= VL) { /* the view's lanes before: ours */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kernel_clones.h"
+#include <immintrin.h>
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -103,6 +104,35 @@ INLINE int fill_samples(Samples *table, const float *base, const float *c, long 
         }
     }
     return all[0] && all[1] && all[2] && all[3];
+}
+
+/* fill_samples with AVX-512: the group's 8 views in one vector of doubles, the same values (slabs of 32 rows
+ * 1.10-1.17x faster than with fill_samples' two vectors of 4, whose masks GCC cannot widen to 8 without taking
+ * them apart lane by lane). */
+static WIDE_KERNEL int fill_samples_wide(Samples *table, const float *base, const float *c, long xb, long xe,
+                                         double umax, long k, long view_stride, long col_stride)
+{
+    const __m512d b = _mm512_cvtps_pd(_mm256_loadu_ps(base)), step = _mm512_cvtps_pd(_mm256_loadu_ps(c));
+    const __m512d zero = _mm512_setzero_pd(), top = _mm512_set1_pd(umax);
+    const __m256i first = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                             _mm256_set1_epi32((int)view_stride));
+    const __m256i stride = _mm256_set1_epi32((int)col_stride);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __mmask8 absent = (__mmask8)(0xff << k);
+    __mmask8 all = 0xff;
+    for (long x = xb; x < xe; x++) {
+        __m512d u = _mm512_add_pd(b, _mm512_mul_pd(_mm512_set1_pd((double)x), step));
+        __mmask8 valid = _mm512_cmp_pd_mask(u, zero, _CMP_GE_OQ) & _mm512_cmp_pd_mask(u, top, _CMP_LT_OQ);
+        __m512d inside = _mm512_maskz_mov_pd(valid, u);
+        __m256i col = _mm512_cvttpd_epi32(inside);
+        __m256 f = _mm512_cvtpd_ps(_mm512_sub_pd(inside, _mm512_cvtepi32_pd(col)));
+        Samples *s = table + (x - xb);
+        _mm256_storeu_si256((__m256i *)s->col, _mm256_add_epi32(first, _mm256_mullo_epi32(col, stride)));
+        _mm256_storeu_ps(s->g, _mm256_maskz_mov_ps(valid, _mm256_sub_ps(one, f)));
+        _mm256_storeu_ps(s->f, _mm256_maskz_mov_ps(valid, f));
+        all &= valid | absent;
+    }
+    return all == 0xff;
 }
 
 /* Keep the views of each column of a table that have a sample (weights g + f = 1: not both zero, though g is zero
@@ -247,7 +277,7 @@ INLINE void back_tail(const float *P, float *v, const Samples *s, long n_views, 
  * of views reads across it stay in L2 (about BACK_X_BLOCK x 64 values per view). */
 static KERNEL void back_flat_rows(const float *P, float *V, const float *base, const float *c, long nv, long ncol,
                                   long view_stride, long col_stride, long nx, long ny, long z0, long z1, int overwrite,
-                                  const AddTo *add_to)
+                                  const AddTo *add_to, int wide)
 {
     const double umax = (double)ncol - 1.0;
     const long x_block = ny <= WIDEST ? BACK_X_BLOCK : (BACK_X_BLOCK * WIDEST / ny > 8 ? BACK_X_BLOCK * WIDEST / ny : 8);
@@ -268,7 +298,10 @@ static KERNEL void back_flat_rows(const float *P, float *V, const float *base, c
                 for (long r = 0; r < rows; r++) {
                     for (long j = 0; j < BACK_GROUP; j++)
                         rows_base[j] = j < k ? base[(zr + r) * nv + t0 + j] : -1.0f; /* no sample */
-                    int every = fill_samples(table[r], rows_base, steps, xb, xe, umax, k, view_stride, col_stride);
+                    int every = wide ? fill_samples_wide(table[r], rows_base, steps, xb, xe, umax, k, view_stride,
+                                                          col_stride)
+                                     : fill_samples(table[r], rows_base, steps, xb, xe, umax, k, view_stride,
+                                                    col_stride);
                     keep_valid(table[r], count[r], xe - xb, k, every);
                 }
                 for (long x = xb; x < xe; x++)
@@ -448,11 +481,12 @@ int back_flat(const float *P, float *V, const float *base, const float *c, long 
         return 0;
     }
     long blocks = (nz + z_block - 1) / z_block;
+    const int wide = has_wide_vectors();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (long b = 0; b < blocks; b++) {
         long z1 = (b + 1) * z_block < nz ? (b + 1) * z_block : nz;
         back_flat_rows(P, V, base, c, nv, ncol, view_stride, col_stride, nx, ny, b * z_block, z1, overwrite,
-                       (add_x || scaled) && nv ? &add : NULL);
+                       (add_x || scaled) && nv ? &add : NULL, wide);
     }
     return 0;
 }

@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include "kernel_clones.h"
+#include <immintrin.h>
 
 static inline long min_l(long a, long b) { return a < b ? a : b; }
 static inline long max_l(long a, long b) { return a > b ? a : b; }
@@ -54,12 +55,57 @@ void stretch(const float *P, long p_st0, long p_st1, long nv, long nx, long nr,
 }
 
 #define VIEW_GROUP 8  /* views whose samples a voxel's row of values takes while it stays in registers */
+#define ROW_VECTORS 8 /* vectors of a voxel's row kept in registers while the group's views add to them */
 typedef float vf8 __attribute__((vector_size(32), aligned(4)));  /* 8 floats, any alignment */
 
-/* One thickness row of V (nw x nr, contiguous) += the samples of k views (the lines st + j s_st0), each voxel
- * taking the views in order: where 1 <= a0[j] + x da[j] < nx, the sample of line j at the 1-based position
- * s = s0[j] + x ds[j], linear between floor(s) (clamped to 1..count[j]) and the next.  a0 and s0 step by
- * a_stride from view to view.  A voxel's row is loaded and stored once per group of views. */
+/* v[0 .. NVEC vectors) += the m samples, view after view: low + f (high - low) with low, high at lo[j] and
+ * lo[j] + s_st1 (each voxel's values stay in registers while the views add to them, instead of one vector at a time
+ * reloading every view's place and weight). */
+#define BACK_VECTORS(NVEC)                                                                                    \
+    static inline __attribute__((always_inline)) void back_vectors_##NVEC(                                   \
+        float *restrict v, const float *const *lo, const float *f, long m, long s_st1, long r)                \
+    {                                                                                                         \
+        vf8 acc[NVEC];                                                                                        \
+        _Pragma("GCC unroll 8") for (int n = 0; n < NVEC; n++) acc[n] = *(const vf8 *)(v + 8 * n);            \
+        for (long j = 0; j < m; j++) {                                                                        \
+            const float *low = lo[j] + r, *high = low + s_st1;                                                \
+            const float w = f[j];                                                                             \
+            _Pragma("GCC unroll 8") for (int n = 0; n < NVEC; n++) {                                          \
+                const vf8 a = *(const vf8 *)(low + 8 * n), b = *(const vf8 *)(high + 8 * n);                  \
+                acc[n] += a + w * (b - a);                                                                    \
+            }                                                                                                 \
+        }                                                                                                     \
+        _Pragma("GCC unroll 8") for (int n = 0; n < NVEC; n++) *(vf8 *)(v + 8 * n) = acc[n];                  \
+    }
+BACK_VECTORS(1) BACK_VECTORS(2) BACK_VECTORS(3) BACK_VECTORS(4)
+BACK_VECTORS(5) BACK_VECTORS(6) BACK_VECTORS(7) BACK_VECTORS(8)
+
+/* v (nr values, a multiple of 8) += the m samples in near-equal chunks of at most ROW_VECTORS vectors. */
+static inline __attribute__((always_inline)) void add_samples(float *restrict v, long nr, const float *const *lo,
+                                                              const float *f, long m, long s_st1)
+{
+    const long vectors = nr / 8, chunks = (vectors + ROW_VECTORS - 1) / ROW_VECTORS;
+    for (long c = 0, done = 0; c < chunks; c++) {
+        const long n = (vectors - done) / (chunks - c) + ((vectors - done) % (chunks - c) != 0);
+        const long r = 8 * done;
+        switch (n) {
+        case 8: back_vectors_8(v + r, lo, f, m, s_st1, r); break;
+        case 7: back_vectors_7(v + r, lo, f, m, s_st1, r); break;
+        case 6: back_vectors_6(v + r, lo, f, m, s_st1, r); break;
+        case 5: back_vectors_5(v + r, lo, f, m, s_st1, r); break;
+        case 4: back_vectors_4(v + r, lo, f, m, s_st1, r); break;
+        case 3: back_vectors_3(v + r, lo, f, m, s_st1, r); break;
+        case 2: back_vectors_2(v + r, lo, f, m, s_st1, r); break;
+        default: back_vectors_1(v + r, lo, f, m, s_st1, r);
+        }
+        done += n;
+    }
+}
+
+/* One thickness row of V (nw x nr, contiguous; nr a multiple of 8) += the samples of k views (the lines
+ * st + j s_st0), each voxel taking the views in order: where 1 <= a0[j] + x da[j] < nx, the sample of line j at the
+ * 1-based position s = s0[j] + x ds[j], linear between floor(s) (clamped to 1..count[j]) and the next.  a0 and s0
+ * step by a_stride from view to view.  A voxel's row is loaded and stored once per group of views. */
 static KERNEL void back_row_group(const float *st, long s_st0, long s_st1, const long *count, const double *a0,
                                   const double *da, const double *s0, const double *ds, long a_stride, long k,
                                   double nx, long nw, long nr, float *restrict vz)
@@ -78,22 +124,51 @@ static KERNEL void back_row_group(const float *st, long s_st0, long s_st1, const
             lo[m] = st + j * s_st0 + (clamp_l(ip, 1, count[j]) - 1) * s_st1;
             m++;
         }
-        float *restrict v = vz + x * nr;
-        long r = 0;
-        for (; r + 8 <= nr; r += 8) {
-            vf8 acc = *(const vf8 *)(v + r);
-            for (long j = 0; j < m; j++) {
-                const vf8 low = *(const vf8 *)(lo[j] + r), high = *(const vf8 *)(lo[j] + s_st1 + r);
-                acc += low + f[j] * (high - low);
-            }
-            *(vf8 *)(v + r) = acc;
-        }
-        for (; r < nr; r++) {
-            float acc = v[r];
-            for (long j = 0; j < m; j++)
-                acc += lo[j][r] + f[j] * (lo[j][s_st1 + r] - lo[j][r]);
-            v[r] = acc;
-        }
+        if (m)
+            add_samples(vz + x * nr, nr, lo, f, m, s_st1);
+    }
+}
+
+/* back_row_group with AVX-512: each voxel's samples of the group's views in one vector of 8 doubles, those with a
+ * sample packed to the front in view order (the same values: floor, the float fraction and the clamp lane by
+ * lane; computed view by view in scalar double, they made a 64-slice slab's back-projection 1.17x slower). */
+static WIDE_KERNEL void back_row_group_wide(const float *st, long s_st0, long s_st1, const long *count,
+                                            const double *a0, const double *da, const double *s0, const double *ds,
+                                            long a_stride, long k, double nx, long nw, long nr, float *restrict vz)
+{
+    const __mmask8 views = (__mmask8)((1u << k) - 1);
+    const __m512i lane = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i stride = _mm512_set1_epi64(a_stride);
+    const __m512d a = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), views, _mm512_mullo_epi64(lane, stride), a0, 8);
+    const __m512d s_start = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), views, _mm512_mullo_epi64(lane, stride),
+                                                     s0, 8);
+    const __m512d da_v = _mm512_maskz_loadu_pd(views, da), ds_v = _mm512_maskz_loadu_pd(views, ds);
+    const __m512i top = _mm512_maskz_loadu_epi64(views, count), one = _mm512_set1_epi64(1);
+    const __m512i first = _mm512_mullo_epi64(lane, _mm512_set1_epi64(s_st0));
+    const __m512i row = _mm512_set1_epi64(s_st1);
+    const __m512d low = _mm512_set1_pd(1.0), high = _mm512_set1_pd(nx);
+    for (long x = 0; x < nw; x++) {
+        const __m512d xs = _mm512_set1_pd((double)x);
+        const __m512d xproj = _mm512_add_pd(a, _mm512_mul_pd(xs, da_v));
+        /* the scalar test's complement: neither xproj < 1 nor xproj >= nx (a NaN passes, as there) */
+        const __mmask8 take = _mm512_mask_cmp_pd_mask(views, xproj, low, _CMP_NLT_UQ)
+                              & _mm512_cmp_pd_mask(xproj, high, _CMP_NGE_UQ);
+        if (!take)
+            continue;
+        const __m512d s = _mm512_add_pd(s_start, _mm512_mul_pd(xs, ds_v));
+        const __m512d fl = _mm512_roundscale_pd(s, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m256 f8 = _mm512_cvtpd_ps(_mm512_sub_pd(s, fl));
+        const __m512i ip = _mm512_min_epi64(_mm512_max_epi64(_mm512_cvttpd_epi64(fl), one), top);
+        const __m512i at = _mm512_add_epi64(first, _mm512_mullo_epi64(_mm512_sub_epi64(ip, one), row));
+        long offsets[VIEW_GROUP];
+        float f[VIEW_GROUP];
+        const float *lo[VIEW_GROUP];
+        _mm512_storeu_si512(offsets, _mm512_maskz_compress_epi64(take, at));
+        _mm256_storeu_ps(f, _mm256_maskz_compress_ps(take, f8));
+        const long m = __builtin_popcount(take);
+        for (long j = 0; j < m; j++)
+            lo[j] = st + offsets[j];
+        add_samples(vz + x * nr, nr, lo, f, m, s_st1);
     }
 }
 
@@ -127,6 +202,7 @@ void back_lines(const float *S, long s_st0, long s_st1, long nv,
                 double nx, long z_block, int threads)
 {
     const long nblocks = (nz + z_block - 1) / z_block;
+    const int wide = has_wide_vectors();
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (long zb = 0; zb < nblocks; zb++) {
         const long z_end = min_l(nz, (zb + 1) * z_block);
@@ -141,8 +217,9 @@ void back_lines(const float *S, long s_st0, long s_st1, long nv,
         for (long t0 = 0; t0 < nv; t0 += VIEW_GROUP) {
             const long k = min_l(VIEW_GROUP, nv - t0);
             for (long z = zb * z_block; z < z_end; z++)
-                back_row_group(S + t0 * s_st0, s_st0, s_st1, count + t0, a0 + t0 * nz + z, da + t0,
-                               s0 + t0 * nz + z, ds + t0, nz, k, nx, nw, nr, V + z * nw * nr);
+                (wide ? back_row_group_wide : back_row_group)(S + t0 * s_st0, s_st0, s_st1, count + t0,
+                                                              a0 + t0 * nz + z, da + t0, s0 + t0 * nz + z, ds + t0,
+                                                              nz, k, nx, nw, nr, V + z * nw * nr);
         }
     }
 }

@@ -35,8 +35,8 @@ typedef float vf __attribute__((vector_size(32), aligned(4))); /* 8 floats, any 
 #define WIDEST (CHUNK_VECTORS * VL)
 #define WL 16             /* floats in an AVX-512 vector */
 #define WIDE_VECTORS 12   /* AVX-512 vectors a forward chunk keeps: its two sums take 24 of the 32 registers */
-#define FORWARD_BAND (CHUNK_VECTORS * VL * 2) /* the most Y values of a forward projection's band by whole rows */
-#define WIDE_BAND (WIDE_VECTORS * WL)         /* ... except a single band with AVX-512, in one chunk */
+#define FORWARD_BAND 128  /* the most Y values of a forward projection's band by whole rows (see forward_flat) */
+#define WIDE_BAND (WIDE_VECTORS * WL) /* ... except a single band with AVX-512, in one chunk */
 
 /* The Y values of the next chunk when `left` remain: the whole vectors left in near-equal chunks of at most
  * CHUNK_VECTORS (88 values: 48 + 40, not 64 + 24), then the last few lanes. */

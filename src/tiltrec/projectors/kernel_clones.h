@@ -3,7 +3,8 @@
  * one copy.  The AVX-512 copy is x86-64-v4, not plain avx512f: avx512f alone brings neither the FMA instructions on
  * 256-bit vectors (FMA or AVX512VL) nor FMA's macro, so its vectors were multiplied and added apart while its scalar
  * lanes were fused, and a value then depended on whether its Y row fell in a vector or in the last few lanes.
- * WIDE_KERNEL marks a function written for AVX-512's 16-float vectors alone: call it where has_wide_vectors(). */
+ * WIDE_KERNEL marks a function written for AVX-512 alone (its vectors or intrinsics): call it where
+ * has_wide_vectors(). */
 #ifndef TILTREC_KERNEL_CLONES_H
 #define TILTREC_KERNEL_CLONES_H
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)

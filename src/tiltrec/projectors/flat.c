@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "kernel_clones.h"
+#include "near_equal.h"
 #include <immintrin.h>
 
 #define INLINE static inline __attribute__((always_inline))
@@ -42,8 +43,8 @@ typedef float vf __attribute__((vector_size(32), aligned(4))); /* 8 floats, any 
  * CHUNK_VECTORS (88 values: 48 + 40, not 64 + 24), then the last few lanes. */
 INLINE long chunk_width(long left)
 {
-    long vectors = left / VL, chunks = (vectors + CHUNK_VECTORS - 1) / CHUNK_VECTORS;
-    return vectors ? (vectors + chunks - 1) / chunks * VL : left;
+    const long vectors = left / VL;
+    return vectors ? near_equal_part(vectors, CHUNK_VECTORS) * VL : left;
 }
 
 /* The sample of a view at one voxel; 0 outside the legal range. */
@@ -504,8 +505,7 @@ static long band_width(long left, long one)
 {
     if (left <= one)
         return left;
-    long bands = (left + FORWARD_BAND - 1) / FORWARD_BAND, width = (left + bands - 1) / bands;
-    return (width + WL - 1) / WL * WL;
+    return (near_equal_part(left, FORWARD_BAND) + WL - 1) / WL * WL;
 }
 
 /* Forward projection of a slab into P (added to it).  Bands of Y in turn, in a band blocks of z_block thickness rows

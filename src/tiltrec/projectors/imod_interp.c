@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include "kernel_clones.h"
+#include "near_equal.h"
 #include <immintrin.h>
 
 static inline long min_l(long a, long b) { return a < b ? a : b; }
@@ -84,9 +85,9 @@ BACK_VECTORS(5) BACK_VECTORS(6) BACK_VECTORS(7) BACK_VECTORS(8)
 static inline __attribute__((always_inline)) void add_samples(float *restrict v, long nr, const float *const *lo,
                                                               const float *f, long m, long s_st1)
 {
-    const long vectors = nr / 8, chunks = (vectors + ROW_VECTORS - 1) / ROW_VECTORS;
-    for (long c = 0, done = 0; c < chunks; c++) {
-        const long n = (vectors - done) / (chunks - c) + ((vectors - done) % (chunks - c) != 0);
+    const long vectors = nr / 8;
+    for (long done = 0, n; done < vectors; done += n) {
+        n = near_equal_part(vectors - done, ROW_VECTORS);
         const long r = 8 * done;
         switch (n) {
         case 8: back_vectors_8(v + r, lo, f, m, s_st1, r); break;
@@ -98,7 +99,6 @@ static inline __attribute__((always_inline)) void add_samples(float *restrict v,
         case 2: back_vectors_2(v + r, lo, f, m, s_st1, r); break;
         default: back_vectors_1(v + r, lo, f, m, s_st1, r);
         }
-        done += n;
     }
 }
 

@@ -3,6 +3,7 @@
 // per thread, block by block, serially, after setting the built-in variables below.
 #pragma once
 #include <math.h>
+#include <string.h>
 
 struct uint3 { unsigned x, y, z; };
 struct dim3 { unsigned x, y, z; };
@@ -31,3 +32,17 @@ static inline float __fdiv_rn(float a, float b) { return a / b; }
 static inline double __dadd_rn(double a, double b) { return a + b; }
 static inline double __dsub_rn(double a, double b) { return a - b; }
 static inline double __dmul_rn(double a, double b) { return a * b; }
+// Double addition rounded toward zero: the nearest sum, stepped one unit in the last place toward zero when its
+// rounding error (exact, by the two-sum) shows it went away from zero.
+static inline double __dadd_rz(double a, double b)
+{
+    double s = a + b, bb = s - a, error = (a - (s - bb)) + (b - bb);
+    return (s > 0 && error < 0) || (s < 0 && error > 0) ? nextafter(s, 0.0) : s;
+}
+// The low 32 bits of a double's bit pattern, as an int.
+static inline int __double2loint(double d)
+{
+    unsigned long long bits;
+    memcpy(&bits, &d, sizeof bits);
+    return (int)(unsigned)(bits & 0xffffffffULL);
+}

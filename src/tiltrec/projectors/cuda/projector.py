@@ -11,6 +11,7 @@ from dataclasses import fields, replace
 import numpy as np
 
 from ..base import SlabProjector
+from ..coefficients import SlabCoefficients
 from .launcher import Launcher, blocks
 
 BLOCK = (32, 8, 1)  # 32 consecutive Y (contiguous in memory) per warp, 8 columns
@@ -25,9 +26,12 @@ class CudaProjector(SlabProjector):
         self.xp = xp
         self.launcher = launcher
         self._windows = None  # local alignments: the rows each slab slice's forward projection fills, when needed
-        # the coefficients (or local samples, computed on the host: local_alignments.py) on the device
+        # the coefficients (or local samples, computed on the host: local_alignments.py) on the device; the slab
+        # coefficients as doubles (the same values), which kernels/projector.cu computes with
         arrays = {f.name: getattr(self.coef, f.name) for f in fields(self.coef)}
-        self.coef = replace(self.coef, **{k: xp.asarray(a) for k, a in arrays.items() if isinstance(a, np.ndarray)})
+        as_double = isinstance(self.coef, SlabCoefficients)
+        self.coef = replace(self.coef, **{k: xp.asarray(a, dtype=np.float64 if as_double else a.dtype)
+                                          for k, a in arrays.items() if isinstance(a, np.ndarray)})
 
     def _launch(self, name: str, fast: int, slow: int, planes: int, args: tuple) -> None:
         """One thread per element of a (planes, slow, fast) output, ``fast`` contiguous."""

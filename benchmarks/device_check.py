@@ -125,7 +125,12 @@ def parse_args(argv=None):
                    help=f"folder of the real series empiar_10009_128.mrc/.tlt [default: {DATA}]")
     p.add_argument("--budget", type=float, default=BUDGET,
                    help="seconds for the whole run; checks that would start later are skipped [default: %(default)g]")
+    p.add_argument("--wheels", type=Path, default=None, metavar="DIR",
+                   help="bin/gpu-check only, as its first option: set tiltrec up from the machine's python3 and the "
+                        "wheels bin/gpu-wheels downloaded into DIR, instead of creating .venv (no network needed)")
     opts = p.parse_args(argv)
+    if opts.wheels is not None:  # bin/gpu-check acts on it before this program starts; here it is too late
+        p.error("--wheels sets the environment up before the checks start: give it first, to bin/gpu-check")
     opts.backend = opts.backend or opts.where or "cuda"
     return opts
 

@@ -167,7 +167,8 @@ def items(page: Path) -> list[str]:
 
 
 def test_options_the_docs_name_exist():
-    """Every --option on the pages is one of the commands' (their --help), bin/demo's or bin/bench's."""
+    """Every --option on the pages is one of the commands' (their --help), bin/demo's, bin/bench's or
+    bin/gpu-check's."""
     from typer.testing import CliRunner
 
     from cli_helpers import FLAVORS, cli
@@ -176,7 +177,7 @@ def test_options_the_docs_name_exist():
     helps = [cli("--help", prog=program).stdout for program in FLAVORS]
     tools = ("simulate", "frc", "preview", "info", "reproject")
     helps += [CliRunner().invoke(app, [tool, "--help"]).stdout for tool in tools]
-    for module in ("tiltrec.demo", "benchmarks.run"):  # bin/demo, bin/bench
+    for module in ("tiltrec.demo", "benchmarks.run", "benchmarks.device_check"):  # bin/demo, bench, gpu-check
         helps.append(subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True,
                                     text=True, timeout=60, check=True).stdout)
     known = set(OTHER_PROGRAMS).union(*(OPTION.findall(text) for text in helps))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.machine import sequential_write_seconds
 from benchmarks.procs import program, run_measured, shell_line
 
 NVIEWS = 61
@@ -74,20 +76,34 @@ def kernel_rows(device, width: int, thickness: int, slab: int, repeats: int) -> 
     return rows
 
 
+JOB_SECONDS = re.compile(r"with WBP in ([0-9.]+) s")  # the summary line of a finished run (run_summary.py)
+
+
 def wbp_rows(tmp, write_series, n: int, thickness: int, repeats: int) -> list[list]:
+    """Whole-process WBP with each GPU command: wall times, and the job's own seconds from its summary line (from
+    its first slab to its last write: the rest is start-up and exit); then a plain sequential write of the output's
+    bytes into the same folder, the least that writing it costs there."""
+    from tiltrec.strategies.plan import format_bytes
+
     stack, tlt = write_series(tmp, n, NVIEWS)
     rows = []
     for command in ("tiltrec-cuda", "tiltrecz-cuda"):
         out = tmp / f"gpu_wbp_{n}.rec"
-        argv = [program(command), "--alg", "wbp", "--thickness", str(thickness), "--quiet", "--overwrite",
+        argv = [program(command), "--alg", "wbp", "--thickness", str(thickness), "--overwrite",
                 str(stack), str(tlt), str(out)]
-        runs = []
+        runs, jobs = [], []
         for _ in range(repeats):
-            runs.append(run_measured(argv).wall)
+            r = run_measured(argv)
+            runs.append(r.wall)
+            jobs += [float(x) for x in JOB_SECONDS.findall(r.output)[-1:]]
             out.unlink(missing_ok=True)
         rows.append([f"`{shell_line(argv)}`", f"{n} x {n} x {NVIEWS}", f"{n} x {n} x {thickness}",
-                     f"{min(runs):.2f}", ", ".join(f"{r:.2f}" for r in runs),
+                     f"{min(runs):.2f}", ", ".join(f"{r:.2f}" for r in runs), ", ".join(f"{j:.2f}" for j in jobs),
                      f"{n * n * thickness * NVIEWS / min(runs) / 1e9:.1f}"])
+    nbytes = n * n * thickness * 4
+    writes = [sequential_write_seconds(tmp, nbytes) for _ in range(repeats)]
+    rows.append([f"plain sequential write of {format_bytes(nbytes)} into the same folder (64 MiB blocks, no fsync)",
+                 "-", "-", f"{min(writes):.2f}", ", ".join(f"{w:.2f}" for w in writes), "-", "-"])
     return rows
 
 
@@ -272,7 +288,8 @@ def bench_gpu(quick: bool, repeats: int, tmp, write_series, table, log) -> str:
     kernels = table(["Operation", "Volume W x T x slab", "Views", "Pitch", "Best [ms]", "GUPS"],
                     kernel_rows(device, n, thickness, 128, max(3, repeats)))
     log(f"[gpu] kernels:\n{kernels}\n[gpu] end-to-end WBP {n} ...")  # on stderr too: a run cut short keeps them
-    wbp = table(["Command", "Series", "Output", "Wall best [s]", "All runs [s]", "GUPS (wall)"],
+    wbp = table(["Command", "Series", "Output", "Wall best [s]", "All runs [s]", "Job [s] (summary line)",
+                 "GUPS (wall)"],
                 wbp_rows(tmp, write_series, n, thickness, repeats))
     log(f"[gpu] end-to-end WBP:\n{wbp}")
     beside = astra_section(device, quick, repeats, tmp, write_series, table, log)
@@ -280,4 +297,7 @@ def bench_gpu(quick: bool, repeats: int, tmp, write_series, table, log) -> str:
             f"of {max(3, repeats)} after a warm-up call, timed with CUDA events. GUPS = width x thickness x slab x "
             f"views / best seconds.\n\n" + kernels
             + f"\n\nEnd-to-end WBP: fresh processes, wall time from spawn to exit (reading, filtering, "
-              f"back-projection, writing), output not fsynced; best of {repeats}.\n\n" + wbp + "\n\n" + beside)
+              f"back-projection, writing), output not fsynced; best of {repeats}. Job: the seconds the run's summary "
+              f"line gives (from its first slab to its last write; the rest of the wall time is start-up and "
+              f"exit). Last row: the output's bytes written plainly into the same folder, what the write costs "
+              f"there at the least.\n\n" + wbp + "\n\n" + beside)

@@ -84,6 +84,24 @@ def filesystem_of(path: Path) -> str:
     return kind
 
 
+def sequential_write_seconds(folder: Path, nbytes: int, block: int = 64 << 20) -> float:
+    """Seconds to write ``nbytes`` into a new file in ``folder`` with plain sequential writes of one zeroed block,
+    closed without fsync (as the commands write), then removed: what writing an output of that size costs here at
+    the least."""
+    import time
+
+    buffer = bytes(block)
+    path = folder / "sequential_write.bin"
+    started = time.perf_counter()
+    try:
+        with open(path, "wb", buffering=0) as f:
+            for done in range(0, nbytes, block):
+                f.write(buffer[:min(block, nbytes - done)])
+        return time.perf_counter() - started
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def load_average() -> str:
     try:
         return " / ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -149,3 +149,21 @@ def test_the_gpu_sections_kernels_run_on_the_emulated_device():
         assert ms > 0 and updates / (ms + 0.05) / 1e6 - 0.051 <= gups <= updates / max(ms - 0.05, 1e-9) / 1e6 + 0.051
     for r in rows:
         assert (r[5] == r[6] == r[8] == "-") == any(n.startswith("ASTRA, pitch") for n in notes)
+
+
+def test_the_gpu_sections_wbp_rows_give_the_jobs_seconds_and_a_plain_write(tmp_path, monkeypatch):
+    """benchmarks/gpu.py's whole-process WBP rows, with tiltrec-mpi standing in for both GPU commands (the same
+    command line and summary line): wall times, the job's seconds from each run's summary line, and a last row
+    timing a plain write of the output's bytes into the same folder."""
+    import benchmarks.gpu as gpu
+    from benchmarks.procs import program
+    from benchmarks.run import write_series
+
+    monkeypatch.setattr(gpu, "program", lambda name: program("tiltrec-mpi"))
+    rows = gpu.wbp_rows(tmp_path, write_series, 64, 16, 2)
+    assert len(rows) == 3
+    for row in rows[:2]:
+        walls, jobs = ([float(x) for x in cell.split(", ")] for cell in (row[4], row[5]))
+        assert len(walls) == len(jobs) == 2 and all(0 < j < w for j, w in zip(jobs, walls))
+    assert rows[2][0].startswith("plain sequential write of 256.0 KiB into the same folder")
+    assert float(rows[2][3]) >= 0 and not (tmp_path / "sequential_write.bin").exists()

@@ -402,6 +402,28 @@ def out_of_memory(ctx: Context) -> str:
     return f"exit code 1 and one line ({kind}): {errors[0]}"
 
 
+# ------------------------------------------------------------------------------------------------- (a) profile
+
+
+def profile(ctx: Context) -> str:
+    """Nsight Compute on one back_flat and one forward_flat launch: % of the device's limits (issue item 4)."""
+    from benchmarks import kernel_profile
+
+    if not ctx.on_gpu:
+        raise Skipped("profiles the CUDA kernels: GPU only")
+    ncu = kernel_profile.find_ncu()
+    if ncu is None:
+        raise Skipped("no ncu (Nsight Compute) on this machine")
+    done = ctx.run(kernel_profile.argv(ncu), check=False)
+    found = kernel_profile.metrics(done.out)
+    if not found:
+        tail = "\n".join((done.out + done.err).strip().splitlines()[-20:])
+        ctx.note(f"ncu's output, last lines:\n\n```text\n{tail}\n```")
+        raise Failed(f"ncu gave no metrics (exit code {done.rc}): {done.tail()}")
+    ctx.note(kernel_profile.table(found))
+    return kernel_profile.summary(found)
+
+
 # ------------------------------------------------------------------------------------------------- (a) benchmark
 
 
@@ -452,5 +474,6 @@ CHECKS = [
     Check("reproject", "g", 30, reprojection(local=False)),
     Check("reproject-local", "g", 60, reprojection(local=True)),
     Check("out-of-memory", "h", 45, out_of_memory),
+    Check("profile", "a", 120, profile),
     Check("bench", "a", 330, bench),
 ]

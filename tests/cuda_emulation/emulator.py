@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tiltrec.projectors.cuda.launcher import Kernel, check_args, kernel_files, kernels
+from tiltrec.projectors.cuda.launcher import Kernel, check_args, kernel_files, kernels, kernels_in
 
 HEADER = Path(__file__).with_name("cuda_emu.h")
 FLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-fno-fast-math")
@@ -50,10 +50,10 @@ extern "C" void emu_{k.name}(unsigned emu_gx, unsigned emu_gy, unsigned emu_gz, 
 """
 
 
-def emulation_source() -> str:
-    """One C++ translation unit: the header, every .cu file, and a launcher per kernel."""
-    parts = [f'#include "{HEADER}"'] + [f'#include "{p}"' for p in kernel_files()]
-    return "\n".join(parts) + "\n" + "".join(_wrapper(k) for k in kernels().values())
+def emulation_source(files: tuple[Path, ...]) -> str:
+    """One C++ translation unit: the header, the .cu files, and a launcher per kernel."""
+    parts = [f'#include "{HEADER}"'] + [f'#include "{p}"' for p in files]
+    return "\n".join(parts) + "\n" + "".join(_wrapper(k) for k in kernels_in(files).values())
 
 
 def compiler() -> str | None:
@@ -63,13 +63,15 @@ def compiler() -> str | None:
 
 
 @functools.cache
-def build() -> Path:
-    """The emulation library, built if this version of the sources has not been built yet."""
+def build(files: tuple[Path, ...] | None = None) -> Path:
+    """The emulation library of the .cu ``files`` (default: the package's), built if this version of the sources
+    has not been built yet."""
     cxx = compiler()
     if cxx is None:
         raise RuntimeError("no C++ compiler (g++) to build the CUDA emulation")
-    source = emulation_source()
-    digest = hashlib.sha256("\n".join([source, HEADER.read_text(), *(p.read_text() for p in kernel_files()),
+    files = tuple(kernel_files()) if files is None else tuple(Path(f).resolve() for f in files)
+    source = emulation_source(files)
+    digest = hashlib.sha256("\n".join([source, HEADER.read_text(), *(p.read_text() for p in files),
                                        cxx, *FLAGS]).encode()).hexdigest()[:16]
     folder = Path(tempfile.gettempdir()) / f"tiltrec-cuda-emu-{digest}"
     library = folder / "kernels.so"
@@ -87,14 +89,16 @@ def build() -> Path:
 
 
 class EmulatedLauncher:
-    """The launcher interface of ``tiltrec.projectors.cuda.launcher`` on the CPU, for NumPy arrays."""
+    """The launcher interface of ``tiltrec.projectors.cuda.launcher`` on the CPU, for NumPy arrays; ``files``: the
+    .cu files whose kernels it runs (default: the package's)."""
 
-    def __init__(self):
-        self.library = ctypes.CDLL(str(build()))
+    def __init__(self, files: tuple[Path, ...] | None = None):
+        self.library = ctypes.CDLL(str(build(files)))
+        self.table = kernels() if files is None else kernels_in(files)
         self.launches: dict[str, int] = {}  # kernel name -> number of launches (tests check what ran)
 
     def launch(self, name, grid, block, args) -> None:
-        kernel = kernels()[name]
+        kernel = self.table[name]
         if len(args) != len(kernel.params):
             raise TypeError(f"kernel {name} takes {len(kernel.params)} arguments, got {len(args)}")
         check_args(name, args)

@@ -45,10 +45,15 @@ def parse_kernels(path: Path) -> list[Kernel]:
     return kernels
 
 
+def kernels_in(paths) -> dict[str, Kernel]:
+    """Every kernel of the ``.cu`` files ``paths``, by name."""
+    return {k.name: k for path in paths for k in parse_kernels(Path(path))}
+
+
 @functools.cache
 def kernels() -> dict[str, Kernel]:
     """Every kernel of the package, by name."""
-    return {k.name: k for path in kernel_files() for k in parse_kernels(path)}
+    return kernels_in(kernel_files())
 
 
 class Launcher(Protocol):
@@ -68,15 +73,18 @@ def check_args(name: str, args: tuple) -> None:
 
 class CupyLauncher:
     """Launches on the current CuPy device; each ``.cu`` file is compiled (NVRTC) once per device and cached
-    (in the process, and by CuPy on disk)."""
+    (in the process, and by CuPy on disk).  ``table``: the kernels by name (default: the package's; a benchmark
+    may give another version's, ``kernels_in``)."""
 
-    def __init__(self, cupy):
+    def __init__(self, cupy, table: dict[str, Kernel] | None = None):
         self.cupy = cupy
+        self.table = table
 
     def launch(self, name, grid, block, args) -> None:
         check_args(name, args)
         device = self.cupy.cuda.Device().id
-        _module(self.cupy, device, kernels()[name].path).get_function(name)(grid, block, args)
+        kernel = (self.table or kernels())[name]
+        _module(self.cupy, device, kernel.path).get_function(name)(grid, block, args)
 
 
 @functools.cache

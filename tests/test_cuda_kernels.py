@@ -135,8 +135,10 @@ GEOMETRIES = {
                     zshift=4.0),  # at 0 degrees samples fall exactly on the first and the last column
     "outside-pitched": dict(nx=21, ny=15, angles=[-88.0, -40.0, 0.0, 33.0, 89.5], thickness=17, width=53,
                             pitch=np.array([-12.0, 3.0, 0.0, 7.5, 20.0]), xshift=-7.0),
+    # a slab taller than a block of threads covers in Y, with a remainder
+    "tall": dict(nx=19, ny=150, angles=np.linspace(-60, 60, 5), thickness=5, width=17, xshift=0.5),
 }
-SLABS = {"flat": (4, 17), "pitched": (4, 17), "outside": (0, 9), "outside-pitched": (6, 7)}
+SLABS = {"flat": (4, 17), "pitched": (4, 17), "outside": (0, 9), "outside-pitched": (6, 7), "tall": (3, 150)}
 
 
 def _need_compiler():

@@ -41,8 +41,8 @@ def test_a_version_with_float32_coefficients_gets_float32_copies(tmp_path):
 
 
 def test_other_arithmetic_is_reported_as_different(tmp_path):
-    text = SOURCE.replace("sum += a + f * (p[ny] - a);", "sum += a + f * (p[ny] - a) * 1.001f;")
+    text = SOURCE.replace("(double)x * u_dx[t]", "(double)x * u_dx[t] * 1.001")  # the back-projections' samples
     assert text != SOURCE
     rows, differ = _rows(tmp_path, text)
     assert differ
-    assert rows[0][-1].startswith("DIFFERENT") and rows[1][-1] == "identical"
+    assert rows[0][-1].startswith("DIFFERENT") and rows[1][-1] == "identical"  # back, forward (pitch 0)

@@ -40,17 +40,19 @@ def _gpu():
         return None, str(exc)
 
 
+def event_milliseconds(cupy, fn) -> float:
+    """Milliseconds of one call of ``fn`` on the current stream, between two CUDA events."""
+    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+    start.record()
+    fn()
+    stop.record()
+    stop.synchronize()
+    return cupy.cuda.get_elapsed_time(start, stop)
+
+
 def _best_seconds(cupy, fn, repeats: int) -> float:
     fn()  # warm-up: compiles the kernels
-    best = float("inf")
-    for _ in range(repeats):
-        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        best = min(best, cupy.cuda.get_elapsed_time(start, stop) / 1e3)
-    return best
+    return min(event_milliseconds(cupy, fn) for _ in range(repeats)) / 1e3
 
 
 def kernel_rows(device, width: int, thickness: int, slab: int, repeats: int) -> list[list]:

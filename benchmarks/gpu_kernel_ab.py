@@ -23,7 +23,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-NVIEWS = 61
+from benchmarks.gpu import NVIEWS, event_milliseconds  # noqa: E402
+
 HEADER = ["Kernel", "Volume W x T x slab", "other [ms]", "package [ms]", "speed-up", "other GUPS", "package GUPS",
           "outputs"]
 
@@ -117,16 +118,8 @@ def main(argv=None) -> int:
     table = kernels_in(opts.other)
     other = KernelsFrom(CupyLauncher(cupy, table), table, cupy)
 
-    def timer(fn) -> float:
-        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        return cupy.cuda.get_elapsed_time(start, stop)
-
-    rows, differ = compare(cupy, device.launcher, other, opts.width, opts.thickness, opts.slab, opts.rounds, timer,
-                           device.synchronize)
+    rows, differ = compare(cupy, device.launcher, other, opts.width, opts.thickness, opts.slab, opts.rounds,
+                           lambda fn: event_milliseconds(cupy, fn), device.synchronize)
     text = (f"{device.describe()}: the package's projector kernels against {', '.join(map(str, opts.other))}; "
             f"{NVIEWS} views, medians of {opts.rounds} alternating calls (CUDA events)\n\n" + markdown(rows))
     print(text)

@@ -15,6 +15,8 @@ import glob
 import shutil
 import sys
 
+from benchmarks.gpu import NVIEWS
+
 KERNELS = ("back_flat", "forward_flat")
 SECTIONS = ("SpeedOfLight", "ComputeWorkloadAnalysis", "MemoryWorkloadAnalysis", "Occupancy", "LaunchStats",
             "WarpStateStats")
@@ -27,7 +29,7 @@ from tiltrec.geometry import Geometry
 from tiltrec.projectors.cuda.device import open_device
 from tiltrec.projectors.cuda.projector import CudaProjector
 device = open_device(None, 0, 1, "tiltrec-mpi")
-geom = Geometry(nx=2048, ny=2048, angles=np.linspace(-60, 60, 61), thickness=512, width=2048)
+geom = Geometry(nx=2048, ny=2048, angles=np.linspace(-60, 60, {views}), thickness=512, width=2048)
 op = CudaProjector(geom, 960, 1088, cupy, device.launcher)
 vol = cupy.random.random(op.vol_shape, dtype=np.float32)
 proj = cupy.random.random(op.proj_shape, dtype=np.float32)
@@ -49,7 +51,8 @@ def find_ncu() -> str | None:
 def argv(ncu: str) -> list[str]:
     sections = [arg for name in SECTIONS for arg in ("--section", name)]
     return [ncu, "--clock-control", "none", "--kernel-name", f"regex:^({'|'.join(KERNELS)})$", "--launch-count",
-            str(len(KERNELS)), *sections, "--csv", "--page", "details", sys.executable, "-c", SCRIPT]
+            str(len(KERNELS)), *sections, "--csv", "--page", "details", sys.executable, "-c",
+            SCRIPT.format(views=NVIEWS)]
 
 
 def metrics(csv_text: str) -> dict[str, dict[tuple[str, str], str]]:

@@ -84,19 +84,33 @@ def filesystem_of(path: Path) -> str:
     return kind
 
 
-def sequential_write_seconds(folder: Path, nbytes: int, block: int = 64 << 20) -> float:
-    """Seconds to write ``nbytes`` into a new file in ``folder`` with plain sequential writes of one zeroed block,
-    closed without fsync (as the commands write), then removed: what writing an output of that size costs here at
-    the least."""
+def sequential_write_seconds(folder: Path, nbytes: int, direct: bool = False, block: int = 64 << 20) -> float:
+    """Seconds to write ``nbytes`` into a new file in ``folder`` with sequential writes of one zeroed block, closed
+    without fsync (as the commands write), then removed: what writing an output of that size costs here at the
+    least.  ``direct``: through the commands' own writer (formats/direct_io.py: around the page cache where the
+    file system allows), else plain buffered writes."""
     import time
 
-    buffer = bytes(block)
+    from tiltrec.formats.direct_io import DataWriter, block_at
+
+    _, buffer = block_at(None, (block,), "u1", 0)  # aligned, as the commands' slab buffers are
+    buffer[:] = 0
     path = folder / "sequential_write.bin"
     started = time.perf_counter()
     try:
-        with open(path, "wb", buffering=0) as f:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            writer = DataWriter(path, fd) if direct else None
             for done in range(0, nbytes, block):
-                f.write(buffer[:min(block, nbytes - done)])
+                part = buffer[:min(block, nbytes - done)]
+                if writer:
+                    writer.write(part, done)
+                else:
+                    os.pwrite(fd, part, done)  # a block of at most 64 MiB: one call writes it all on Linux
+            if writer:
+                writer.close()
+        finally:
+            os.close(fd)
         return time.perf_counter() - started
     finally:
         path.unlink(missing_ok=True)

@@ -153,17 +153,18 @@ def test_the_gpu_sections_kernels_run_on_the_emulated_device():
 
 def test_the_gpu_sections_wbp_rows_give_the_jobs_seconds_and_a_plain_write(tmp_path, monkeypatch):
     """benchmarks/gpu.py's whole-process WBP rows, with tiltrec-mpi standing in for both GPU commands (the same
-    command line and summary line): wall times, the job's seconds from each run's summary line, and a last row
-    timing a plain write of the output's bytes into the same folder."""
+    command line and summary line): wall times, the job's seconds from each run's summary line, and two last rows
+    timing the output's bytes written into the same folder, buffered and through the commands' writer."""
     import benchmarks.gpu as gpu
     from benchmarks.procs import program
     from benchmarks.run import write_series
 
     monkeypatch.setattr(gpu, "program", lambda name: program("tiltrec-mpi"))
     rows = gpu.wbp_rows(tmp_path, write_series, 64, 16, 2)
-    assert len(rows) == 3
+    assert len(rows) == 4
     for row in rows[:2]:
         walls, jobs = ([float(x) for x in cell.split(", ")] for cell in (row[4], row[5]))
         assert len(walls) == len(jobs) == 2 and all(0 < j < w for j, w in zip(jobs, walls))
-    assert rows[2][0].startswith("plain sequential write of 256.0 KiB into the same folder")
-    assert float(rows[2][3]) >= 0 and not (tmp_path / "sequential_write.bin").exists()
+    assert rows[2][0].startswith("256.0 KiB written into the same folder: plain buffered writes")
+    assert rows[3][0].startswith("256.0 KiB written into the same folder: the commands' writer")
+    assert float(rows[2][3]) >= 0 and float(rows[3][3]) >= 0 and not (tmp_path / "sequential_write.bin").exists()

@@ -59,6 +59,16 @@ def _versions() -> str:
     return ", ".join(found)
 
 
+def _where_files_go(tmp: Path) -> str:
+    """The facts that whole-process times depend on beyond the GPU: the file system of the inputs and outputs, and
+    whether Python may cache the modules it compiles."""
+    from benchmarks.machine import filesystem_of
+
+    cache = "not written (PYTHONDONTWRITEBYTECODE is set)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "written"
+    return (f"Inputs and outputs in {tmp.parent} ({filesystem_of(tmp)}); Python's bytecode caches: {cache}; "
+            f"{os.cpu_count()} CPUs.")
+
+
 def render(header: list[str], checks: list[Check], outcomes: dict[str, Outcome], started: float) -> str:
     lines = ["# tiltrec device check", "", *header, "",
              f"Took {time.monotonic() - started:.0f} s. Items (a)-(h) are those of issue 20.", "", "## Results", ""]
@@ -170,6 +180,7 @@ def main(argv=None) -> int:
         return 0
     reserve = RESERVED if any(c.name == LAST for c in checks) else 0.0
     with tempfile.TemporaryDirectory(prefix="tiltrec-gpu-check-", dir=opts.tmpdir) as tmpname:
+        header += ["", _where_files_go(Path(tmpname))]
         ctx = Context(opts.backend, Path(tmpname), opts.data, opts.quick)
         for check in checks:
             print(f"[gpu-check] {check.name} ...", file=sys.stderr, flush=True)

@@ -60,6 +60,7 @@ def test_a_subset_of_the_checks_passes_on_cpus(tmp_path):
     text = report.read_text()
     assert "$ tiltrec-mpi --threads 1 --alg wbp" in text and "$ tiltrec-mpi --alg wbp" in text  # what ran
     assert "SIGTERM sent once the checkpoint existed" in text
+    assert f"Inputs and outputs in {tmp_path} (" in text and "Python's bytecode caches: " in text  # the header
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("tiltrec-gpu-check-")]  # its folder is gone
 
 

@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -89,8 +90,6 @@ def sequential_write_seconds(folder: Path, nbytes: int, direct: bool = False, bl
     without fsync (as the commands write), then removed: what writing an output of that size costs here at the
     least.  ``direct``: through the commands' own writer (formats/direct_io.py: around the page cache where the
     file system allows), else plain buffered writes."""
-    import time
-
     from tiltrec.formats.direct_io import DataWriter, block_at
 
     _, buffer = block_at(None, (block,), "u1", 0)  # aligned, as the commands' slab buffers are

@@ -78,13 +78,12 @@ class CupyLauncher:
 
     def __init__(self, cupy, table: dict[str, Kernel] | None = None):
         self.cupy = cupy
-        self.table = table
+        self.table = kernels() if table is None else table
 
     def launch(self, name, grid, block, args) -> None:
         check_args(name, args)
         device = self.cupy.cuda.Device().id
-        kernel = (self.table or kernels())[name]
-        _module(self.cupy, device, kernel.path).get_function(name)(grid, block, args)
+        _module(self.cupy, device, self.table[name].path).get_function(name)(grid, block, args)
 
 
 @functools.cache

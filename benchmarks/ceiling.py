@@ -8,7 +8,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sysconfig
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
@@ -81,3 +85,34 @@ def measure(threads: int) -> dict:
         "lerp_gups": LANES * reps * threads / lerp_s / 1e9,
         "triad_gbs": 3 * 4 * n / triad_s / 1e9,
     }
+
+
+BACK_LOOP = Path(__file__).with_name("back_loop.c")
+
+
+def back_loop(threads: int, seconds: float = 0.3) -> dict:
+    """Build back_loop.c for this CPU (-march=native) and run it on ``threads`` threads: ``{"fma_gflops": G,
+    "loops": [(floats per vector, chunk values, GUPS), ...]}``.
+
+    Raises:
+        RuntimeError: no C compiler with OpenMP, or the program failed (the message says which).
+    """
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        exe = Path(folder) / "back_loop"
+        build = [compiler, "-O3", "-march=native", "-ffp-contract=fast", "-fopenmp", str(BACK_LOOP), "-o", str(exe)]
+        try:
+            subprocess.run(build, check=True, capture_output=True, text=True, timeout=120)
+            run = subprocess.run([str(exe), str(threads), str(seconds)], check=True, capture_output=True, text=True,
+                                 timeout=600)
+        except (OSError, subprocess.SubprocessError) as error:
+            detail = getattr(error, "stderr", "") or ""
+            raise RuntimeError(f"back_loop.c: {error} {detail.strip()[:200]}".strip()) from error
+    result = {"loops": []}
+    for line in run.stdout.splitlines():
+        word, *values = line.split()
+        if word == "fma_gflops":
+            result["fma_gflops"] = float(values[0])
+        elif word == "loop":
+            result["loops"].append((int(values[0]), int(values[1]), float(values[2])))
+    return result

@@ -92,7 +92,7 @@ class Report:
 
 
 def bench_ceiling(threads: int, report: Report) -> dict:
-    from benchmarks.ceiling import __doc__ as doc, measure
+    from benchmarks.ceiling import __doc__ as doc, back_loop, measure
 
     c = measure(threads)
     log(f"[ceiling] {c}")
@@ -100,6 +100,21 @@ def bench_ceiling(threads: int, report: Report) -> dict:
                "(`benchmarks/ceiling.py`).\n\n"
                + table(["FMA peak [GFLOP/s]", "Interpolation loop in L1 [GUPS]", "Triad bandwidth [GB/s]"],
                        [[f"{c['fma_gflops']:.0f}", f"{c['lerp_gups']:.1f}", f"{c['triad_gbs']:.1f}"]]))
+    try:
+        loops = back_loop(threads)
+    except RuntimeError as error:
+        report.add(f"The back-projection's inner loop alone: not measured ({error}).")
+        return c
+    log(f"[ceiling] back_loop {loops}")
+    peak = loops["fma_gflops"]
+    report.add("The back-projection's inner loop alone (`benchmarks/back_loop.c`, built with -march=native): a chunk "
+               "of Y values in vector registers while 8 views add their samples, two loads and two FMAs per vector "
+               "and view, every load from L1, no sample tables and no volume traffic: a kernel doing this "
+               f"work per update runs no faster. {threads} thread(s), best of 3; FMA peak of the same program "
+               f"(8-float vectors): {peak:.0f} GFLOP/s.\n\n"
+               + table(["Chunk (Y values)", "Vector (floats)", "GUPS", "% of that FMA peak (2 FMAs per update)"],
+                       [[values, lanes, f"{gups:.2f}", f"{100 * 4 * gups / peak:.0f} %"]
+                        for lanes, values, gups in loops["loops"]]))
     return c
 
 
